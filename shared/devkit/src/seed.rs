@@ -1,0 +1,261 @@
+//! Demo data for `cargo xtask dev` (written to `target/dev/seed.json`) and building blocks
+//! for tests.
+
+use rt_domain::client::{
+    AppType, Client, DEFAULT_ID_TOKEN_LIFETIME_SECS, GRANT_CLIENT_CREDENTIALS, GRANT_IMPLICIT,
+    GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN,
+};
+use rt_domain::clock::Timestamp;
+use rt_domain::ids::{ClientId, Email, UserId};
+use rt_domain::password::PasswordHash;
+use rt_domain::ports::{ClientStore, CreateUser, Freshness, StoreError, UserStore};
+use rt_domain::random;
+use rt_domain::token::SecretHash;
+use rt_domain::user::User;
+use rt_store::DynamoStore;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Every Management API scope, granted to the seeded machine-to-machine client.
+pub const MANAGEMENT_SCOPES: &[&str] = &[
+    "read:device_credentials",
+    "delete:device_credentials",
+    "read:users",
+    "create:users",
+    "update:users",
+    "delete:users",
+    "read:clients",
+    "create:clients",
+    "update:clients",
+    "delete:clients",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// `target/dev/seed.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SeedFile {
+    pub issuer: String,
+    pub client_id: String,
+    pub callback_url: String,
+    pub user_email: String,
+    pub user_password: String,
+    pub mgmt_client_id: String,
+    pub mgmt_client_secret: String,
+    pub admin_email: String,
+    pub admin_password: String,
+    pub authorize_url: String,
+}
+
+/// A public client of the legacy flow: implicit grant with refresh tokens and delegation.
+pub fn native_client(
+    name: &str,
+    callbacks: Vec<String>,
+    web_origins: Vec<String>,
+    now: Timestamp,
+) -> Client {
+    Client {
+        id: ClientId::generate(),
+        name: name.to_owned(),
+        app_type: AppType::Native,
+        callbacks,
+        web_origins,
+        grant_types: vec![
+            GRANT_IMPLICIT.into(),
+            GRANT_REFRESH_TOKEN.into(),
+            GRANT_JWT_BEARER.into(),
+        ],
+        id_token_lifetime_secs: DEFAULT_ID_TOKEN_LIFETIME_SECS,
+        secret_hash: None,
+        management_scopes: vec![],
+        created_at: now,
+    }
+}
+
+/// A machine-to-machine client for the Management API, and its secret.
+pub fn management_client(name: &str, secret: &str, now: Timestamp) -> Client {
+    Client {
+        id: ClientId::generate(),
+        name: name.to_owned(),
+        app_type: AppType::NonInteractive,
+        callbacks: vec![],
+        web_origins: vec![],
+        grant_types: vec![GRANT_CLIENT_CREDENTIALS.into()],
+        id_token_lifetime_secs: DEFAULT_ID_TOKEN_LIFETIME_SECS,
+        secret_hash: Some(SecretHash::of(secret.as_bytes())),
+        management_scopes: MANAGEMENT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+        created_at: now,
+    }
+}
+
+pub fn user(
+    email: &str,
+    password: &str,
+    name: &str,
+    admin: bool,
+    now: Timestamp,
+) -> Result<User, SeedError> {
+    Ok(User {
+        id: UserId::generate(),
+        email: Email::parse(email).map_err(|e| SeedError::Invalid(e.to_string()))?,
+        email_verified: true,
+        name: name.to_owned(),
+        nickname: email.split('@').next().unwrap_or(email).to_owned(),
+        password_hash: PasswordHash::create(&SecretString::from(password.to_owned()))
+            .map_err(|e| SeedError::Invalid(e.to_string()))?,
+        rev: 0,
+        admin,
+        blocked: false,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// A password that meets the policy.
+pub fn random_password() -> String {
+    format!("{}-{}", random::alphanumeric(12), random::alphanumeric(8))
+}
+
+fn authorize_url(issuer: &str, client_id: &str, callback: &str) -> String {
+    let q: String = form_encode(&[
+        ("response_type", "token"),
+        ("client_id", client_id),
+        ("redirect_uri", callback),
+        ("scope", "openid offline_access"),
+        ("device", "my-device"),
+        ("state", "demo-state"),
+    ]);
+    format!("{issuer}authorize?{q}")
+}
+
+fn form_encode(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn percent_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+async fn ensure_client(
+    store: &DynamoStore,
+    id: Option<&str>,
+    make: impl FnOnce() -> Client,
+) -> Result<Client, SeedError> {
+    if let Some(id) = id.and_then(|i| ClientId::parse(i).ok()) {
+        if let Some(c) = store.get_client(&id, Freshness::Fresh).await? {
+            return Ok(c);
+        }
+        let mut c = make();
+        c.id = id;
+        store.create_client(&c).await?;
+        return Ok(c);
+    }
+    let c = make();
+    store.create_client(&c).await?;
+    Ok(c)
+}
+
+async fn ensure_user(store: &DynamoStore, u: User) -> Result<(), SeedError> {
+    match store.create_user(&u).await? {
+        // Already seeded by an earlier run (a persistent DynamoDB): keep it.
+        CreateUser::Created | CreateUser::EmailTaken => Ok(()),
+    }
+}
+
+/// Seeds the demo data, reusing what `previous` (an earlier `seed.json`) names.
+pub async fn seed(
+    store: &DynamoStore,
+    issuer: &str,
+    previous: Option<SeedFile>,
+    now: Timestamp,
+) -> Result<SeedFile, SeedError> {
+    let prev = previous.as_ref();
+    let origin = issuer.trim_end_matches('/').to_owned();
+    let callback = format!("{issuer}dev/callback");
+    let client = ensure_client(store, prev.map(|p| p.client_id.as_str()), || {
+        native_client(
+            "Demo App",
+            vec![callback.clone()],
+            vec![origin.clone()],
+            now,
+        )
+    })
+    .await?;
+    let mgmt_secret = prev
+        .map(|p| p.mgmt_client_secret.clone())
+        .unwrap_or_else(|| random::alphanumeric(64));
+    let mgmt = ensure_client(store, prev.map(|p| p.mgmt_client_id.as_str()), || {
+        management_client("Management API (demo)", &mgmt_secret, now)
+    })
+    .await?;
+    let user_password = prev
+        .map(|p| p.user_password.clone())
+        .unwrap_or_else(random_password);
+    let admin_password = prev
+        .map(|p| p.admin_password.clone())
+        .unwrap_or_else(random_password);
+    ensure_user(
+        store,
+        user("demo@example.com", &user_password, "Demo User", false, now)?,
+    )
+    .await?;
+    ensure_user(
+        store,
+        user(
+            "admin@example.com",
+            &admin_password,
+            "Administrator",
+            true,
+            now,
+        )?,
+    )
+    .await?;
+    Ok(SeedFile {
+        issuer: issuer.to_owned(),
+        client_id: client.id.to_string(),
+        callback_url: callback.clone(),
+        user_email: "demo@example.com".into(),
+        user_password,
+        mgmt_client_id: mgmt.id.to_string(),
+        mgmt_client_secret: mgmt_secret,
+        admin_email: "admin@example.com".into(),
+        admin_password,
+        authorize_url: authorize_url(issuer, client.id.as_str(), &callback),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorize_url_is_encoded() {
+        let u = authorize_url(
+            "http://127.0.0.1:3000/",
+            "abc",
+            "http://127.0.0.1:3000/dev/callback",
+        );
+        assert_eq!(
+            u,
+            "http://127.0.0.1:3000/authorize?response_type=token&client_id=abc&redirect_uri=http%3A%2F%2F127.0.0.1%3A3000%2Fdev%2Fcallback&scope=openid%20offline_access&device=my-device&state=demo-state"
+        );
+    }
+}

@@ -1,0 +1,476 @@
+//! Use case: `GET /authorize` (validate the request, show the login form) and the form's POST
+//! (check the password, issue tokens, redirect to the registered callback).
+
+use secrecy::SecretString;
+
+use crate::claims::{AccessTokenClaims, IdTokenClaims};
+use crate::client::{Client, GRANT_IMPLICIT, GRANT_REFRESH_TOKEN};
+use crate::clock::Timestamp;
+use crate::credential::DeviceCredential;
+use crate::ids::{ClientId, DeviceName, Email};
+use crate::params::Params;
+use crate::ports::{ClientStore, Freshness, IssueOutcome, Store, StoreError, TokenSigner};
+use crate::ratelimit::{RatePolicy, address_key};
+use crate::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE, Scope};
+use crate::token::{RefreshToken, SecretHash};
+use crate::user::User;
+use std::net::IpAddr;
+
+pub const MAX_STATE_LEN: usize = 2048;
+pub const MAX_NONCE_LEN: usize = 512;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub issuer: String,
+    /// Lifetime of the access token returned in the fragment (`expires_in`).
+    pub access_token_lifetime_secs: u32,
+    /// Login attempts per source address.
+    pub login_per_address: RatePolicy,
+    /// Login attempts per account (e-mail), whether or not it exists.
+    pub login_per_account: RatePolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseType {
+    Token,
+    IdToken,
+    TokenIdToken,
+}
+
+impl ResponseType {
+    fn parse(s: &str) -> Option<Self> {
+        let mut parts: Vec<&str> = s.split(' ').filter(|p| !p.is_empty()).collect();
+        parts.sort_unstable();
+        match parts.as_slice() {
+            ["token"] => Some(Self::Token),
+            ["id_token"] => Some(Self::IdToken),
+            ["id_token", "token"] => Some(Self::TokenIdToken),
+            _ => None,
+        }
+    }
+    fn wants_access_token(self) -> bool {
+        matches!(self, Self::Token | Self::TokenIdToken)
+    }
+    fn requires_nonce(self) -> bool {
+        matches!(self, Self::IdToken | Self::TokenIdToken)
+    }
+}
+
+/// Problems that must never be redirected: the redirect target is not (yet) trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PageError {
+    #[error("Missing required parameter: client_id")]
+    MissingClientId,
+    #[error("Unknown client: the client_id is not registered.")]
+    UnknownClient,
+    #[error("Missing required parameter: redirect_uri")]
+    MissingRedirectUri,
+    #[error(
+        "The redirect_uri is not registered for this application (callback URLs must match exactly)."
+    )]
+    UnregisteredRedirectUri,
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+/// Problems reported to the application at its registered callback, in the fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectError {
+    pub redirect_uri: String,
+    pub error: &'static str,
+    pub description: String,
+    pub state: Option<String>,
+}
+
+impl RedirectError {
+    pub fn fragment(&self) -> Vec<(&'static str, String)> {
+        let mut v = vec![
+            ("error", self.error.to_owned()),
+            ("error_description", self.description.clone()),
+        ];
+        if let Some(s) = &self.state {
+            v.push(("state", s.clone()));
+        }
+        v
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizeError {
+    #[error(transparent)]
+    Page(#[from] PageError),
+    #[error("{}", .0.description)]
+    Redirect(RedirectError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A validated authorization request.
+#[derive(Debug, Clone)]
+pub struct AuthorizeRequest {
+    pub client: Client,
+    pub redirect_uri: String,
+    pub response_type: ResponseType,
+    pub scope: Scope,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    /// Present when a refresh token will be issued.
+    pub device: Option<DeviceName>,
+    /// The client asked for a refresh token (and may have one).
+    pub offline: bool,
+}
+
+/// Validates an authorization request. Unknown parameters (`auth0Client`, `audience`, …) are
+/// ignored. The client and redirect URI are checked first; everything after that is reported
+/// to the redirect URI.
+pub async fn validate<S: ClientStore>(
+    store: &S,
+    p: &Params,
+) -> Result<AuthorizeRequest, AuthorizeError> {
+    let client_id = p.get("client_id").ok_or(PageError::MissingClientId)?;
+    let client_id = ClientId::parse(client_id).map_err(|_| PageError::UnknownClient)?;
+    let client = store
+        .get_client(&client_id, Freshness::Fresh)
+        .await?
+        .ok_or(PageError::UnknownClient)?;
+    let redirect_uri = p.get("redirect_uri").ok_or(PageError::MissingRedirectUri)?;
+    if !client.has_callback(redirect_uri) {
+        return Err(PageError::UnregisteredRedirectUri.into());
+    }
+    let redirect_uri = redirect_uri.to_owned();
+    let state = match p.get("state") {
+        Some(s) if s.len() > MAX_STATE_LEN => {
+            return Err(PageError::BadRequest(format!(
+                "state is longer than {MAX_STATE_LEN} characters"
+            ))
+            .into());
+        }
+        s => s.map(str::to_owned),
+    };
+    let fail = |error: &'static str, description: &str| {
+        AuthorizeError::Redirect(RedirectError {
+            redirect_uri: redirect_uri.clone(),
+            error,
+            description: description.to_owned(),
+            state: state.clone(),
+        })
+    };
+
+    let response_type = p.get("response_type").ok_or_else(|| {
+        fail(
+            "invalid_request",
+            "Missing required parameter: response_type",
+        )
+    })?;
+    let response_type = ResponseType::parse(response_type).ok_or_else(|| {
+        fail(
+            "unsupported_response_type",
+            "Unsupported response type: use token, id_token or 'token id_token'.",
+        )
+    })?;
+    if let Some(mode) = p.get("response_mode") {
+        if mode != "fragment" {
+            return Err(fail(
+                "invalid_request",
+                "Unsupported response_mode: tokens are only returned in the fragment.",
+            ));
+        }
+    }
+    if !client.allows_grant(GRANT_IMPLICIT) {
+        return Err(fail(
+            "unauthorized_client",
+            "Grant type 'implicit' not allowed for the client.",
+        ));
+    }
+    let mut scope = Scope::parse(p.get("scope").unwrap_or(OPENID)).map_err(|_| {
+        fail(
+            "invalid_scope",
+            "scope must be space-separated printable ASCII",
+        )
+    })?;
+    if scope.is_empty() {
+        scope.insert(OPENID);
+    }
+    if response_type.requires_nonce() && !scope.contains(OPENID) {
+        return Err(fail("invalid_scope", "An id_token needs the openid scope."));
+    }
+    let nonce = match p.get("nonce") {
+        Some(n) if n.len() > MAX_NONCE_LEN => {
+            return Err(fail("invalid_request", "nonce is too long"));
+        }
+        Some(n) => Some(n.to_owned()),
+        None if response_type.requires_nonce() => {
+            return Err(fail(
+                "invalid_request",
+                "Missing required parameter: nonce (required with id_token)",
+            ));
+        }
+        None => None,
+    };
+    if p.get("prompt") == Some("none") {
+        return Err(fail(
+            "login_required",
+            "Login required: this server keeps no login session.",
+        ));
+    }
+    let offline = scope.contains(OFFLINE_ACCESS) && client.allows_grant(GRANT_REFRESH_TOKEN);
+    let device = if offline {
+        if !scope.contains(OPENID) {
+            return Err(fail(
+                "invalid_scope",
+                "offline_access needs the openid scope.",
+            ));
+        }
+        let raw = p.get("device").ok_or_else(|| {
+            fail(
+                "invalid_request",
+                "Missing required parameter: device (required with offline_access)",
+            )
+        })?;
+        Some(DeviceName::parse(raw).map_err(|e| fail("invalid_request", &e.to_string()))?)
+    } else {
+        None
+    };
+    Ok(AuthorizeRequest {
+        client,
+        redirect_uri,
+        response_type,
+        scope,
+        state,
+        nonce,
+        device,
+        offline,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Same message whether the account exists or not.
+    #[error("Wrong email or password.")]
+    InvalidCredentials,
+    #[error("Too many login attempts. Try again in {retry_after} seconds.")]
+    Throttled { retry_after: i64 },
+    #[error("user is blocked")]
+    Blocked,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Where the browser goes after a successful login: the callback and its fragment parameters.
+#[derive(Debug)]
+pub struct LoginSuccess {
+    pub redirect_uri: String,
+    pub fragment: Vec<(&'static str, String)>,
+    /// The refresh token's id, when one was issued (for logs; never the token).
+    pub credential_id: Option<String>,
+}
+
+/// Rate-limit bucket for a string: 65 536 buckets, so the counters stay bounded.
+fn bucket(kind: &str, value: &str) -> String {
+    let h = SecretHash::of(value.as_bytes()).to_hex();
+    format!("{kind}#{}", h.get(..4).unwrap_or("0000"))
+}
+
+/// Checks the credentials and issues the tokens of `req`.
+#[allow(clippy::too_many_arguments)]
+pub async fn login<S: Store, T: TokenSigner>(
+    store: &S,
+    signer: &T,
+    settings: &Settings,
+    req: &AuthorizeRequest,
+    username: &str,
+    password: &SecretString,
+    ip: IpAddr,
+    now: Timestamp,
+) -> Result<LoginSuccess, LoginError> {
+    let address = address_key(ip);
+    let account = username.trim().to_lowercase();
+    for (key, policy) in [
+        (bucket("login-ip", &address), settings.login_per_address),
+        (
+            bucket("login-account", &account),
+            settings.login_per_account,
+        ),
+    ] {
+        let count = store.count(&key, policy, now).await?;
+        if !count.allowed {
+            let retry_after = policy
+                .status(now, count.used, true)
+                .retry_after
+                .unwrap_or(1);
+            return Err(LoginError::Throttled { retry_after });
+        }
+    }
+    let user = match Email::parse(&account) {
+        Ok(email) => store.get_user_by_email(&email).await?,
+        Err(_) => None,
+    };
+    let Some(user) = user else {
+        crate::password::verify_dummy(password);
+        return Err(LoginError::InvalidCredentials);
+    };
+    if !user.password_hash.verify(password) {
+        return Err(LoginError::InvalidCredentials);
+    }
+    if user.blocked {
+        return Err(LoginError::Blocked);
+    }
+    issue_tokens(store, signer, settings, req, &user, &ip.to_string(), now).await
+}
+
+async fn issue_tokens<S: Store, T: TokenSigner>(
+    store: &S,
+    signer: &T,
+    settings: &Settings,
+    req: &AuthorizeRequest,
+    user: &User,
+    address: &str,
+    now: Timestamp,
+) -> Result<LoginSuccess, LoginError> {
+    let iat = now.secs();
+    let mut fragment: Vec<(&'static str, String)> = Vec::new();
+    let sign_err = |e: crate::ports::SignError| LoginError::Internal(e.to_string());
+
+    let access_token = if req.response_type.wants_access_token() {
+        let lifetime = i64::from(settings.access_token_lifetime_secs);
+        let claims = AccessTokenClaims {
+            iss: settings.issuer.clone(),
+            sub: user.id.to_string(),
+            aud: format!("{}userinfo", settings.issuer),
+            iat,
+            exp: iat + lifetime,
+            scope: req.scope.to_string(),
+            azp: req.client.id.to_string(),
+            gty: None,
+        };
+        let at = signer.sign_access_token(&claims).map_err(sign_err)?;
+        fragment.push(("access_token", at.clone()));
+        fragment.push(("token_type", "Bearer".into()));
+        fragment.push(("expires_in", lifetime.to_string()));
+        Some(at)
+    } else {
+        None
+    };
+
+    if req.scope.contains(OPENID) {
+        let mut claims = IdTokenClaims {
+            iss: settings.issuer.clone(),
+            sub: user.id.to_string(),
+            aud: req.client.id.to_string(),
+            iat,
+            exp: iat + i64::from(req.client.id_token_lifetime_secs),
+            nonce: req.nonce.clone(),
+            at_hash: access_token.as_deref().map(at_hash),
+            auth_time: Some(iat),
+            name: None,
+            nickname: None,
+            updated_at: None,
+            email: None,
+            email_verified: None,
+        };
+        add_profile_claims(&mut claims, user, &req.scope);
+        fragment.push(("id_token", signer.sign_id_token(&claims).map_err(sign_err)?));
+        if access_token.is_none() {
+            fragment.push(("token_type", "Bearer".into()));
+            fragment.push(("expires_in", (claims.exp - claims.iat).to_string()));
+        }
+    }
+
+    let mut credential_id = None;
+    if let (true, Some(device)) = (req.offline, &req.device) {
+        let token = RefreshToken::generate(&user.id, user.rev);
+        let cred = DeviceCredential {
+            id: token.id().clone(),
+            client_id: req.client.id.clone(),
+            user_id: user.id.clone(),
+            user_rev: user.rev,
+            device_name: device.clone(),
+            scope: req.scope.clone(),
+            secret_hash: token.secret_hash(),
+            created_at: now,
+            created_ip: Some(address.to_owned()),
+            last_used_at: None,
+            last_ip: None,
+            use_count: 0,
+        };
+        match store.issue_credential(&cred).await? {
+            IssueOutcome::Issued => {}
+            // The password changed or the account went away between reading and issuing.
+            IssueOutcome::UserChanged | IssueOutcome::ClientGone => {
+                return Err(LoginError::InvalidCredentials);
+            }
+        }
+        use secrecy::ExposeSecret as _;
+        fragment.push(("refresh_token", token.expose().expose_secret().to_owned()));
+        credential_id = Some(cred.id.to_string());
+    }
+    fragment.push(("scope", req.scope.to_string()));
+    if let Some(state) = &req.state {
+        fragment.push(("state", state.clone()));
+    }
+    Ok(LoginSuccess {
+        redirect_uri: req.redirect_uri.clone(),
+        fragment,
+        credential_id,
+    })
+}
+
+/// OIDC `at_hash`: base64url of the left half of SHA-256(access_token).
+pub fn at_hash(access_token: &str) -> String {
+    use base64::Engine as _;
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
+    let half = d.as_ref().get(..16).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(half)
+}
+
+/// Adds the `profile` and `email` claims that `scope` grants.
+pub fn add_profile_claims(claims: &mut IdTokenClaims, user: &User, scope: &Scope) {
+    if scope.contains(PROFILE) {
+        claims.name = Some(user.name.clone());
+        claims.nickname = Some(user.nickname.clone());
+        claims.updated_at = Some(user.updated_at.to_rfc3339());
+    }
+    if scope.contains(EMAIL) {
+        claims.email = Some(user.email.to_string());
+        claims.email_verified = Some(user.email_verified);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_types() {
+        assert_eq!(ResponseType::parse("token"), Some(ResponseType::Token));
+        assert_eq!(
+            ResponseType::parse("id_token token"),
+            Some(ResponseType::TokenIdToken)
+        );
+        assert_eq!(
+            ResponseType::parse("token id_token"),
+            Some(ResponseType::TokenIdToken)
+        );
+        assert_eq!(ResponseType::parse("code"), None);
+        assert_eq!(ResponseType::parse("token token"), None);
+    }
+
+    #[test]
+    fn at_hash_is_the_left_half_of_sha256() {
+        // Expected value computed independently:
+        // base64.urlsafe_b64encode(hashlib.sha256(t).digest()[:16]) in Python.
+        assert_eq!(
+            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNqmuWvJLU9LPUhWvmYpYn9T"),
+            "y51Ni1ja06MvzlWB95939g"
+        );
+    }
+
+    #[test]
+    fn buckets_are_bounded() {
+        let b = bucket("login-ip", "203.0.113.9");
+        assert!(b.starts_with("login-ip#"));
+        assert_eq!(b.len(), "login-ip#".len() + 4);
+    }
+}

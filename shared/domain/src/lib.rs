@@ -1,0 +1,21 @@
+//! The refresh-token domain: identifiers, the refresh-token format, scopes, clients, users,
+//! device credentials, claims, rate-limit policy and the use cases (`authorize`, `delegation`)
+//! written against ports (`ports`). Nothing here knows AWS, HTTP or Lambda.
+
+pub mod authorize;
+pub mod claims;
+pub mod client;
+pub mod clock;
+pub mod credential;
+pub mod delegation;
+pub mod ids;
+pub mod params;
+pub mod password;
+pub mod ports;
+pub mod random;
+pub mod ratelimit;
+pub mod scope;
+pub mod token;
+pub mod user;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

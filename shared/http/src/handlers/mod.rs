@@ -1,0 +1,36 @@
+//! One handler per function. Handlers never fail at the Lambda boundary: every expected
+//! failure is a response.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use lambda_http::{Body, Request, Response};
+
+use crate::app::App;
+
+pub mod authorize;
+pub mod delegation;
+pub mod jwks;
+pub mod openid_configuration;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a function binary runs for each request.
+pub type Handler = for<'a> fn(&'a App, Request) -> BoxFuture<'a, Response<Body>>;
+
+/// Every function, by its binary name (= `functions/<name>` = `BuildProperties.Binary` in
+/// `template.yaml`). The local server routes `template.yaml`'s events through this table.
+pub const FUNCTIONS: &[(&str, Handler)] = &[
+    ("authorize", authorize::handle),
+    ("delegation", delegation::handle),
+    ("jwks", jwks::handle),
+    ("openid-configuration", openid_configuration::handle),
+];
+
+pub fn by_name(name: &str) -> Option<Handler> {
+    FUNCTIONS.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)
+}
+
+pub(crate) fn method_not_allowed() -> Response<Body> {
+    crate::response::oauth_error(405, "invalid_request", "Method not allowed.")
+}

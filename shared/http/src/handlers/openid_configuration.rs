@@ -1,0 +1,33 @@
+//! `GET /.well-known/openid-configuration`: OIDC discovery for what this service implements.
+
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+use super::BoxFuture;
+use crate::app::App;
+use crate::response::{json, with_header};
+
+pub fn handle(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+    Box::pin(async move {
+        if req.method() != http::Method::GET {
+            return super::method_not_allowed();
+        }
+        let iss = &app.config.issuer;
+        let doc = json!({
+            "issuer": iss,
+            "authorization_endpoint": format!("{iss}authorize"),
+            "jwks_uri": format!("{iss}.well-known/jwks.json"),
+            "response_types_supported": ["token", "id_token", "token id_token"],
+            "response_modes_supported": ["fragment"],
+            "grant_types_supported": ["implicit", rt_domain::client::GRANT_JWT_BEARER],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "claims_supported": ["aud", "auth_time", "email", "email_verified", "exp", "iat", "iss", "name", "nickname", "sub", "updated_at"],
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+        });
+        let r = json(200, &doc);
+        with_header(r, "access-control-allow-origin", "*")
+    })
+}

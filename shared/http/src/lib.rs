@@ -1,0 +1,14 @@
+//! The `lambda_http` glue: configuration and bootstrap (built once per execution environment),
+//! request extraction, error envelopes, handlers, and the local development server that routes
+//! `template.yaml`'s events to the same handlers the function binaries run.
+
+pub mod app;
+pub mod bootstrap;
+pub mod config;
+pub mod handlers;
+pub mod local;
+pub mod request;
+pub mod response;
+pub mod tx;
+
+pub use app::App;

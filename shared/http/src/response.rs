@@ -1,0 +1,146 @@
+//! Writing responses: one envelope per API family, security headers, CORS, rate-limit headers.
+
+use lambda_http::{Body, Response};
+use rt_domain::ratelimit::RateStatus;
+use serde::Serialize;
+
+fn builder(status: u16) -> http::response::Builder {
+    Response::builder().status(status)
+}
+
+fn finish(b: http::response::Builder, body: Body) -> Response<Body> {
+    b.body(body).unwrap_or_else(|_| {
+        let mut r = Response::new(Body::Text(r#"{"error":"server_error"}"#.into()));
+        *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+        r
+    })
+}
+
+/// A JSON response. Token responses must not be cached (RFC 6749 §5.1).
+pub fn json<T: Serialize>(status: u16, body: &T) -> Response<Body> {
+    let text = serde_json::to_string(body).unwrap_or_else(|_| r#"{"error":"server_error"}"#.into());
+    finish(
+        builder(status)
+            .header("content-type", "application/json; charset=utf-8")
+            .header("cache-control", "no-store")
+            .header("pragma", "no-cache")
+            .header("x-content-type-options", "nosniff"),
+        Body::Text(text),
+    )
+}
+
+#[derive(Serialize)]
+struct OAuthError<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+/// The Authentication API error envelope: `{"error", "error_description"}`.
+pub fn oauth_error(status: u16, error: &str, description: &str) -> Response<Body> {
+    json(
+        status,
+        &OAuthError {
+            error,
+            error_description: description,
+        },
+    )
+}
+
+/// A 503 for database trouble, with `Retry-After`.
+pub fn unavailable_oauth() -> Response<Body> {
+    with_header(
+        oauth_error(
+            503,
+            "temporarily_unavailable",
+            "The service is temporarily unavailable, try again shortly.",
+        ),
+        "retry-after",
+        "1",
+    )
+}
+
+pub fn with_header(mut r: Response<Body>, name: &'static str, value: &str) -> Response<Body> {
+    if let Ok(v) = http::HeaderValue::from_str(value) {
+        r.headers_mut().append(name, v);
+    }
+    r
+}
+
+/// `X-RateLimit-Limit/Remaining/Reset` (epoch seconds) and, when refused, `Retry-After`.
+pub fn with_rate(mut r: Response<Body>, s: &RateStatus) -> Response<Body> {
+    r = with_header(r, "x-ratelimit-limit", &s.limit.to_string());
+    r = with_header(r, "x-ratelimit-remaining", &s.remaining.to_string());
+    r = with_header(r, "x-ratelimit-reset", &s.reset.to_string());
+    if let Some(after) = s.retry_after {
+        r = with_header(r, "retry-after", &after.to_string());
+    }
+    r
+}
+
+/// CORS headers for an allowed `origin`.
+pub fn with_cors(mut r: Response<Body>, origin: &str) -> Response<Body> {
+    r = with_header(r, "access-control-allow-origin", origin);
+    r = with_header(r, "vary", "Origin");
+    r = with_header(
+        r,
+        "access-control-expose-headers",
+        "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After",
+    );
+    r
+}
+
+/// Answer to a CORS preflight.
+pub fn preflight(origin: Option<&str>, methods: &str) -> Response<Body> {
+    let mut r = finish(builder(204), Body::Empty);
+    if let Some(o) = origin {
+        r = with_header(r, "access-control-allow-origin", o);
+        r = with_header(r, "vary", "Origin");
+        r = with_header(r, "access-control-allow-methods", methods);
+        r = with_header(
+            r,
+            "access-control-allow-headers",
+            "Auth0-Client, Content-Type, Authorization",
+        );
+        r = with_header(r, "access-control-max-age", "600");
+    }
+    r
+}
+
+/// An HTML page with a strict Content-Security-Policy. `nonce` authorises the page's one
+/// inline `<style>`; `form_action` lists where its forms (and their redirects) may go.
+pub fn html(status: u16, body: String, nonce: &str, form_action: &str) -> Response<Body> {
+    let csp = format!(
+        "default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; form-action {form_action}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    finish(
+        builder(status)
+            .header("content-type", "text/html; charset=utf-8")
+            .header("cache-control", "no-store")
+            .header("content-security-policy", csp)
+            .header("x-frame-options", "DENY")
+            .header("x-content-type-options", "nosniff")
+            .header("referrer-policy", "no-referrer"),
+        Body::Text(body),
+    )
+}
+
+/// A 302 redirect that must not be cached.
+pub fn redirect(location: &str) -> Response<Body> {
+    let r = finish(
+        builder(302)
+            .header("cache-control", "no-store")
+            .header("referrer-policy", "no-referrer"),
+        Body::Empty,
+    );
+    with_header(r, "location", location)
+}
+
+/// `url#k=v&…` with every value form-encoded.
+pub fn with_fragment(url: &str, params: &[(&str, String)]) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        ser.append_pair(k, v);
+    }
+    format!("{url}#{}", ser.finish())
+}

@@ -1,0 +1,257 @@
+//! Item conversions: domain types to and from DynamoDB attribute maps. A missing or malformed
+//! attribute is a typed error ([`StoreError::Corrupt`]), never skipped.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use rt_domain::client::{AppType, Client};
+use rt_domain::clock::Timestamp;
+use rt_domain::credential::DeviceCredential;
+use rt_domain::ids::{ClientId, DeviceCredentialId, DeviceName, Email, UserId};
+use rt_domain::password::PasswordHash;
+use rt_domain::ports::StoreError;
+use rt_domain::scope::Scope;
+use rt_domain::token::SecretHash;
+use rt_domain::user::User;
+
+use crate::keys::{self, attr};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+pub fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+pub fn b(v: bool) -> AttributeValue {
+    AttributeValue::Bool(v)
+}
+pub fn list(v: &[String]) -> AttributeValue {
+    AttributeValue::L(v.iter().map(|x| s(x.clone())).collect())
+}
+
+fn corrupt(item: &Item, what: &str) -> StoreError {
+    let pk = item
+        .get(keys::PK)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .unwrap_or("?");
+    StoreError::Corrupt(format!(
+        "item {pk}: attribute '{what}' is missing or malformed"
+    ))
+}
+
+pub fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| corrupt(item, name))
+}
+pub fn opt_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+pub fn get_i64(item: &Item, name: &str) -> Result<i64, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| corrupt(item, name))
+}
+pub fn opt_i64(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+pub fn get_u32(item: &Item, name: &str) -> Result<u32, StoreError> {
+    u32::try_from(get_i64(item, name)?).map_err(|_| corrupt(item, name))
+}
+pub fn get_bool(item: &Item, name: &str) -> Result<bool, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .ok_or_else(|| corrupt(item, name))
+}
+pub fn get_list(item: &Item, name: &str) -> Result<Vec<String>, StoreError> {
+    let l = item
+        .get(name)
+        .and_then(|v| v.as_l().ok())
+        .ok_or_else(|| corrupt(item, name))?;
+    l.iter()
+        .map(|v| v.as_s().cloned().map_err(|_| corrupt(item, name)))
+        .collect()
+}
+pub fn get_ss(item: &Item, name: &str) -> Result<Vec<String>, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_ss().ok())
+        .cloned()
+        .ok_or_else(|| corrupt(item, name))
+}
+
+fn key_attrs(item: &mut Item, key: &keys::Key, kind: &str) {
+    item.insert(keys::PK.into(), s(key.pk.clone()));
+    item.insert(keys::SK.into(), s(key.sk));
+    item.insert(keys::KIND.into(), s(kind));
+}
+
+pub fn client_to_item(c: &Client) -> Item {
+    let mut item = Item::new();
+    key_attrs(&mut item, &keys::client(&c.id), keys::KIND_CLIENT);
+    item.insert(keys::GSI2_PK.into(), s(keys::ALL_CLIENTS));
+    item.insert(keys::GSI2_SK.into(), s(c.id.as_str()));
+    item.insert(attr::CLIENT_ID.into(), s(c.id.as_str()));
+    item.insert(attr::NAME.into(), s(c.name.clone()));
+    item.insert(attr::APP_TYPE.into(), s(c.app_type.as_str()));
+    item.insert(attr::CALLBACKS.into(), list(&c.callbacks));
+    item.insert(attr::WEB_ORIGINS.into(), list(&c.web_origins));
+    item.insert(attr::GRANT_TYPES.into(), list(&c.grant_types));
+    item.insert(attr::ID_TOKEN_LIFETIME.into(), n(c.id_token_lifetime_secs));
+    if let Some(h) = &c.secret_hash {
+        item.insert(attr::SECRET_HASH.into(), s(h.to_hex()));
+    }
+    item.insert(attr::MGMT_SCOPES.into(), list(&c.management_scopes));
+    item.insert(attr::CREATED_AT.into(), n(c.created_at.millis()));
+    item
+}
+
+pub fn client_from_item(item: &Item) -> Result<Client, StoreError> {
+    Ok(Client {
+        id: ClientId::parse(get_s(item, attr::CLIENT_ID)?)
+            .map_err(|_| corrupt(item, attr::CLIENT_ID))?,
+        name: get_s(item, attr::NAME)?.to_owned(),
+        app_type: AppType::parse(get_s(item, attr::APP_TYPE)?)
+            .ok_or_else(|| corrupt(item, attr::APP_TYPE))?,
+        callbacks: get_list(item, attr::CALLBACKS)?,
+        web_origins: get_list(item, attr::WEB_ORIGINS)?,
+        grant_types: get_list(item, attr::GRANT_TYPES)?,
+        id_token_lifetime_secs: get_u32(item, attr::ID_TOKEN_LIFETIME)?,
+        secret_hash: match opt_s(item, attr::SECRET_HASH) {
+            Some(h) => {
+                Some(SecretHash::from_hex(h).ok_or_else(|| corrupt(item, attr::SECRET_HASH))?)
+            }
+            None => None,
+        },
+        management_scopes: get_list(item, attr::MGMT_SCOPES)?,
+        created_at: Timestamp::from_millis(get_i64(item, attr::CREATED_AT)?),
+    })
+}
+
+pub fn user_to_item(u: &User) -> Item {
+    let mut item = Item::new();
+    key_attrs(&mut item, &keys::user(&u.id), keys::KIND_USER);
+    item.insert(keys::GSI1_PK.into(), s(keys::ALL_USERS));
+    item.insert(keys::GSI1_SK.into(), s(u.email.as_str()));
+    item.insert(attr::USER_ID.into(), s(u.id.as_str()));
+    item.insert(attr::EMAIL.into(), s(u.email.as_str()));
+    item.insert(attr::EMAIL_VERIFIED.into(), b(u.email_verified));
+    item.insert(attr::NAME.into(), s(u.name.clone()));
+    item.insert(attr::NICKNAME.into(), s(u.nickname.clone()));
+    item.insert(attr::PASSWORD_HASH.into(), s(u.password_hash.as_phc()));
+    item.insert(attr::REV.into(), n(u.rev));
+    item.insert(attr::ADMIN.into(), b(u.admin));
+    item.insert(attr::BLOCKED.into(), b(u.blocked));
+    item.insert(attr::CREATED_AT.into(), n(u.created_at.millis()));
+    item.insert(attr::UPDATED_AT.into(), n(u.updated_at.millis()));
+    item
+}
+
+pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
+    Ok(User {
+        id: UserId::parse(get_s(item, attr::USER_ID)?).map_err(|_| corrupt(item, attr::USER_ID))?,
+        email: Email::parse(get_s(item, attr::EMAIL)?).map_err(|_| corrupt(item, attr::EMAIL))?,
+        email_verified: get_bool(item, attr::EMAIL_VERIFIED)?,
+        name: get_s(item, attr::NAME)?.to_owned(),
+        nickname: get_s(item, attr::NICKNAME)?.to_owned(),
+        password_hash: PasswordHash::from_phc(get_s(item, attr::PASSWORD_HASH)?.to_owned()),
+        rev: get_u32(item, attr::REV)?,
+        admin: get_bool(item, attr::ADMIN)?,
+        blocked: get_bool(item, attr::BLOCKED)?,
+        created_at: Timestamp::from_millis(get_i64(item, attr::CREATED_AT)?),
+        updated_at: Timestamp::from_millis(get_i64(item, attr::UPDATED_AT)?),
+    })
+}
+
+pub fn email_to_item(e: &Email, user: &UserId) -> Item {
+    let mut item = Item::new();
+    key_attrs(&mut item, &keys::email(e), keys::KIND_EMAIL);
+    item.insert(attr::USER_ID.into(), s(user.as_str()));
+    item
+}
+
+pub fn credential_to_item(c: &DeviceCredential) -> Item {
+    let mut item = Item::new();
+    key_attrs(&mut item, &keys::credential(&c.id), keys::KIND_CREDENTIAL);
+    item.insert(
+        keys::GSI1_PK.into(),
+        s(keys::credentials_of_user(&c.user_id)),
+    );
+    item.insert(
+        keys::GSI1_SK.into(),
+        s(keys::credential_by_user_sk(
+            &c.client_id,
+            c.created_at,
+            &c.id,
+        )),
+    );
+    item.insert(
+        keys::GSI2_PK.into(),
+        s(keys::credentials_of_client(&c.client_id)),
+    );
+    item.insert(
+        keys::GSI2_SK.into(),
+        s(keys::credential_by_client_sk(
+            &c.user_id,
+            c.created_at,
+            &c.id,
+        )),
+    );
+    item.insert(attr::ID.into(), s(c.id.as_str()));
+    item.insert(attr::CLIENT_ID.into(), s(c.client_id.as_str()));
+    item.insert(attr::USER_ID.into(), s(c.user_id.as_str()));
+    item.insert(attr::USER_REV.into(), n(c.user_rev));
+    item.insert(attr::DEVICE_NAME.into(), s(c.device_name.as_str()));
+    item.insert(
+        attr::SCOPES.into(),
+        AttributeValue::Ss(c.scope.iter().map(str::to_owned).collect()),
+    );
+    item.insert(attr::SECRET_HASH.into(), s(c.secret_hash.to_hex()));
+    item.insert(attr::CREATED_AT.into(), n(c.created_at.millis()));
+    if let Some(ip) = &c.created_ip {
+        item.insert(attr::CREATED_IP.into(), s(ip.clone()));
+    }
+    if let Some(t) = c.last_used_at {
+        item.insert(attr::LAST_USED_AT.into(), n(t.millis()));
+    }
+    if let Some(ip) = &c.last_ip {
+        item.insert(attr::LAST_IP.into(), s(ip.clone()));
+    }
+    item.insert(attr::USE_COUNT.into(), n(c.use_count));
+    item.insert(attr::RATE.into(), AttributeValue::M(HashMap::new()));
+    item
+}
+
+pub fn credential_from_item(item: &Item) -> Result<DeviceCredential, StoreError> {
+    let scope = Scope::from_iter(get_ss(item, attr::SCOPES)?);
+    Ok(DeviceCredential {
+        id: DeviceCredentialId::parse(get_s(item, attr::ID)?)
+            .map_err(|_| corrupt(item, attr::ID))?,
+        client_id: ClientId::parse(get_s(item, attr::CLIENT_ID)?)
+            .map_err(|_| corrupt(item, attr::CLIENT_ID))?,
+        user_id: UserId::parse(get_s(item, attr::USER_ID)?)
+            .map_err(|_| corrupt(item, attr::USER_ID))?,
+        user_rev: get_u32(item, attr::USER_REV)?,
+        device_name: DeviceName::parse(get_s(item, attr::DEVICE_NAME)?)
+            .map_err(|_| corrupt(item, attr::DEVICE_NAME))?,
+        scope,
+        secret_hash: SecretHash::from_hex(get_s(item, attr::SECRET_HASH)?)
+            .ok_or_else(|| corrupt(item, attr::SECRET_HASH))?,
+        created_at: Timestamp::from_millis(get_i64(item, attr::CREATED_AT)?),
+        created_ip: opt_s(item, attr::CREATED_IP).map(str::to_owned),
+        last_used_at: opt_i64(item, attr::LAST_USED_AT).map(Timestamp::from_millis),
+        last_ip: opt_s(item, attr::LAST_IP).map(str::to_owned),
+        use_count: opt_i64(item, attr::USE_COUNT)
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(0),
+    })
+}

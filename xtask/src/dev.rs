@@ -1,0 +1,159 @@
+//! `cargo xtask dev`: the API on http://127.0.0.1:3000 over a local DynamoDB.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rt_devkit::moto::Moto;
+use rt_devkit::paths;
+use rt_devkit::seed::{self, SeedFile};
+use rt_devkit::stack::{self, Stack};
+use rt_devkit::template::Template;
+use rt_domain::clock::{Clock, SystemClock};
+use rt_store::DynamoStore;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{Result, tools};
+
+const DEFAULT_TABLE: &str = "refresh-tokens";
+
+fn port(args: &[String]) -> Result<u16> {
+    let mut it = args.iter();
+    let mut port = 3000;
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--port" | "-p" => {
+                port = it
+                    .next()
+                    .ok_or("--port needs a number")?
+                    .parse()
+                    .map_err(|_| "--port needs a number")?;
+            }
+            other => {
+                return Err(
+                    format!("unknown argument {other}; usage: cargo xtask dev [--port N]").into(),
+                );
+            }
+        }
+    }
+    Ok(port)
+}
+
+/// The signing key for local runs: generated once into target/dev (never committed).
+fn signing_key() -> Result<SecretString> {
+    let path = paths::dev_dir().join("signing-key.pem");
+    if let Ok(pem) = std::fs::read_to_string(&path) {
+        return Ok(SecretString::from(pem));
+    }
+    let pem = rt_jwt::generate_pem()?;
+    std::fs::create_dir_all(paths::dev_dir())?;
+    write_private(&path, pem.expose_secret())?;
+    Ok(pem)
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+pub fn main(args: &[String]) -> Result<()> {
+    let port = port(args)?;
+    let external = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .ok();
+    if external.is_none() {
+        tools::ensure(&tools::dev_requirements())?;
+    }
+    rt_http::bootstrap::init_tracing_for_humans();
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(serve(port, external))
+}
+
+async fn serve(port: u16, external: Option<String>) -> Result<()> {
+    let table = std::env::var("TABLE_NAME")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| DEFAULT_TABLE.into());
+    let issuer = std::env::var("ISSUER")
+        .ok()
+        .filter(|i| !i.is_empty())
+        .unwrap_or_else(|| format!("http://127.0.0.1:{port}/"));
+    let (_moto, store, endpoint) = match external {
+        Some(endpoint) => {
+            // Local servers accept any credentials; real ones come from the environment.
+            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+                let store = DynamoStore::local(&endpoint, table.clone());
+                (None, store, endpoint)
+            } else {
+                (None, DynamoStore::from_env(table.clone()).await, endpoint)
+            }
+        }
+        None => {
+            let moto = Moto::start()?;
+            let endpoint = moto.endpoint();
+            let store = DynamoStore::local(&endpoint, table.clone());
+            (Some(moto), store, endpoint)
+        }
+    };
+    let template = Template::load()?;
+    let created = stack::create_table(&store, &template).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let seed_path = paths::dev_dir().join("seed.json");
+    let previous: Option<SeedFile> = std::fs::read_to_string(&seed_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let previous = previous.filter(|p| p.issuer == issuer);
+    let seeded = seed::seed(&store, &issuer, previous, clock.now()).await?;
+    std::fs::create_dir_all(paths::dev_dir())?;
+    write_private(&seed_path, &serde_json::to_string_pretty(&seeded)?)?;
+
+    let keys = rt_jwt::SigningKey::from_pem(&signing_key()?)?;
+    let mut config = stack::config(&issuer, &table);
+    config.signing_key = rt_http::config::KeySource::File(
+        paths::dev_dir()
+            .join("signing-key.pem")
+            .display()
+            .to_string(),
+    );
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let stack = Stack::start(config, store, keys, clock, &template, addr).await?;
+    print_tour(&stack, &seeded, &endpoint, &table, created);
+    tokio::select! {
+        r = stack.wait() => r?,
+        _ = tokio::signal::ctrl_c() => eprintln!("\nstopped"),
+    }
+    Ok(())
+}
+
+fn print_tour(stack: &Stack, s: &SeedFile, endpoint: &str, table: &str, created: bool) {
+    let base = stack.url();
+    println!(
+        "
+Refresh-token service on {base}/
+  DynamoDB: {endpoint}, table '{table}' ({})
+  Demo data: target/dev/seed.json
+
+1. Sign in and get a refresh token (open in a browser; {} / {}):
+   {}
+
+2. The callback page shows the refresh token and the curl command that trades it:
+   curl -s {base}/delegation -H 'Content-Type: application/json' \\
+     -d '{{\"client_id\":\"{}\",\"grant_type\":\"urn:ietf:params:oauth:grant-type:jwt-bearer\",\"refresh_token\":\"<refresh_token>\",\"api_type\":\"app\"}}'
+
+3. Verify id_tokens with {base}/.well-known/jwks.json ({base}/.well-known/openid-configuration)
+
+Press Ctrl-C to stop.",
+        if created { "created from template.yaml" } else { "already existed" },
+        s.user_email,
+        s.user_password,
+        s.authorize_url,
+        s.client_id,
+    );
+}

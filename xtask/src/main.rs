@@ -1,0 +1,98 @@
+//! `cargo xtask dev` — the whole API on http://127.0.0.1:3000 over a local DynamoDB.
+//! `cargo xtask test` — install what is missing, lint, run every test.
+//! `cargo xtask bench` — the hot-path benchmarks.
+
+mod bench;
+mod dev;
+mod tools;
+
+use std::process::{Command, ExitCode};
+
+pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  dev [--port N]     run the API locally (default port 3000) over moto, seed demo data
+  test               install test tools, lint (fmt, clippy, cfn-lint), run all tests
+  bench [--runs N]   measure the /delegation hot path against a local DynamoDB
+";
+
+/// Runs a command, failing with its name if it fails.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed with {status}").into())
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("dev") => dev::main(&args[1..]),
+        Some("test") => test(&args[1..]),
+        Some("bench") => bench::main(&args[1..]),
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn test(args: &[String]) -> Result<()> {
+    let root = rt_devkit::paths::repo_root();
+    tools::ensure(&tools::test_requirements())?;
+    let path = tools::path_with_venv();
+    eprintln!("xtask: cargo fmt --check");
+    run(cargo().current_dir(&root).args(["fmt", "--all", "--check"]))?;
+    eprintln!("xtask: cargo clippy --all-targets -- -D warnings");
+    run(cargo().current_dir(&root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--quiet",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    eprintln!("xtask: cfn-lint template.yaml");
+    run(Command::new(rt_devkit::paths::venv_bin("cfn-lint"))
+        .current_dir(&root)
+        .arg("template.yaml"))?;
+
+    // One DynamoDB server for the whole run; every test makes its own table.
+    let moto = rt_devkit::moto::Moto::start()?;
+    eprintln!("xtask: moto on {}", moto.endpoint());
+    let nextest = Command::new("cargo-nextest")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut cmd = cargo();
+    if nextest {
+        cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    } else {
+        cmd.args(["test", "--workspace", "--no-fail-fast"]);
+    }
+    cmd.args(args)
+        .current_dir(&root)
+        .env("RT_TEST_DYNAMODB_ENDPOINT", moto.endpoint())
+        .env("PATH", path);
+    let result = run(&mut cmd);
+    drop(moto);
+    result
+}
