@@ -1,1 +1,401 @@
+//! Test support: a `TestApp` per test — its own table in the shared moto server, the real
+//! handlers behind the local HTTP server, a manual clock — and one helper per endpoint.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+pub mod proxy;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+
+use rt_devkit::moto::Moto;
+use rt_devkit::seed;
+use rt_devkit::stack::{self, Stack};
+use rt_devkit::template::Template;
+use rt_domain::client::Client;
+use rt_domain::clock::{ManualClock, Timestamp};
+use rt_domain::ports::{ClientStore, UserStore};
+use rt_domain::user::User;
+use rt_http::config::Config;
+use rt_jwt::SigningKey;
+use rt_store::DynamoStore;
+use rt_store::aws_sdk_dynamodb::types::AttributeValue;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+pub const GRANT_JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub const INVALID_RT: &str = "Unknown or invalid refresh token.";
+
+/// The DynamoDB endpoint: `RT_TEST_DYNAMODB_ENDPOINT` (set by `cargo xtask test`), else a
+/// moto server this process starts once (and which exits with it).
+pub fn dynamodb_endpoint() -> String {
+    rt_http::bootstrap::init_tracing_for_humans();
+    static STARTED: OnceLock<String> = OnceLock::new();
+    STARTED
+        .get_or_init(|| {
+            if let Ok(e) = std::env::var("RT_TEST_DYNAMODB_ENDPOINT") {
+                return e;
+            }
+            match Moto::start() {
+                Ok(m) => {
+                    let e = m.endpoint();
+                    std::mem::forget(m); // lives as long as this process (it watches us)
+                    e
+                }
+                Err(e) => panic!("{e}"),
+            }
+        })
+        .clone()
+}
+
+pub fn template() -> &'static Template {
+    static T: OnceLock<Template> = OnceLock::new();
+    T.get_or_init(|| Template::load().expect("template.yaml"))
+}
+
+/// One RSA key per test process (generation is the slow part).
+pub fn signing_pem() -> SecretString {
+    static PEM: OnceLock<String> = OnceLock::new();
+    SecretString::from(PEM.get_or_init(|| rt_jwt::generate_pem().expect("key").expose_secret().to_owned()).clone())
+}
+
+pub fn unique_table() -> String {
+    format!("t_{}", rt_domain::random::alphanumeric(12))
+}
+
+/// A fresh table created from `template.yaml` on `endpoint`.
+pub async fn fresh_store(endpoint: &str) -> DynamoStore {
+    let store = DynamoStore::local(endpoint, unique_table());
+    store.create_table(&template().table).await.expect("create table");
+    store
+}
+
+pub struct TestUser {
+    pub email: String,
+    pub password: String,
+    pub user: User,
+}
+
+/// Changes to the configuration of a test app.
+pub type Configure = Box<dyn FnOnce(&mut Config) + Send>;
+
+#[derive(Default)]
+pub struct Options {
+    /// Route the app's DynamoDB traffic through this endpoint (e.g. a counting proxy).
+    pub endpoint: Option<String>,
+    pub configure: Option<Configure>,
+}
+
+pub struct TestApp {
+    pub stack: Stack,
+    pub clock: Arc<ManualClock>,
+    /// A store on the same table, for direct checks (not through the proxy).
+    pub store: DynamoStore,
+    pub client: Client,
+    pub user: TestUser,
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    async fn from(r: reqwest::Response) -> Self {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let body = r.text().await.expect("body");
+        Self { status, headers, body }
+    }
+}
+
+/// What came back from a login: the redirect target (if any) and its fragment.
+#[derive(Debug)]
+pub struct LoginResult {
+    pub resp: Resp,
+    pub location: Option<String>,
+    pub fragment: HashMap<String, String>,
+}
+
+pub fn http_client(from: Option<IpAddr>) -> reqwest::Client {
+    let mut b = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    if let Some(ip) = from {
+        b = b.local_address(ip);
+    }
+    b.build().expect("http client")
+}
+
+pub fn parse_fragment(location: &str) -> HashMap<String, String> {
+    let frag = location.split_once('#').map(|(_, f)| f).unwrap_or("");
+    form_urlencoded::parse(frag.as_bytes()).into_owned().collect()
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(opts: Options) -> Self {
+        let moto = dynamodb_endpoint();
+        let store = fresh_store(&moto).await;
+        let table = store.table().to_owned();
+        let app_store = DynamoStore::local(opts.endpoint.as_deref().unwrap_or(&moto), table.clone());
+
+        let now = rt_domain::clock::SystemClock;
+        let clock = Arc::new(ManualClock::new(rt_domain::Clock::now(&now)));
+        let t0 = rt_domain::Clock::now(clock.as_ref());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        let base = format!("http://{addr}");
+        let issuer = format!("{base}/");
+
+        let client = seed::native_client(
+            "Test App",
+            vec![format!("{base}/callback"), "com.example.app://callback".into()],
+            vec!["https://app.example.com".into()],
+            t0,
+        );
+        assert!(store.create_client(&client).await.expect("client"));
+        let password = seed::random_password();
+        let user = seed::user(
+            &format!("user-{}@example.com", rt_domain::random::alphanumeric(6).to_lowercase()),
+            &password,
+            "Test User",
+            false,
+            t0,
+        )
+        .expect("user");
+        store.create_user(&user).await.expect("create user");
+
+        let mut config: Config = stack::config(&issuer, &table);
+        if let Some(f) = opts.configure {
+            f(&mut config);
+        }
+        let keys = SigningKey::from_pem(&signing_pem()).expect("key");
+        let stack = Stack::start(config, app_store, keys, clock.clone(), template(), addr).await.expect("stack");
+        Self {
+            stack,
+            clock,
+            store,
+            client,
+            user: TestUser { email: user.email.to_string(), password, user },
+            http: http_client(None),
+            base,
+        }
+    }
+
+    pub fn issuer(&self) -> String {
+        format!("{}/", self.base)
+    }
+
+    pub fn now(&self) -> Timestamp {
+        rt_domain::Clock::now(self.clock.as_ref())
+    }
+
+    pub fn callback(&self) -> String {
+        format!("{}/callback", self.base)
+    }
+
+    /// The seed's authorize request for this app's client: implicit flow, offline_access.
+    pub fn authorize_params(&self, device: &str) -> Vec<(String, String)> {
+        vec![
+            ("response_type".into(), "token".into()),
+            ("client_id".into(), self.client.id.to_string()),
+            ("redirect_uri".into(), self.callback()),
+            ("scope".into(), "openid offline_access".into()),
+            ("device".into(), device.into()),
+            ("state".into(), "xyz-state".into()),
+        ]
+    }
+
+    pub fn authorize_url(&self, params: &[(String, String)]) -> String {
+        let mut ser = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in params {
+            ser.append_pair(k, v);
+        }
+        format!("{}/authorize?{}", self.base, ser.finish())
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> Resp {
+        Resp::from(self.http.get(format!("{}{path_and_query}", self.base)).send().await.expect("GET")).await
+    }
+
+    pub async fn get_authorize(&self, params: &[(String, String)]) -> Resp {
+        Resp::from(self.http.get(self.authorize_url(params)).send().await.expect("GET /authorize")).await
+    }
+
+    /// GET /authorize, then post the login form with these credentials.
+    pub async fn login(&self, params: &[(String, String)], email: &str, password: &str) -> LoginResult {
+        let page = self.get_authorize(params).await;
+        assert_eq!(page.status, 200, "login form: {}", page.body);
+        let tx = hidden_tx(&page.body);
+        let cookie = page.header("set-cookie").expect("login cookie").split(';').next().expect("cookie").to_owned();
+        self.post_login(&tx, Some(&cookie), email, password).await
+    }
+
+    pub async fn post_login(&self, tx: &str, cookie: Option<&str>, email: &str, password: &str) -> LoginResult {
+        let mut req = self.http.post(format!("{}/authorize", self.base)).form(&[
+            ("tx", tx),
+            ("username", email),
+            ("password", password),
+        ]);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        let resp = Resp::from(req.send().await.expect("POST /authorize")).await;
+        let location = resp.header("location").map(str::to_owned);
+        let fragment = location.as_deref().map(parse_fragment).unwrap_or_default();
+        LoginResult { resp, location, fragment }
+    }
+
+    /// The whole seed flow for `device`: returns the refresh token.
+    pub async fn obtain_refresh_token(&self, device: &str) -> String {
+        let r = self.login(&self.authorize_params(device), &self.user.email, &self.user.password).await;
+        assert_eq!(r.resp.status, 302, "{}", r.resp.body);
+        r.fragment.get("refresh_token").cloned().unwrap_or_else(|| panic!("no refresh_token in {:?}", r.location))
+    }
+
+    pub fn delegation_body(&self, refresh_token: &str) -> Value {
+        serde_json::json!({
+            "client_id": self.client.id.to_string(),
+            "grant_type": GRANT_JWT_BEARER,
+            "refresh_token": refresh_token,
+            "api_type": "app",
+        })
+    }
+
+    pub async fn post_delegation(&self, body: &Value) -> Resp {
+        self.post_delegation_from(&self.http, body).await
+    }
+
+    pub async fn post_delegation_from(&self, http: &reqwest::Client, body: &Value) -> Resp {
+        Resp::from(http.post(format!("{}/delegation", self.base)).json(body).send().await.expect("POST /delegation"))
+            .await
+    }
+
+    /// auth0.js v7 `refreshToken`: a form body.
+    pub async fn post_delegation_form(&self, pairs: &[(&str, &str)]) -> Resp {
+        Resp::from(
+            self.http.post(format!("{}/delegation", self.base)).form(pairs).send().await.expect("POST /delegation"),
+        )
+        .await
+    }
+
+    pub async fn post_delegation_raw(&self, content_type: &str, body: Vec<u8>) -> Resp {
+        Resp::from(
+            self.http
+                .post(format!("{}/delegation", self.base))
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .expect("POST /delegation"),
+        )
+        .await
+    }
+
+    pub async fn jwks(&self) -> Value {
+        self.get("/.well-known/jwks.json").await.json()
+    }
+
+    /// Verifies a JWT against the published JWKS, as a relying party would.
+    pub async fn verify_with_jwks(&self, token: &str, audience: &str) -> Value {
+        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(self.jwks().await).expect("jwks");
+        let header = jsonwebtoken::decode_header(token).expect("header");
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+        let jwk = jwks.find(header.kid.as_deref().expect("kid")).expect("kid in jwks");
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("jwk");
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        v.set_audience(&[audience]);
+        v.set_issuer(&[self.issuer()]);
+        jsonwebtoken::decode::<Value>(token, &key, &v).expect("valid signature and claims").claims
+    }
+
+    /// Every item of the table (tests only: the service never scans).
+    pub async fn scan(&self) -> Vec<HashMap<String, AttributeValue>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .store
+                .ddb()
+                .scan()
+                .table_name(self.store.table())
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
+    /// The table as text, for "nothing changed" and "no secret stored" checks.
+    pub async fn snapshot(&self) -> String {
+        self.snapshot_except("").await
+    }
+
+    /// [`Self::snapshot`] without the items of one `kind` (e.g. rate-limit counters).
+    pub async fn snapshot_except(&self, kind: &str) -> String {
+        let mut items: Vec<String> = self
+            .scan()
+            .await
+            .iter()
+            .filter(|i| i.get("kind").and_then(|k| k.as_s().ok()).map(String::as_str) != Some(kind))
+            .map(|i| format!("{:?}", sorted(i)))
+            .collect();
+        items.sort();
+        items.join("\n")
+    }
+
+    pub async fn credential_items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        self.scan()
+            .await
+            .into_iter()
+            .filter(|i| i.get("kind").and_then(|k| k.as_s().ok()).map(String::as_str) == Some("dcr"))
+            .collect()
+    }
+}
+
+fn sorted(i: &HashMap<String, AttributeValue>) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = i.iter().map(|(k, v)| (k.clone(), format!("{v:?}"))).collect();
+    v.sort();
+    v
+}
+
+/// The `tx` hidden field of a login page.
+pub fn hidden_tx(html: &str) -> String {
+    let marker = r#"name="tx" value=""#;
+    let start = html.find(marker).unwrap_or_else(|| panic!("no tx field in {html}")) + marker.len();
+    html[start..].split('"').next().expect("tx").to_owned()
+}
+
+/// Decodes a JWT's payload without verifying it.
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("payload");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("b64"))
+        .expect("json")
+}
+
+pub fn addr(s: &str) -> IpAddr {
+    s.parse().expect("ip")
+}
+
+pub fn socket(s: &str) -> SocketAddr {
+    s.parse().expect("socket")
+}

@@ -22,16 +22,10 @@ fn port(args: &[String]) -> Result<u16> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--port" | "-p" => {
-                port = it
-                    .next()
-                    .ok_or("--port needs a number")?
-                    .parse()
-                    .map_err(|_| "--port needs a number")?;
+                port = it.next().ok_or("--port needs a number")?.parse().map_err(|_| "--port needs a number")?;
             }
             other => {
-                return Err(
-                    format!("unknown argument {other}; usage: cargo xtask dev [--port N]").into(),
-                );
+                return Err(format!("unknown argument {other}; usage: cargo xtask dev [--port N]").into());
             }
         }
     }
@@ -53,21 +47,14 @@ fn signing_key() -> Result<SecretString> {
 fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
     f.write_all(text.as_bytes())?;
     Ok(())
 }
 
 pub fn main(args: &[String]) -> Result<()> {
     let port = port(args)?;
-    let external = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
-        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-        .ok();
+    let external = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
     if external.is_none() {
         tools::ensure(&tools::dev_requirements())?;
     }
@@ -77,14 +64,9 @@ pub fn main(args: &[String]) -> Result<()> {
 }
 
 async fn serve(port: u16, external: Option<String>) -> Result<()> {
-    let table = std::env::var("TABLE_NAME")
-        .ok()
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| DEFAULT_TABLE.into());
-    let issuer = std::env::var("ISSUER")
-        .ok()
-        .filter(|i| !i.is_empty())
-        .unwrap_or_else(|| format!("http://127.0.0.1:{port}/"));
+    let table = std::env::var("TABLE_NAME").ok().filter(|t| !t.is_empty()).unwrap_or_else(|| DEFAULT_TABLE.into());
+    let issuer =
+        std::env::var("ISSUER").ok().filter(|i| !i.is_empty()).unwrap_or_else(|| format!("http://127.0.0.1:{port}/"));
     let (_moto, store, endpoint) = match external {
         Some(endpoint) => {
             // Local servers accept any credentials; real ones come from the environment.
@@ -106,9 +88,8 @@ async fn serve(port: u16, external: Option<String>) -> Result<()> {
     let created = stack::create_table(&store, &template).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let seed_path = paths::dev_dir().join("seed.json");
-    let previous: Option<SeedFile> = std::fs::read_to_string(&seed_path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+    let previous: Option<SeedFile> =
+        std::fs::read_to_string(&seed_path).ok().and_then(|t| serde_json::from_str(&t).ok());
     let previous = previous.filter(|p| p.issuer == issuer);
     let seeded = seed::seed(&store, &issuer, previous, clock.now()).await?;
     std::fs::create_dir_all(paths::dev_dir())?;
@@ -116,12 +97,8 @@ async fn serve(port: u16, external: Option<String>) -> Result<()> {
 
     let keys = rt_jwt::SigningKey::from_pem(&signing_key()?)?;
     let mut config = stack::config(&issuer, &table);
-    config.signing_key = rt_http::config::KeySource::File(
-        paths::dev_dir()
-            .join("signing-key.pem")
-            .display()
-            .to_string(),
-    );
+    config.signing_key =
+        rt_http::config::KeySource::File(paths::dev_dir().join("signing-key.pem").display().to_string());
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let stack = Stack::start(config, store, keys, clock, &template, addr).await?;
     print_tour(&stack, &seeded, &endpoint, &table, created);

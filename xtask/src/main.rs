@@ -20,22 +20,17 @@ commands:
 
 /// Runs a command, failing with its name if it fails.
 pub fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{cmd:?} failed with {status}").into())
-    }
+    let status = cmd.status().map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed with {status}").into()) }
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or_default();
     let result = match args.first().map(String::as_str) {
-        Some("dev") => dev::main(&args[1..]),
-        Some("test") => test(&args[1..]),
-        Some("bench") => bench::main(&args[1..]),
+        Some("dev") => dev::main(rest),
+        Some("test") => test(rest),
+        Some("bench") => bench::main(rest),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
@@ -71,27 +66,19 @@ fn test(args: &[String]) -> Result<()> {
         "warnings",
     ]))?;
     eprintln!("xtask: cfn-lint template.yaml");
-    run(Command::new(rt_devkit::paths::venv_bin("cfn-lint"))
-        .current_dir(&root)
-        .arg("template.yaml"))?;
+    run(Command::new(rt_devkit::paths::venv_bin("cfn-lint")).current_dir(&root).arg("template.yaml"))?;
 
     // One DynamoDB server for the whole run; every test makes its own table.
     let moto = rt_devkit::moto::Moto::start()?;
     eprintln!("xtask: moto on {}", moto.endpoint());
-    let nextest = Command::new("cargo-nextest")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let nextest = Command::new("cargo-nextest").arg("--version").output().is_ok_and(|o| o.status.success());
     let mut cmd = cargo();
     if nextest {
         cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
     } else {
         cmd.args(["test", "--workspace", "--no-fail-fast"]);
     }
-    cmd.args(args)
-        .current_dir(&root)
-        .env("RT_TEST_DYNAMODB_ENDPOINT", moto.endpoint())
-        .env("PATH", path);
+    cmd.args(args).current_dir(&root).env("RT_TEST_DYNAMODB_ENDPOINT", moto.endpoint()).env("PATH", path);
     let result = run(&mut cmd);
     drop(moto);
     result

@@ -8,11 +8,7 @@ use crate::{Result, run};
 
 /// What `cargo xtask dev` needs.
 pub fn dev_requirements() -> Vec<String> {
-    vec![
-        format!("moto[dynamodb]=={MOTO_VERSION}"),
-        "flask".into(),
-        "flask-cors".into(),
-    ]
+    vec![format!("moto[dynamodb]=={MOTO_VERSION}"), "flask".into(), "flask-cors".into()]
 }
 
 /// What `cargo xtask test` needs.
@@ -28,31 +24,18 @@ pub fn ensure(reqs: &[String]) -> Result<()> {
     let venv = paths::venv();
     let marker = venv.join(".installed");
     let installed = std::fs::read_to_string(&marker).unwrap_or_default();
-    let missing: Vec<&String> = reqs
-        .iter()
-        .filter(|r| !installed.lines().any(|l| l == r.as_str()))
-        .collect();
+    let missing: Vec<&String> = reqs.iter().filter(|r| !installed.lines().any(|l| l == r.as_str())).collect();
     if missing.is_empty() && venv.join("bin/python").exists() {
         return Ok(());
     }
     if !venv.join("bin/python").exists() {
         eprintln!("xtask: creating {}", venv.display());
         let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-        run(Command::new(&python).args(["-m", "venv"]).arg(&venv)).map_err(|e| {
-            format!("{e}\nxtask needs Python 3 with venv (Debian: apt-get install python3-venv)")
-        })?;
+        run(Command::new(&python).args(["-m", "venv"]).arg(&venv))
+            .map_err(|e| format!("{e}\nxtask needs Python 3 with venv (Debian: apt-get install python3-venv)"))?;
     }
-    eprintln!(
-        "xtask: installing {}",
-        missing
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    run(Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check"])
-        .args(&missing))?;
+    eprintln!("xtask: installing {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "));
+    run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", "--disable-pip-version-check"]).args(&missing))?;
     let mut all: Vec<&str> = installed.lines().filter(|l| !l.is_empty()).collect();
     all.extend(missing.iter().map(|s| s.as_str()));
     std::fs::write(&marker, all.join("\n") + "\n")?;

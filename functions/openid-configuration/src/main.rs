@@ -1,10 +1,6 @@
 //! `openid-configuration` Lambda function: wiring only (see `rt_http::handlers::openid_configuration`).
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    rt_http::bootstrap::run(
-        "openid-configuration",
-        rt_http::handlers::openid_configuration::handle,
-    )
-    .await
+async fn main() -> Result<(), rt_http::Error> {
+    rt_http::bootstrap::run("openid-configuration", rt_http::handlers::openid_configuration::handle).await
 }

@@ -22,18 +22,13 @@ pub enum MotoError {
 
 /// The Python interpreter that runs moto: `MOTO_PYTHON`, else the tools virtualenv.
 pub fn python() -> PathBuf {
-    std::env::var_os("MOTO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| paths::venv_bin("python"))
+    std::env::var_os("MOTO_PYTHON").map(PathBuf::from).unwrap_or_else(|| paths::venv_bin("python"))
 }
 
 /// Whether the pinned moto is importable by [`python`].
 pub fn installed() -> bool {
     Command::new(python())
-        .args([
-            "-c",
-            &format!("import moto, flask, flask_cors; assert moto.__version__ == '{MOTO_VERSION}'"),
-        ])
+        .args(["-c", &format!("import moto, flask, flask_cors; assert moto.__version__ == '{MOTO_VERSION}'")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -73,10 +68,7 @@ impl Moto {
             .stderr(log)
             .spawn()
             .map_err(|e| MotoError::Start(e.to_string()))?;
-        let mut moto = Self {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
+        let mut moto = Self { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) };
         moto.wait_ready()?;
         Ok(moto)
     }
@@ -109,16 +101,12 @@ fn ready(addr: SocketAddr) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .is_err()
-    {
+    if s.write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
         return false;
     }
     let mut buf = [0u8; 16];
-    s.read(&mut buf).is_ok_and(|n| {
-        buf.get(..n)
-            .is_some_and(|b| b.starts_with(b"HTTP/1.0 200") || b.starts_with(b"HTTP/1.1 200"))
-    })
+    s.read(&mut buf)
+        .is_ok_and(|n| buf.get(..n).is_some_and(|b| b.starts_with(b"HTTP/1.0 200") || b.starts_with(b"HTTP/1.1 200")))
 }
 
 impl Drop for Moto {

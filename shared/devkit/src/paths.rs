@@ -5,17 +5,12 @@ use std::path::PathBuf;
 /// The repository root (two levels above this crate).
 pub fn repo_root() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    here.parent()
-        .and_then(|p| p.parent())
-        .map(PathBuf::from)
-        .unwrap_or(here)
+    here.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or(here)
 }
 
 /// The tools directory: `RT_TOOLS_DIR`, or `.tools/` in the repository.
 pub fn tools_dir() -> PathBuf {
-    std::env::var_os("RT_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".tools"))
+    std::env::var_os("RT_TOOLS_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".tools"))
 }
 
 /// The Python virtualenv holding moto, cfn-lint and cargo-lambda.

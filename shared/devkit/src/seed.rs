@@ -2,8 +2,8 @@
 //! for tests.
 
 use rt_domain::client::{
-    AppType, Client, DEFAULT_ID_TOKEN_LIFETIME_SECS, GRANT_CLIENT_CREDENTIALS, GRANT_IMPLICIT,
-    GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN,
+    AppType, Client, DEFAULT_ID_TOKEN_LIFETIME_SECS, GRANT_CLIENT_CREDENTIALS, GRANT_IMPLICIT, GRANT_JWT_BEARER,
+    GRANT_REFRESH_TOKEN,
 };
 use rt_domain::clock::Timestamp;
 use rt_domain::ids::{ClientId, Email, UserId};
@@ -54,23 +54,14 @@ pub struct SeedFile {
 }
 
 /// A public client of the legacy flow: implicit grant with refresh tokens and delegation.
-pub fn native_client(
-    name: &str,
-    callbacks: Vec<String>,
-    web_origins: Vec<String>,
-    now: Timestamp,
-) -> Client {
+pub fn native_client(name: &str, callbacks: Vec<String>, web_origins: Vec<String>, now: Timestamp) -> Client {
     Client {
         id: ClientId::generate(),
         name: name.to_owned(),
         app_type: AppType::Native,
         callbacks,
         web_origins,
-        grant_types: vec![
-            GRANT_IMPLICIT.into(),
-            GRANT_REFRESH_TOKEN.into(),
-            GRANT_JWT_BEARER.into(),
-        ],
+        grant_types: vec![GRANT_IMPLICIT.into(), GRANT_REFRESH_TOKEN.into(), GRANT_JWT_BEARER.into()],
         id_token_lifetime_secs: DEFAULT_ID_TOKEN_LIFETIME_SECS,
         secret_hash: None,
         management_scopes: vec![],
@@ -94,13 +85,7 @@ pub fn management_client(name: &str, secret: &str, now: Timestamp) -> Client {
     }
 }
 
-pub fn user(
-    email: &str,
-    password: &str,
-    name: &str,
-    admin: bool,
-    now: Timestamp,
-) -> Result<User, SeedError> {
+pub fn user(email: &str, password: &str, name: &str, admin: bool, now: Timestamp) -> Result<User, SeedError> {
     Ok(User {
         id: UserId::generate(),
         email: Email::parse(email).map_err(|e| SeedError::Invalid(e.to_string()))?,
@@ -135,11 +120,7 @@ fn authorize_url(issuer: &str, client_id: &str, callback: &str) -> String {
 }
 
 fn form_encode(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    pairs.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect::<Vec<_>>().join("&")
 }
 
 fn percent_encode(v: &str) -> String {
@@ -191,43 +172,18 @@ pub async fn seed(
     let origin = issuer.trim_end_matches('/').to_owned();
     let callback = format!("{issuer}dev/callback");
     let client = ensure_client(store, prev.map(|p| p.client_id.as_str()), || {
-        native_client(
-            "Demo App",
-            vec![callback.clone()],
-            vec![origin.clone()],
-            now,
-        )
+        native_client("Demo App", vec![callback.clone()], vec![origin.clone()], now)
     })
     .await?;
-    let mgmt_secret = prev
-        .map(|p| p.mgmt_client_secret.clone())
-        .unwrap_or_else(|| random::alphanumeric(64));
+    let mgmt_secret = prev.map(|p| p.mgmt_client_secret.clone()).unwrap_or_else(|| random::alphanumeric(64));
     let mgmt = ensure_client(store, prev.map(|p| p.mgmt_client_id.as_str()), || {
         management_client("Management API (demo)", &mgmt_secret, now)
     })
     .await?;
-    let user_password = prev
-        .map(|p| p.user_password.clone())
-        .unwrap_or_else(random_password);
-    let admin_password = prev
-        .map(|p| p.admin_password.clone())
-        .unwrap_or_else(random_password);
-    ensure_user(
-        store,
-        user("demo@example.com", &user_password, "Demo User", false, now)?,
-    )
-    .await?;
-    ensure_user(
-        store,
-        user(
-            "admin@example.com",
-            &admin_password,
-            "Administrator",
-            true,
-            now,
-        )?,
-    )
-    .await?;
+    let user_password = prev.map(|p| p.user_password.clone()).unwrap_or_else(random_password);
+    let admin_password = prev.map(|p| p.admin_password.clone()).unwrap_or_else(random_password);
+    ensure_user(store, user("demo@example.com", &user_password, "Demo User", false, now)?).await?;
+    ensure_user(store, user("admin@example.com", &admin_password, "Administrator", true, now)?).await?;
     Ok(SeedFile {
         issuer: issuer.to_owned(),
         client_id: client.id.to_string(),
@@ -248,11 +204,7 @@ mod tests {
 
     #[test]
     fn authorize_url_is_encoded() {
-        let u = authorize_url(
-            "http://127.0.0.1:3000/",
-            "abc",
-            "http://127.0.0.1:3000/dev/callback",
-        );
+        let u = authorize_url("http://127.0.0.1:3000/", "abc", "http://127.0.0.1:3000/dev/callback");
         assert_eq!(
             u,
             "http://127.0.0.1:3000/authorize?response_type=token&client_id=abc&redirect_uri=http%3A%2F%2F127.0.0.1%3A3000%2Fdev%2Fcallback&scope=openid%20offline_access&device=my-device&state=demo-state"

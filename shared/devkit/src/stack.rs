@@ -16,10 +16,7 @@ pub fn config(issuer: &str, table: &str) -> Config {
     let env = [
         (rt_http::config::ISSUER, issuer.to_owned()),
         (rt_http::config::TABLE_NAME, table.to_owned()),
-        (
-            rt_http::config::SIGNING_KEY_PEM,
-            "provided directly".to_owned(),
-        ),
+        (rt_http::config::SIGNING_KEY_PEM, "provided directly".to_owned()),
     ];
     let mut c = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
         .unwrap_or_else(|e| unreachable_config(&e.to_string()));
@@ -33,10 +30,7 @@ fn unreachable_config(e: &str) -> Config {
 }
 
 /// Creates the table from `template.yaml` (if missing).
-pub async fn create_table(
-    store: &DynamoStore,
-    template: &Template,
-) -> Result<bool, rt_domain::ports::StoreError> {
+pub async fn create_table(store: &DynamoStore, template: &Template) -> Result<bool, rt_domain::ports::StoreError> {
     store.create_table(&template.table).await
 }
 
@@ -56,12 +50,8 @@ impl Stack {
         template: &Template,
         addr: SocketAddr,
     ) -> Result<Self, StackError> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| StackError::Bind(addr, e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| StackError::Bind(addr, e))?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| StackError::Bind(addr, e))?;
+        let addr = listener.local_addr().map_err(|e| StackError::Bind(addr, e))?;
         let app = Arc::new(App::new(config, store, keys, clock));
         let routes = Arc::new(template.local_routes()?);
         let server = tokio::spawn(rt_http::local::serve(listener, app.clone(), routes));

@@ -33,8 +33,7 @@ pub struct Template {
 }
 
 fn s<'a>(y: &'a Yaml, what: &str) -> Result<&'a str, TemplateError> {
-    y.as_str()
-        .ok_or_else(|| err(format!("{what} is not a string")))
+    y.as_str().ok_or_else(|| err(format!("{what} is not a string")))
 }
 
 fn key_schema(y: &Yaml) -> Result<(String, Option<String>), TemplateError> {
@@ -53,17 +52,14 @@ fn key_schema(y: &Yaml) -> Result<(String, Option<String>), TemplateError> {
 
 impl Template {
     pub fn load() -> Result<Self, TemplateError> {
-        let text =
-            std::fs::read_to_string(crate::paths::template()).map_err(|e| err(e.to_string()))?;
+        let text = std::fs::read_to_string(crate::paths::template()).map_err(|e| err(e.to_string()))?;
         Self::parse(&text)
     }
 
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
         let docs = YamlLoader::load_from_str(text).map_err(|e| err(e.to_string()))?;
         let doc = docs.first().ok_or_else(|| err("empty"))?;
-        let resources = doc["Resources"]
-            .as_hash()
-            .ok_or_else(|| err("no Resources"))?;
+        let resources = doc["Resources"].as_hash().ok_or_else(|| err("no Resources"))?;
 
         let mut table = None;
         let mut routes = Vec::new();
@@ -77,49 +73,30 @@ impl Template {
                     }
                     let p = &res["Properties"];
                     if !p["TimeToLiveSpecification"].is_badvalue() {
-                        return Err(err(
-                            "the table must not have TTL: refresh tokens never expire",
-                        ));
+                        return Err(err("the table must not have TTL: refresh tokens never expire"));
                     }
                     let (hash_key, range_key) = key_schema(&p["KeySchema"])?;
                     let mut attributes = Vec::new();
-                    for a in p["AttributeDefinitions"]
-                        .as_vec()
-                        .ok_or_else(|| err("AttributeDefinitions"))?
-                    {
+                    for a in p["AttributeDefinitions"].as_vec().ok_or_else(|| err("AttributeDefinitions"))? {
                         attributes.push((
                             s(&a["AttributeName"], "AttributeName")?.to_owned(),
                             s(&a["AttributeType"], "AttributeType")?.to_owned(),
                         ));
                     }
                     let mut indexes = Vec::new();
-                    for g in p["GlobalSecondaryIndexes"]
-                        .as_vec()
-                        .map(Vec::as_slice)
-                        .unwrap_or(&[])
-                    {
+                    for g in p["GlobalSecondaryIndexes"].as_vec().map(Vec::as_slice).unwrap_or(&[]) {
                         let (h, r) = key_schema(&g["KeySchema"])?;
                         indexes.push(IndexSpec {
                             name: s(&g["IndexName"], "IndexName")?.to_owned(),
                             hash_key: h,
                             range_key: r,
-                            projection: s(&g["Projection"]["ProjectionType"], "ProjectionType")?
-                                .to_owned(),
+                            projection: s(&g["Projection"]["ProjectionType"], "ProjectionType")?.to_owned(),
                         });
                     }
-                    table = Some(TableSpec {
-                        hash_key,
-                        range_key,
-                        attributes,
-                        indexes,
-                    });
+                    table = Some(TableSpec { hash_key, range_key, attributes, indexes });
                 }
                 Some("AWS::Serverless::Function") => {
-                    let binary = s(
-                        &res["Metadata"]["BuildProperties"]["Binary"],
-                        "BuildProperties.Binary",
-                    )?
-                    .to_owned();
+                    let binary = s(&res["Metadata"]["BuildProperties"]["Binary"], "BuildProperties.Binary")?.to_owned();
                     functions.push((id.to_owned(), binary.clone()));
                     if let Some(events) = res["Properties"]["Events"].as_hash() {
                         for (_, ev) in events {
@@ -127,8 +104,7 @@ impl Template {
                                 continue;
                             }
                             routes.push(RouteSpec {
-                                method: s(&ev["Properties"]["Method"], "Method")?
-                                    .to_ascii_uppercase(),
+                                method: s(&ev["Properties"]["Method"], "Method")?.to_ascii_uppercase(),
                                 path: s(&ev["Properties"]["Path"], "Path")?.to_owned(),
                                 function: binary.clone(),
                                 logical_id: id.to_owned(),
@@ -139,11 +115,7 @@ impl Template {
                 _ => {}
             }
         }
-        Ok(Self {
-            table: table.ok_or_else(|| err("no AWS::DynamoDB::Table"))?,
-            routes,
-            functions,
-        })
+        Ok(Self { table: table.ok_or_else(|| err("no AWS::DynamoDB::Table"))?, routes, functions })
     }
 
     /// The local server's routes: each template route bound to the handler of its function.
@@ -152,21 +124,10 @@ impl Template {
             .iter()
             .map(|r| {
                 let handler = rt_http::handlers::by_name(&r.function).ok_or_else(|| {
-                    err(format!(
-                        "function {} has no handler in rt_http::handlers::FUNCTIONS",
-                        r.function
-                    ))
+                    err(format!("function {} has no handler in rt_http::handlers::FUNCTIONS", r.function))
                 })?;
-                let method = r
-                    .method
-                    .parse()
-                    .map_err(|_| err(format!("bad method {}", r.method)))?;
-                Ok(rt_http::local::Route {
-                    method,
-                    path: r.path.clone(),
-                    function: r.function.clone(),
-                    handler,
-                })
+                let method = r.method.parse().map_err(|_| err(format!("bad method {}", r.method)))?;
+                Ok(rt_http::local::Route { method, path: r.path.clone(), function: r.function.clone(), handler })
             })
             .collect()
     }

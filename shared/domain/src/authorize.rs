@@ -65,9 +65,7 @@ pub enum PageError {
     UnknownClient,
     #[error("Missing required parameter: redirect_uri")]
     MissingRedirectUri,
-    #[error(
-        "The redirect_uri is not registered for this application (callback URLs must match exactly)."
-    )]
+    #[error("The redirect_uri is not registered for this application (callback URLs must match exactly).")]
     UnregisteredRedirectUri,
     #[error("{0}")]
     BadRequest(String),
@@ -84,10 +82,7 @@ pub struct RedirectError {
 
 impl RedirectError {
     pub fn fragment(&self) -> Vec<(&'static str, String)> {
-        let mut v = vec![
-            ("error", self.error.to_owned()),
-            ("error_description", self.description.clone()),
-        ];
+        let mut v = vec![("error", self.error.to_owned()), ("error_description", self.description.clone())];
         if let Some(s) = &self.state {
             v.push(("state", s.clone()));
         }
@@ -123,16 +118,10 @@ pub struct AuthorizeRequest {
 /// Validates an authorization request. Unknown parameters (`auth0Client`, `audience`, …) are
 /// ignored. The client and redirect URI are checked first; everything after that is reported
 /// to the redirect URI.
-pub async fn validate<S: ClientStore>(
-    store: &S,
-    p: &Params,
-) -> Result<AuthorizeRequest, AuthorizeError> {
+pub async fn validate<S: ClientStore>(store: &S, p: &Params) -> Result<AuthorizeRequest, AuthorizeError> {
     let client_id = p.get("client_id").ok_or(PageError::MissingClientId)?;
     let client_id = ClientId::parse(client_id).map_err(|_| PageError::UnknownClient)?;
-    let client = store
-        .get_client(&client_id, Freshness::Fresh)
-        .await?
-        .ok_or(PageError::UnknownClient)?;
+    let client = store.get_client(&client_id, Freshness::Fresh).await?.ok_or(PageError::UnknownClient)?;
     let redirect_uri = p.get("redirect_uri").ok_or(PageError::MissingRedirectUri)?;
     if !client.has_callback(redirect_uri) {
         return Err(PageError::UnregisteredRedirectUri.into());
@@ -140,10 +129,7 @@ pub async fn validate<S: ClientStore>(
     let redirect_uri = redirect_uri.to_owned();
     let state = match p.get("state") {
         Some(s) if s.len() > MAX_STATE_LEN => {
-            return Err(PageError::BadRequest(format!(
-                "state is longer than {MAX_STATE_LEN} characters"
-            ))
-            .into());
+            return Err(PageError::BadRequest(format!("state is longer than {MAX_STATE_LEN} characters")).into());
         }
         s => s.map(str::to_owned),
     };
@@ -156,38 +142,21 @@ pub async fn validate<S: ClientStore>(
         })
     };
 
-    let response_type = p.get("response_type").ok_or_else(|| {
-        fail(
-            "invalid_request",
-            "Missing required parameter: response_type",
-        )
-    })?;
+    let response_type =
+        p.get("response_type").ok_or_else(|| fail("invalid_request", "Missing required parameter: response_type"))?;
     let response_type = ResponseType::parse(response_type).ok_or_else(|| {
-        fail(
-            "unsupported_response_type",
-            "Unsupported response type: use token, id_token or 'token id_token'.",
-        )
+        fail("unsupported_response_type", "Unsupported response type: use token, id_token or 'token id_token'.")
     })?;
-    if let Some(mode) = p.get("response_mode") {
-        if mode != "fragment" {
-            return Err(fail(
-                "invalid_request",
-                "Unsupported response_mode: tokens are only returned in the fragment.",
-            ));
-        }
+    if let Some(mode) = p.get("response_mode")
+        && mode != "fragment"
+    {
+        return Err(fail("invalid_request", "Unsupported response_mode: tokens are only returned in the fragment."));
     }
     if !client.allows_grant(GRANT_IMPLICIT) {
-        return Err(fail(
-            "unauthorized_client",
-            "Grant type 'implicit' not allowed for the client.",
-        ));
+        return Err(fail("unauthorized_client", "Grant type 'implicit' not allowed for the client."));
     }
-    let mut scope = Scope::parse(p.get("scope").unwrap_or(OPENID)).map_err(|_| {
-        fail(
-            "invalid_scope",
-            "scope must be space-separated printable ASCII",
-        )
-    })?;
+    let mut scope = Scope::parse(p.get("scope").unwrap_or(OPENID))
+        .map_err(|_| fail("invalid_scope", "scope must be space-separated printable ASCII"))?;
     if scope.is_empty() {
         scope.insert(OPENID);
     }
@@ -200,47 +169,26 @@ pub async fn validate<S: ClientStore>(
         }
         Some(n) => Some(n.to_owned()),
         None if response_type.requires_nonce() => {
-            return Err(fail(
-                "invalid_request",
-                "Missing required parameter: nonce (required with id_token)",
-            ));
+            return Err(fail("invalid_request", "Missing required parameter: nonce (required with id_token)"));
         }
         None => None,
     };
     if p.get("prompt") == Some("none") {
-        return Err(fail(
-            "login_required",
-            "Login required: this server keeps no login session.",
-        ));
+        return Err(fail("login_required", "Login required: this server keeps no login session."));
     }
     let offline = scope.contains(OFFLINE_ACCESS) && client.allows_grant(GRANT_REFRESH_TOKEN);
     let device = if offline {
         if !scope.contains(OPENID) {
-            return Err(fail(
-                "invalid_scope",
-                "offline_access needs the openid scope.",
-            ));
+            return Err(fail("invalid_scope", "offline_access needs the openid scope."));
         }
         let raw = p.get("device").ok_or_else(|| {
-            fail(
-                "invalid_request",
-                "Missing required parameter: device (required with offline_access)",
-            )
+            fail("invalid_request", "Missing required parameter: device (required with offline_access)")
         })?;
         Some(DeviceName::parse(raw).map_err(|e| fail("invalid_request", &e.to_string()))?)
     } else {
         None
     };
-    Ok(AuthorizeRequest {
-        client,
-        redirect_uri,
-        response_type,
-        scope,
-        state,
-        nonce,
-        device,
-        offline,
-    })
+    Ok(AuthorizeRequest { client, redirect_uri, response_type, scope, state, nonce, device, offline })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -289,17 +237,11 @@ pub async fn login<S: Store, T: TokenSigner>(
     let account = username.trim().to_lowercase();
     for (key, policy) in [
         (bucket("login-ip", &address), settings.login_per_address),
-        (
-            bucket("login-account", &account),
-            settings.login_per_account,
-        ),
+        (bucket("login-account", &account), settings.login_per_account),
     ] {
         let count = store.count(&key, policy, now).await?;
         if !count.allowed {
-            let retry_after = policy
-                .status(now, count.used, true)
-                .retry_after
-                .unwrap_or(1);
+            let retry_after = policy.status(now, count.used, true).retry_after.unwrap_or(1);
             return Err(LoginError::Throttled { retry_after });
         }
     }
@@ -410,11 +352,7 @@ async fn issue_tokens<S: Store, T: TokenSigner>(
     if let Some(state) = &req.state {
         fragment.push(("state", state.clone()));
     }
-    Ok(LoginSuccess {
-        redirect_uri: req.redirect_uri.clone(),
-        fragment,
-        credential_id,
-    })
+    Ok(LoginSuccess { redirect_uri: req.redirect_uri.clone(), fragment, credential_id })
 }
 
 /// OIDC `at_hash`: base64url of the left half of SHA-256(access_token).
@@ -445,14 +383,8 @@ mod tests {
     #[test]
     fn response_types() {
         assert_eq!(ResponseType::parse("token"), Some(ResponseType::Token));
-        assert_eq!(
-            ResponseType::parse("id_token token"),
-            Some(ResponseType::TokenIdToken)
-        );
-        assert_eq!(
-            ResponseType::parse("token id_token"),
-            Some(ResponseType::TokenIdToken)
-        );
+        assert_eq!(ResponseType::parse("id_token token"), Some(ResponseType::TokenIdToken));
+        assert_eq!(ResponseType::parse("token id_token"), Some(ResponseType::TokenIdToken));
         assert_eq!(ResponseType::parse("code"), None);
         assert_eq!(ResponseType::parse("token token"), None);
     }
@@ -461,10 +393,7 @@ mod tests {
     fn at_hash_is_the_left_half_of_sha256() {
         // Expected value computed independently:
         // base64.urlsafe_b64encode(hashlib.sha256(t).digest()[:16]) in Python.
-        assert_eq!(
-            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNqmuWvJLU9LPUhWvmYpYn9T"),
-            "y51Ni1ja06MvzlWB95939g"
-        );
+        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNqmuWvJLU9LPUhWvmYpYn9T"), "y51Ni1ja06MvzlWB95939g");
     }
 
     #[test]

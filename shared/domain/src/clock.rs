@@ -31,12 +31,7 @@ impl Timestamp {
         let days = secs.div_euclid(86_400);
         let rem = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-            rem / 3600,
-            (rem % 3600) / 60,
-            rem % 60
-        )
+        format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
     }
 }
 
@@ -100,18 +95,9 @@ mod tests {
 
     #[test]
     fn formats_rfc3339() {
-        assert_eq!(
-            Timestamp::from_millis(0).to_rfc3339(),
-            "1970-01-01T00:00:00.000Z"
-        );
-        assert_eq!(
-            Timestamp::from_millis(1_795_705_705_123).to_rfc3339(),
-            "2026-11-26T15:08:25.123Z"
-        );
-        assert_eq!(
-            Timestamp::from_secs(951_782_400).to_rfc3339(),
-            "2000-02-29T00:00:00.000Z"
-        );
+        assert_eq!(Timestamp::from_millis(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(Timestamp::from_millis(1_795_705_705_123).to_rfc3339(), "2026-11-26T15:08:25.123Z");
+        assert_eq!(Timestamp::from_secs(951_782_400).to_rfc3339(), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]

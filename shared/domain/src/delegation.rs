@@ -44,11 +44,7 @@ impl DelegationScope {
             return Err(DelegationError::InvalidScope);
         }
         let (profile, email) = (scope.contains(PROFILE), scope.contains(EMAIL));
-        Ok(if profile || email {
-            Self::Claims { profile, email }
-        } else {
-            Self::OpenId
-        })
+        Ok(if profile || email { Self::Claims { profile, email } } else { Self::OpenId })
     }
 
     fn claim_scopes(&self) -> Vec<(&'static str, bool)> {
@@ -81,9 +77,7 @@ pub struct DelegationRequest {
 pub enum DelegationError {
     #[error("{0}")]
     InvalidRequest(String),
-    #[error(
-        "Unsupported grant type: only urn:ietf:params:oauth:grant-type:jwt-bearer is accepted here."
-    )]
+    #[error("Unsupported grant type: only urn:ietf:params:oauth:grant-type:jwt-bearer is accepted here.")]
     UnsupportedGrantType,
     #[error("Unknown client.")]
     InvalidClient,
@@ -129,56 +123,47 @@ impl From<crate::ports::StoreError> for DelegationError {
 
 /// Reads the request parameters as auth0.js, node-auth0 and the seed send them.
 pub fn parse_request(p: &Params) -> Result<DelegationRequest, DelegationError> {
-    let grant = p.get("grant_type").ok_or_else(|| {
-        DelegationError::InvalidRequest("Missing required parameter: grant_type".into())
-    })?;
+    let grant = p
+        .get("grant_type")
+        .ok_or_else(|| DelegationError::InvalidRequest("Missing required parameter: grant_type".into()))?;
     if grant != GRANT_JWT_BEARER {
         return Err(DelegationError::UnsupportedGrantType);
     }
-    let client_id = p.get("client_id").ok_or_else(|| {
-        DelegationError::InvalidRequest("Missing required parameter: client_id".into())
-    })?;
+    let client_id = p
+        .get("client_id")
+        .ok_or_else(|| DelegationError::InvalidRequest("Missing required parameter: client_id".into()))?;
     let client_id = ClientId::parse(client_id).map_err(|_| DelegationError::InvalidClient)?;
-    if let Some(target) = p.get("target") {
-        if target != client_id.as_str() {
-            return Err(DelegationError::InvalidRequest(
-                "target must be the client_id: delegation to another application is not enabled"
-                    .into(),
-            ));
-        }
+    if let Some(target) = p.get("target")
+        && target != client_id.as_str()
+    {
+        return Err(DelegationError::InvalidRequest(
+            "target must be the client_id: delegation to another application is not enabled".into(),
+        ));
     }
-    if let Some(api) = p.get("api_type") {
-        if api != "app" && api != "auth0" {
-            return Err(DelegationError::InvalidRequest(
-                "api_type must be 'app' or 'auth0'".into(),
-            ));
-        }
+    if let Some(api) = p.get("api_type")
+        && api != "app"
+        && api != "auth0"
+    {
+        return Err(DelegationError::InvalidRequest("api_type must be 'app' or 'auth0'".into()));
     }
     let scope = DelegationScope::parse(p.get("scope"))?;
     let token = match (p.get("refresh_token"), p.get("id_token")) {
-        (Some(rt), None) => RefreshToken::parse(rt)
-            .map_err(|_| DelegationError::InvalidGrant(INVALID_REFRESH_TOKEN))?,
+        (Some(rt), None) => {
+            RefreshToken::parse(rt).map_err(|_| DelegationError::InvalidGrant(INVALID_REFRESH_TOKEN))?
+        }
         (None, Some(_)) => {
             return Err(DelegationError::InvalidRequest(
                 "Delegation with an id_token is not supported; send a refresh_token".into(),
             ));
         }
         (Some(_), Some(_)) => {
-            return Err(DelegationError::InvalidRequest(
-                "Send either refresh_token or id_token, not both".into(),
-            ));
+            return Err(DelegationError::InvalidRequest("Send either refresh_token or id_token, not both".into()));
         }
         (None, None) => {
-            return Err(DelegationError::InvalidRequest(
-                "Missing required parameter: refresh_token".into(),
-            ));
+            return Err(DelegationError::InvalidRequest("Missing required parameter: refresh_token".into()));
         }
     };
-    Ok(DelegationRequest {
-        client_id,
-        token,
-        scope,
-    })
+    Ok(DelegationRequest { client_id, token, scope })
 }
 
 #[derive(Debug)]
@@ -203,10 +188,7 @@ pub async fn delegate<S: Store, T: TokenSigner>(
     let source_ip = ip.to_string();
     // Client configuration may come from the per-process cache: the exchange below re-checks
     // in the same transaction that the client still exists.
-    let client = store
-        .get_client(&req.client_id, Freshness::Cached)
-        .await?
-        .ok_or(DelegationError::InvalidClient)?;
+    let client = store.get_client(&req.client_id, Freshness::Cached).await?.ok_or(DelegationError::InvalidClient)?;
     if !client.allows_grant(GRANT_JWT_BEARER) {
         return Err(DelegationError::UnauthorizedClient);
     }
@@ -224,30 +206,17 @@ pub async fn delegate<S: Store, T: TokenSigner>(
         })
         .await?;
     let (used, granted) = match outcome {
-        ExchangeOutcome::Granted {
-            used,
-            granted_claims,
-        } => (used, granted_claims),
+        ExchangeOutcome::Granted { used, granted_claims } => (used, granted_claims),
         ExchangeOutcome::RateLimited { used } => {
-            return Err(DelegationError::RateLimited(
-                settings.policy.status(now, used, true),
-            ));
+            return Err(DelegationError::RateLimited(settings.policy.status(now, used, true)));
         }
         ExchangeOutcome::TooManyAddresses => {
-            return Err(DelegationError::RateLimited(settings.policy.status(
-                now,
-                settings.policy.limit,
-                true,
-            )));
+            return Err(DelegationError::RateLimited(settings.policy.status(now, settings.policy.limit, true)));
         }
         ExchangeOutcome::Rejected(Rejection::WrongClient) => {
-            return Err(DelegationError::InvalidGrant(
-                "The refresh token was not issued to this client.",
-            ));
+            return Err(DelegationError::InvalidGrant("The refresh token was not issued to this client."));
         }
-        ExchangeOutcome::Rejected(
-            Rejection::Unknown | Rejection::UserGone | Rejection::ClientGone,
-        ) => {
+        ExchangeOutcome::Rejected(Rejection::Unknown | Rejection::UserGone | Rejection::ClientGone) => {
             return Err(DelegationError::InvalidGrant(INVALID_REFRESH_TOKEN));
         }
     };
@@ -269,20 +238,12 @@ pub async fn delegate<S: Store, T: TokenSigner>(
         email_verified: None,
     };
     if !granted.is_empty() {
-        let user = store
-            .get_user(req.token.user())
-            .await?
-            .ok_or(DelegationError::InvalidGrant(INVALID_REFRESH_TOKEN))?;
+        let user =
+            store.get_user(req.token.user()).await?.ok_or(DelegationError::InvalidGrant(INVALID_REFRESH_TOKEN))?;
         crate::authorize::add_profile_claims(&mut claims, &user, &granted);
     }
-    let id_token = signer
-        .sign_id_token(&claims)
-        .map_err(|e| DelegationError::Internal(e.to_string()))?;
-    Ok(Delegated {
-        id_token,
-        expires_in: exp - iat,
-        rate: settings.policy.status(now, used, false),
-    })
+    let id_token = signer.sign_id_token(&claims).map_err(|e| DelegationError::Internal(e.to_string()))?;
+    Ok(Delegated { id_token, expires_in: exp - iat, rate: settings.policy.status(now, used, false) })
 }
 
 #[cfg(test)]
@@ -295,25 +256,13 @@ mod tests {
 
     #[test]
     fn scope_forms() {
-        assert_eq!(
-            DelegationScope::parse(None).ok(),
-            Some(DelegationScope::OpenId)
-        );
-        assert_eq!(
-            DelegationScope::parse(Some("openid")).ok(),
-            Some(DelegationScope::OpenId)
-        );
+        assert_eq!(DelegationScope::parse(None).ok(), Some(DelegationScope::OpenId));
+        assert_eq!(DelegationScope::parse(Some("openid")).ok(), Some(DelegationScope::OpenId));
         assert_eq!(
             DelegationScope::parse(Some("openid profile email")).ok(),
-            Some(DelegationScope::Claims {
-                profile: true,
-                email: true
-            })
+            Some(DelegationScope::Claims { profile: true, email: true })
         );
-        assert_eq!(
-            DelegationScope::parse(Some("passthrough")).ok(),
-            Some(DelegationScope::Passthrough)
-        );
+        assert_eq!(DelegationScope::parse(Some("passthrough")).ok(), Some(DelegationScope::Passthrough));
         assert!(DelegationScope::parse(Some("profile")).is_err());
         assert!(DelegationScope::parse(Some("openid admin")).is_err());
     }
@@ -324,11 +273,7 @@ mod tests {
         assert_eq!(e.code(), "invalid_request");
         let e = parse_request(&params(&[("grant_type", "refresh_token")])).expect_err("bad grant");
         assert_eq!(e.code(), "unsupported_grant_type");
-        let e = parse_request(&params(&[
-            ("grant_type", GRANT_JWT_BEARER),
-            ("client_id", "abc"),
-        ]))
-        .expect_err("no rt");
+        let e = parse_request(&params(&[("grant_type", GRANT_JWT_BEARER), ("client_id", "abc")])).expect_err("no rt");
         assert_eq!(e.to_string(), "Missing required parameter: refresh_token");
         let e = parse_request(&params(&[
             ("grant_type", GRANT_JWT_BEARER),

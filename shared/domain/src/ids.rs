@@ -57,14 +57,8 @@ impl fmt::Debug for ClientId {
 
 impl ClientId {
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        let ok = (1..=64).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(IdError::ClientId)
-        }
+        let ok = (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok { Ok(Self(s.to_owned())) } else { Err(IdError::ClientId) }
     }
     /// A fresh 32-character id, as Auth0 issues them.
     pub fn generate() -> Self {
@@ -99,10 +93,7 @@ impl UserId {
     }
     pub fn to_bytes(&self) -> [u8; 12] {
         // The constructor guarantees the shape; fall back to zeros only to stay panic-free.
-        self.0
-            .strip_prefix(USER_ID_PREFIX)
-            .and_then(random::unhex::<12>)
-            .unwrap_or([0; 12])
+        self.0.strip_prefix(USER_ID_PREFIX).and_then(random::unhex::<12>).unwrap_or([0; 12])
     }
 }
 
@@ -123,9 +114,7 @@ pub const SELECTOR_LEN: usize = 16;
 
 impl DeviceCredentialId {
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        let sel = s
-            .strip_prefix(CREDENTIAL_ID_PREFIX)
-            .ok_or(IdError::DeviceCredentialId)?;
+        let sel = s.strip_prefix(CREDENTIAL_ID_PREFIX).ok_or(IdError::DeviceCredentialId)?;
         Self::from_selector(sel)
     }
     pub fn from_selector(sel: &str) -> Result<Self, IdError> {
@@ -136,10 +125,7 @@ impl DeviceCredentialId {
         }
     }
     pub fn generate() -> Self {
-        Self(format!(
-            "{CREDENTIAL_ID_PREFIX}{}",
-            random::alphanumeric(SELECTOR_LEN)
-        ))
+        Self(format!("{CREDENTIAL_ID_PREFIX}{}", random::alphanumeric(SELECTOR_LEN)))
     }
     pub fn selector(&self) -> &str {
         self.0.get(CREDENTIAL_ID_PREFIX.len()..).unwrap_or("")
@@ -164,11 +150,7 @@ impl fmt::Debug for DeviceName {
 impl DeviceName {
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let n = s.chars().count();
-        if n == 0
-            || n > DEVICE_NAME_MAX_CHARS
-            || s.chars().any(char::is_control)
-            || s.trim().is_empty()
-        {
+        if n == 0 || n > DEVICE_NAME_MAX_CHARS || s.chars().any(char::is_control) || s.trim().is_empty() {
             return Err(IdError::DeviceName);
         }
         Ok(Self(s.to_owned()))
@@ -197,9 +179,7 @@ impl Email {
             && !domain.contains('@')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
-            && !s
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || "<>\"(),;:\\[]".contains(c));
+            && !s.chars().any(|c| c.is_whitespace() || c.is_control() || "<>\"(),;:\\[]".contains(c));
         if ok { Ok(Self(s)) } else { Err(IdError::Email) }
     }
 }
@@ -225,10 +205,7 @@ mod tests {
         let id = DeviceCredentialId::generate();
         assert_eq!(id.as_str().len(), 20);
         assert_eq!(DeviceCredentialId::parse(id.as_str()).as_ref(), Ok(&id));
-        assert_eq!(
-            DeviceCredentialId::from_selector(id.selector()).as_ref(),
-            Ok(&id)
-        );
+        assert_eq!(DeviceCredentialId::from_selector(id.selector()).as_ref(), Ok(&id));
         assert!(DeviceCredentialId::parse("dcr_dFJiaAxbEroQ5xxx").is_ok());
         assert!(DeviceCredentialId::parse("dcr_short").is_err());
         assert!(DeviceCredentialId::parse("dcr_dFJiaAxbEroQ5xx!").is_err());
@@ -248,10 +225,7 @@ mod tests {
 
     #[test]
     fn emails_are_normalised() {
-        assert_eq!(
-            Email::parse("  Alice@Example.COM ").map(|e| e.to_string()),
-            Ok("alice@example.com".into())
-        );
+        assert_eq!(Email::parse("  Alice@Example.COM ").map(|e| e.to_string()), Ok("alice@example.com".into()));
         for bad in ["", "a", "a@", "@b", "a@b@c", "a b@c.d", "a@.com", "<a>@b.c"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }

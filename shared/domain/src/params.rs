@@ -32,10 +32,7 @@ impl Params {
 
     /// The value, with empty strings treated as absent (as OAuth servers do).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {

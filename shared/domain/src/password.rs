@@ -23,9 +23,7 @@ pub enum PasswordError {
     TooShort,
     #[error("Password is too long: at most {MAX_PASSWORD_BYTES} bytes.")]
     TooLong,
-    #[error(
-        "Password is too weak: use at least two of lower case, upper case, digits and symbols."
-    )]
+    #[error("Password is too weak: use at least two of lower case, upper case, digits and symbols.")]
     TooSimple,
     #[error("password hashing failed")]
     Hashing,
@@ -85,9 +83,7 @@ impl PasswordHash {
             return false;
         }
         match argon2::password_hash::phc::PasswordHash::new(&self.0) {
-            Ok(parsed) => argon2()
-                .verify_password(pw.expose_secret().as_bytes(), &parsed)
-                .is_ok(),
+            Ok(parsed) => argon2().verify_password(pw.expose_secret().as_bytes(), &parsed).is_ok(),
             Err(_) => false,
         }
     }
@@ -96,9 +92,8 @@ impl PasswordHash {
 /// Verifies against a fixed hash, so that an unknown user costs the same time as a wrong
 /// password and response times do not reveal which e-mail addresses exist.
 pub fn verify_dummy(pw: &SecretString) {
-    static DUMMY: LazyLock<Option<PasswordHash>> = LazyLock::new(|| {
-        PasswordHash::create(&SecretString::from("dummy password for timing")).ok()
-    });
+    static DUMMY: LazyLock<Option<PasswordHash>> =
+        LazyLock::new(|| PasswordHash::create(&SecretString::from("dummy password for timing")).ok());
     if let Some(h) = DUMMY.as_ref() {
         let _ = h.verify(pw);
     }
@@ -121,18 +116,9 @@ mod tests {
 
     #[test]
     fn policy() {
-        assert_eq!(
-            check_policy(&SecretString::from("short1")),
-            Err(PasswordError::TooShort)
-        );
-        assert_eq!(
-            check_policy(&SecretString::from("alllowercase")),
-            Err(PasswordError::TooSimple)
-        );
+        assert_eq!(check_policy(&SecretString::from("short1")), Err(PasswordError::TooShort));
+        assert_eq!(check_policy(&SecretString::from("alllowercase")), Err(PasswordError::TooSimple));
         assert!(check_policy(&SecretString::from("Longer password")).is_ok());
-        assert_eq!(
-            check_policy(&SecretString::from("a1".repeat(600))),
-            Err(PasswordError::TooLong)
-        );
+        assert_eq!(check_policy(&SecretString::from("a1".repeat(600))), Err(PasswordError::TooLong));
     }
 }

@@ -44,10 +44,7 @@ pub trait ClientStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;
 
     /// One conditional `PutItem`; `false` if the id is taken.
-    fn create_client(
-        &self,
-        client: &Client,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn create_client(&self, client: &Client) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,22 +55,13 @@ pub enum CreateUser {
 
 pub trait UserStore: Send + Sync {
     /// One `TransactWriteItems`: the user and its e-mail uniqueness item, both conditional.
-    fn create_user(
-        &self,
-        user: &User,
-    ) -> impl Future<Output = Result<CreateUser, StoreError>> + Send;
+    fn create_user(&self, user: &User) -> impl Future<Output = Result<CreateUser, StoreError>> + Send;
 
     /// One strongly consistent `GetItem`.
-    fn get_user(
-        &self,
-        id: &UserId,
-    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+    fn get_user(&self, id: &UserId) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
 
     /// Two strongly consistent `GetItem`s: the e-mail item, then the user.
-    fn get_user_by_email(
-        &self,
-        email: &Email,
-    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+    fn get_user_by_email(&self, email: &Email) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,10 +133,7 @@ pub trait CredentialStore: Send + Sync {
     /// One `TransactWriteItems` on the common path: a conditional update of the credential
     /// (secret hash, client, user revision, rate-limit counter, last use) together with
     /// condition checks on the user and client items. Strongly consistent; at most once.
-    fn exchange(
-        &self,
-        ex: &Exchange<'_>,
-    ) -> impl Future<Output = Result<ExchangeOutcome, StoreError>> + Send;
+    fn exchange(&self, ex: &Exchange<'_>) -> impl Future<Output = Result<ExchangeOutcome, StoreError>> + Send;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

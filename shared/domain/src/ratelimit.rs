@@ -29,10 +29,7 @@ impl RatePolicy {
     pub fn window(&self, now: Timestamp) -> Window {
         let w = i64::from(self.window_secs.max(1));
         let index = now.secs().div_euclid(w);
-        Window {
-            index,
-            resets_at: (index + 1) * w,
-        }
+        Window { index, resets_at: (index + 1) * w }
     }
 
     /// What to tell the client after a request was counted (`used` includes it) or refused.
@@ -79,18 +76,9 @@ mod tests {
 
     #[test]
     fn windows_align_to_the_epoch() {
-        let p = RatePolicy {
-            limit: 10,
-            window_secs: 60,
-        };
+        let p = RatePolicy { limit: 10, window_secs: 60 };
         let w = p.window(Timestamp::from_secs(125));
-        assert_eq!(
-            w,
-            Window {
-                index: 2,
-                resets_at: 180
-            }
-        );
+        assert_eq!(w, Window { index: 2, resets_at: 180 });
         let s = p.status(Timestamp::from_secs(125), 10, true);
         assert_eq!(s.remaining, 0);
         assert_eq!(s.retry_after, Some(55));
@@ -102,10 +90,7 @@ mod tests {
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
         let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
         assert_eq!(address_key(a), address_key(b));
-        assert_eq!(
-            address_key("::ffff:10.0.0.1".parse().expect("ip")),
-            "10.0.0.1"
-        );
+        assert_eq!(address_key("::ffff:10.0.0.1".parse().expect("ip")), "10.0.0.1");
         assert_eq!(address_key("10.0.0.1".parse().expect("ip")), "10.0.0.1");
     }
 }

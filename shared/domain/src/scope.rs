@@ -12,9 +12,7 @@ const MAX_SCOPES: usize = 64;
 const MAX_SCOPE_LEN: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "scope must be space-separated printable ASCII tokens (at most {MAX_SCOPES} of {MAX_SCOPE_LEN} characters)"
-)]
+#[error("scope must be space-separated printable ASCII tokens (at most {MAX_SCOPES} of {MAX_SCOPE_LEN} characters)")]
 pub struct ScopeError;
 
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -40,14 +38,18 @@ impl fmt::Display for Scope {
     }
 }
 
+impl<S: Into<String>> FromIterator<S> for Scope {
+    fn from_iter<I: IntoIterator<Item = S>>(it: I) -> Self {
+        Self(it.into_iter().map(Into::into).collect())
+    }
+}
+
 impl Scope {
     pub fn parse(s: &str) -> Result<Self, ScopeError> {
         let mut set = BTreeSet::new();
         for tok in s.split(' ').filter(|t| !t.is_empty()) {
             let ok = tok.len() <= MAX_SCOPE_LEN
-                && tok
-                    .bytes()
-                    .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+                && tok.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
             if !ok {
                 return Err(ScopeError);
             }
@@ -57,9 +59,6 @@ impl Scope {
             return Err(ScopeError);
         }
         Ok(Self(set))
-    }
-    pub fn from_iter<I: IntoIterator<Item = S>, S: Into<String>>(it: I) -> Self {
-        Self(it.into_iter().map(Into::into).collect())
     }
     pub fn contains(&self, s: &str) -> bool {
         self.0.contains(s)

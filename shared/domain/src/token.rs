@@ -69,15 +69,11 @@ impl RefreshToken {
 
     /// Parses the wire form. Never panics; any deviation from the format is an error.
     pub fn parse(s: &str) -> Result<Self, TokenFormatError> {
-        let body = s
-            .strip_prefix(TOKEN_PREFIX)
-            .ok_or(TokenFormatError::Shape)?;
+        let body = s.strip_prefix(TOKEN_PREFIX).ok_or(TokenFormatError::Shape)?;
         if s.len() != TOKEN_LEN {
             return Err(TokenFormatError::Shape);
         }
-        let raw = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| TokenFormatError::Encoding)?;
+        let raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| TokenFormatError::Encoding)?;
         let raw: [u8; RAW_LEN] = raw.try_into().map_err(|_| TokenFormatError::Shape)?;
         let (sel, rest) = raw.split_at(SELECTOR_LEN);
         let (user, rest) = rest.split_at(12);
@@ -203,10 +199,7 @@ mod tests {
     #[test]
     fn secret_hash_hex_round_trip() {
         let h = SecretHash::of(b"abc");
-        assert_eq!(
-            h.to_hex(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(h.to_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(SecretHash::from_hex(&h.to_hex()), Some(h));
     }
 

@@ -40,12 +40,7 @@ impl App {
         Ok(Self::new(config, store, keys, Arc::new(SystemClock)))
     }
 
-    pub fn new(
-        config: Config,
-        store: DynamoStore,
-        keys: SigningKey,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(config: Config, store: DynamoStore, keys: SigningKey, clock: Arc<dyn Clock>) -> Self {
         let tx_key = keys.derive_secret("login transaction");
         let delegation = delegation::Settings {
             issuer: config.issuer.clone(),
@@ -58,15 +53,7 @@ impl App {
             login_per_address: config.login_per_address,
             login_per_account: config.login_per_account,
         };
-        Self {
-            config,
-            store,
-            keys,
-            clock,
-            tx_key,
-            delegation,
-            authorize,
-        }
+        Self { config, store, keys, clock, tx_key, delegation, authorize }
     }
 }
 
@@ -81,17 +68,12 @@ async fn load_key(source: &KeySource) -> Result<SecretString, BootError> {
         KeySource::SecretArn(arn) => {
             let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             let sm = aws_sdk_secretsmanager::Client::new(&conf);
-            let out = sm
-                .get_secret_value()
-                .secret_id(arn)
-                .send()
-                .await
-                .map_err(|e| {
-                    BootError::Key(format!(
-                        "cannot read secret {arn}: {}",
-                        aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                    ))
-                })?;
+            let out = sm.get_secret_value().secret_id(arn).send().await.map_err(|e| {
+                BootError::Key(format!(
+                    "cannot read secret {arn}: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                ))
+            })?;
             out.secret_string
                 .map(SecretString::from)
                 .ok_or_else(|| BootError::Key(format!("secret {arn} has no SecretString")))

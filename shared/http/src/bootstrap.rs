@@ -22,13 +22,9 @@ pub fn init_tracing() {
 
 /// Initialises readable logs for local runs (level from `RUST_LOG`, default `info`).
 pub fn init_tracing_for_humans() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,aws_smithy_runtime=warn,aws_config=warn")
-    });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws_smithy_runtime=warn,aws_config=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
 }
 
 /// Runs `handler` as a Lambda function. Returns only if the runtime fails to start.

@@ -56,38 +56,24 @@ impl Config {
 
     /// Reads the configuration through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |k: &'static str| {
-            get(k)
-                .filter(|v| !v.is_empty())
-                .ok_or(ConfigError::Missing(k))
-        };
-        let number = |k: &'static str,
-                      default: u32,
-                      range: std::ops::RangeInclusive<u32>|
-         -> Result<u32, ConfigError> {
-            match get(k).filter(|v| !v.is_empty()) {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| range.contains(n))
-                    .ok_or_else(|| {
-                        ConfigError::Invalid(
-                            k,
-                            format!("expected a number in {range:?}, got {v:?}"),
-                        )
-                    }),
-            }
-        };
+        let required = |k: &'static str| get(k).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(k));
+        let number =
+            |k: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| -> Result<u32, ConfigError> {
+                match get(k).filter(|v| !v.is_empty()) {
+                    None => Ok(default),
+                    Some(v) => {
+                        v.parse::<u32>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+                            ConfigError::Invalid(k, format!("expected a number in {range:?}, got {v:?}"))
+                        })
+                    }
+                }
+            };
         let issuer = required(ISSUER)?;
         let issuer_ok = (issuer.starts_with("https://") || issuer.starts_with("http://"))
             && issuer.ends_with('/')
             && !issuer.contains(['?', '#', ' ']);
         if !issuer_ok {
-            return Err(ConfigError::Invalid(
-                ISSUER,
-                "must be an absolute http(s) URL ending with '/'".into(),
-            ));
+            return Err(ConfigError::Invalid(ISSUER, "must be an absolute http(s) URL ending with '/'".into()));
         }
         let signing_key = if let Some(arn) = get(SIGNING_KEY_SECRET_ARN).filter(|v| !v.is_empty()) {
             KeySource::SecretArn(arn)
@@ -96,9 +82,7 @@ impl Config {
         } else if get(SIGNING_KEY_PEM).is_some_and(|v| !v.is_empty()) {
             KeySource::Pem
         } else {
-            return Err(ConfigError::Missing(
-                "SIGNING_KEY_SECRET_ARN (or SIGNING_KEY_FILE / SIGNING_KEY_PEM)",
-            ));
+            return Err(ConfigError::Missing("SIGNING_KEY_SECRET_ARN (or SIGNING_KEY_FILE / SIGNING_KEY_PEM)"));
         };
         let login_window = number(LOGIN_WINDOW_SECONDS, 300, 1..=86_400)?;
         Ok(Self {
@@ -134,10 +118,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Config::from_lookup(|k| m.get(k).cloned())
     }
 
@@ -147,40 +128,19 @@ mod tests {
         assert_eq!(e.to_string(), "environment variable ISSUER is required");
         let e = cfg(&[(ISSUER, "https://a/"), (SIGNING_KEY_PEM, "x")]).expect_err("no table");
         assert_eq!(e.to_string(), "environment variable TABLE_NAME is required");
-        let e = cfg(&[
-            (ISSUER, "https://a"),
-            (SIGNING_KEY_PEM, "x"),
-            (TABLE_NAME, "t"),
-        ])
-        .expect_err("slash");
+        let e = cfg(&[(ISSUER, "https://a"), (SIGNING_KEY_PEM, "x"), (TABLE_NAME, "t")]).expect_err("slash");
         assert!(e.to_string().contains("ending with '/'"));
     }
 
     #[test]
     fn defaults_and_overrides() {
-        let c = cfg(&[
-            (ISSUER, "https://a/"),
-            (SIGNING_KEY_PEM, "x"),
-            (TABLE_NAME, "t"),
-            (EXCHANGE_RATE_LIMIT, "3"),
-        ])
-        .expect("valid");
-        assert_eq!(
-            c.exchange_rate,
-            RatePolicy {
-                limit: 3,
-                window_secs: 60
-            }
-        );
+        let c = cfg(&[(ISSUER, "https://a/"), (SIGNING_KEY_PEM, "x"), (TABLE_NAME, "t"), (EXCHANGE_RATE_LIMIT, "3")])
+            .expect("valid");
+        assert_eq!(c.exchange_rate, RatePolicy { limit: 3, window_secs: 60 });
         assert_eq!(c.signing_key, KeySource::Pem);
         assert!(
-            cfg(&[
-                (ISSUER, "https://a/"),
-                (SIGNING_KEY_PEM, "x"),
-                (TABLE_NAME, "t"),
-                (EXCHANGE_RATE_LIMIT, "0")
-            ])
-            .is_err()
+            cfg(&[(ISSUER, "https://a/"), (SIGNING_KEY_PEM, "x"), (TABLE_NAME, "t"), (EXCHANGE_RATE_LIMIT, "0")])
+                .is_err()
         );
     }
 }

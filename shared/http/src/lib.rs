@@ -12,3 +12,4 @@ pub mod response;
 pub mod tx;
 
 pub use app::App;
+pub use lambda_http::Error;

@@ -65,8 +65,7 @@ type HyperResponse = hyper::Response<Full<Bytes>>;
 
 fn plain(status: u16, content_type: &str, body: impl Into<Bytes>) -> HyperResponse {
     let mut r = hyper::Response::new(Full::new(body.into()));
-    *r.status_mut() =
-        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     if let Ok(v) = http::HeaderValue::from_str(content_type) {
         r.headers_mut().insert(http::header::CONTENT_TYPE, v);
     }
@@ -74,11 +73,7 @@ fn plain(status: u16, content_type: &str, body: impl Into<Bytes>) -> HyperRespon
 }
 
 /// Serves until the task is dropped.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Arc<App>,
-    routes: Arc<Vec<Route>>,
-) -> std::io::Result<()> {
+pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>, routes: Arc<Vec<Route>>) -> std::io::Result<()> {
     loop {
         let (stream, peer) = listener.accept().await?;
         let app = app.clone();
@@ -89,19 +84,12 @@ pub async fn serve(
                 let routes = routes.clone();
                 async move { Ok::<_, Infallible>(dispatch(&app, &routes, peer, req).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
 
-async fn dispatch(
-    app: &App,
-    routes: &[Route],
-    peer: SocketAddr,
-    req: hyper::Request<Incoming>,
-) -> HyperResponse {
+async fn dispatch(app: &App, routes: &[Route], peer: SocketAddr, req: hyper::Request<Incoming>) -> HyperResponse {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     if parts.method == http::Method::GET && path == "/dev/callback" {
@@ -119,11 +107,7 @@ async fn dispatch(
     let bytes = match Limited::new(body, MAX_REQUEST).collect().await {
         Ok(c) => c.to_bytes(),
         Err(_) => {
-            return plain(
-                413,
-                "application/json",
-                r#"{"message":"Request Entity Too Large"}"#,
-            );
+            return plain(413, "application/json", r#"{"message":"Request Entity Too Large"}"#);
         }
     };
     let body = if bytes.is_empty() {
@@ -134,40 +118,23 @@ async fn dispatch(
             Err(_) => Body::Binary(bytes.to_vec()),
         }
     };
-    let host = parts
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1")
-        .to_owned();
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
+    let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_owned();
+    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut ctx = ApiGatewayV2httpRequestContext::default();
     ctx.http.source_ip = Some(peer.ip().to_string());
     ctx.http.method = parts.method.clone();
     ctx.http.path = Some(path.clone());
     ctx.http.protocol = Some("HTTP/1.1".into());
-    ctx.http.user_agent = parts
-        .headers
-        .get(http::header::USER_AGENT)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned);
+    ctx.http.user_agent = parts.headers.get(http::header::USER_AGENT).and_then(|h| h.to_str().ok()).map(str::to_owned);
     ctx.route_key = Some(format!("{} {}", route.method, route.path));
     ctx.stage = Some("$default".into());
     ctx.domain_name = Some(host.clone());
     let mut query: HashMap<String, Vec<String>> = HashMap::new();
     for (k, v) in form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
-        query
-            .entry(k.into_owned())
-            .or_default()
-            .push(v.into_owned());
+        query.entry(k.into_owned()).or_default().push(v.into_owned());
     }
-    let mut builder = http::Request::builder()
-        .method(parts.method.clone())
-        .uri(format!("http://{host}{path_and_query}"));
+    let mut builder =
+        http::Request::builder().method(parts.method.clone()).uri(format!("http://{host}{path_and_query}"));
     for (k, v) in &parts.headers {
         builder = builder.header(k, v);
     }
@@ -223,25 +190,9 @@ mod tests {
     fn paths() {
         assert!(match_path("/delegation", "/delegation").is_some());
         assert!(match_path("/delegation", "/delegation/").is_none());
-        let p = match_path(
-            "/api/v2/device-credentials/{id}",
-            "/api/v2/device-credentials/dcr_x",
-        )
-        .expect("match");
+        let p = match_path("/api/v2/device-credentials/{id}", "/api/v2/device-credentials/dcr_x").expect("match");
         assert_eq!(p.get("id").map(String::as_str), Some("dcr_x"));
-        assert!(
-            match_path(
-                "/api/v2/device-credentials/{id}",
-                "/api/v2/device-credentials/"
-            )
-            .is_none()
-        );
-        assert!(
-            match_path(
-                "/api/v2/device-credentials/{id}",
-                "/api/v2/device-credentials/a/b"
-            )
-            .is_none()
-        );
+        assert!(match_path("/api/v2/device-credentials/{id}", "/api/v2/device-credentials/").is_none());
+        assert!(match_path("/api/v2/device-credentials/{id}", "/api/v2/device-credentials/a/b").is_none());
     }
 }

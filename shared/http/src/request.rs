@@ -13,9 +13,7 @@ pub const MAX_BODY: usize = 16 * 1024;
 pub enum InputError {
     #[error("Request body too large (limit {MAX_BODY} bytes).")]
     TooLarge,
-    #[error(
-        "Unsupported Content-Type: send application/json or application/x-www-form-urlencoded."
-    )]
+    #[error("Unsupported Content-Type: send application/json or application/x-www-form-urlencoded.")]
     ContentType,
     #[error("Malformed JSON body: expected an object of string, number or boolean values.")]
     Json,
@@ -28,9 +26,7 @@ pub enum InputError {
 /// The caller's address: `requestContext.http.sourceIp` in Lambda, the TCP peer locally.
 pub fn source_ip(req: &Request) -> IpAddr {
     match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => {
-            ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok())
-        }
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
         _ => None,
     }
     .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
@@ -80,10 +76,7 @@ fn decode_component(s: &str) -> Result<String, InputError> {
         }
     }
     let plus = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&plus)
-        .decode_utf8()
-        .map(|c| c.into_owned())
-        .map_err(|_| InputError::Encoding)
+    percent_encoding::percent_decode_str(&plus).decode_utf8().map(|c| c.into_owned()).map_err(|_| InputError::Encoding)
 }
 
 /// The query string's parameters.
@@ -101,13 +94,7 @@ pub fn body_bytes(req: &Request) -> &[u8] {
 }
 
 fn media_type(req: &Request) -> String {
-    header(req, "content-type")
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+    header(req, "content-type").unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase()
 }
 
 /// Parameters from a JSON object or a form body, as OAuth endpoints accept both.
@@ -150,22 +137,15 @@ mod tests {
 
     #[test]
     fn urlencoded_is_strict() {
-        let p = parse_urlencoded("scope=openid+offline_access&device=my%20device&x=%E2%9C%93")
-            .expect("valid");
+        let p = parse_urlencoded("scope=openid+offline_access&device=my%20device&x=%E2%9C%93").expect("valid");
         assert_eq!(p.get("scope"), Some("openid offline_access"));
         assert_eq!(p.get("device"), Some("my device"));
         assert_eq!(p.get("x"), Some("✓"));
         assert_eq!(parse_urlencoded("a=%zz"), Err(InputError::Encoding));
         assert_eq!(parse_urlencoded("a=%E2%9C"), Err(InputError::Encoding));
         assert_eq!(parse_urlencoded("a=%"), Err(InputError::Encoding));
-        assert!(matches!(
-            parse_urlencoded("a=1&a=2"),
-            Err(InputError::Duplicate(_))
-        ));
-        assert_eq!(
-            parse_urlencoded("a=%2B").map(|p| p.get("a").map(str::to_owned)),
-            Ok(Some("+".into()))
-        );
+        assert!(matches!(parse_urlencoded("a=1&a=2"), Err(InputError::Duplicate(_))));
+        assert_eq!(parse_urlencoded("a=%2B").map(|p| p.get("a").map(str::to_owned)), Ok(Some("+".into())));
     }
 
     #[test]

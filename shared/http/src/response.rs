@@ -37,23 +37,13 @@ struct OAuthError<'a> {
 
 /// The Authentication API error envelope: `{"error", "error_description"}`.
 pub fn oauth_error(status: u16, error: &str, description: &str) -> Response<Body> {
-    json(
-        status,
-        &OAuthError {
-            error,
-            error_description: description,
-        },
-    )
+    json(status, &OAuthError { error, error_description: description })
 }
 
 /// A 503 for database trouble, with `Retry-After`.
 pub fn unavailable_oauth() -> Response<Body> {
     with_header(
-        oauth_error(
-            503,
-            "temporarily_unavailable",
-            "The service is temporarily unavailable, try again shortly.",
-        ),
+        oauth_error(503, "temporarily_unavailable", "The service is temporarily unavailable, try again shortly."),
         "retry-after",
         "1",
     )
@@ -96,11 +86,7 @@ pub fn preflight(origin: Option<&str>, methods: &str) -> Response<Body> {
         r = with_header(r, "access-control-allow-origin", o);
         r = with_header(r, "vary", "Origin");
         r = with_header(r, "access-control-allow-methods", methods);
-        r = with_header(
-            r,
-            "access-control-allow-headers",
-            "Auth0-Client, Content-Type, Authorization",
-        );
+        r = with_header(r, "access-control-allow-headers", "Auth0-Client, Content-Type, Authorization");
         r = with_header(r, "access-control-max-age", "600");
     }
     r
@@ -127,12 +113,8 @@ pub fn html(status: u16, body: String, nonce: &str, form_action: &str) -> Respon
 
 /// A 302 redirect that must not be cached.
 pub fn redirect(location: &str) -> Response<Body> {
-    let r = finish(
-        builder(302)
-            .header("cache-control", "no-store")
-            .header("referrer-policy", "no-referrer"),
-        Body::Empty,
-    );
+    let r =
+        finish(builder(302).header("cache-control", "no-store").header("referrer-policy", "no-referrer"), Body::Empty);
     with_header(r, "location", location)
 }
 

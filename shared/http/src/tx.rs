@@ -16,17 +16,8 @@ use serde::{Deserialize, Serialize};
 /// How long a login form stays valid.
 pub const TX_LIFETIME_SECS: i64 = 600;
 /// The parameters carried from `GET /authorize` to the form's POST.
-pub const CARRIED: &[&str] = &[
-    "client_id",
-    "redirect_uri",
-    "response_type",
-    "response_mode",
-    "scope",
-    "state",
-    "nonce",
-    "device",
-    "prompt",
-];
+pub const CARRIED: &[&str] =
+    &["client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce", "device", "prompt"];
 
 #[derive(Serialize, Deserialize)]
 struct Payload {
@@ -68,18 +59,12 @@ pub fn seal(key: &SecretBox<[u8; 32]>, p: &Params, now: Timestamp) -> (String, S
         v: 1,
         exp: now.secs() + TX_LIFETIME_SECS,
         bind: bind.clone(),
-        p: p.iter()
-            .filter(|(k, _)| CARRIED.contains(k))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
+        p: p.iter().filter(|(k, _)| CARRIED.contains(k)).map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
     };
     let json = serde_json::to_vec(&payload).unwrap_or_default();
     let body = URL_SAFE_NO_PAD.encode(json);
     let tag = hmac::sign(&sign_key(key), body.as_bytes());
-    (
-        format!("{body}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref())),
-        bind,
-    )
+    (format!("{body}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref())), bind)
 }
 
 /// Verifies the signature, the expiry and the cookie binding of a posted transaction.
@@ -106,10 +91,7 @@ pub fn open(
         _ => return Err(TxError::Unbound),
     }
     let params = Params::from_pairs(payload.p).map_err(|_| TxError::Invalid)?;
-    Ok(Tx {
-        params,
-        bind: payload.bind,
-    })
+    Ok(Tx { params, bind: payload.bind })
 }
 
 #[cfg(test)]
@@ -122,42 +104,24 @@ mod tests {
 
     #[test]
     fn round_trip_and_tampering() {
-        let p = Params::from_pairs([("client_id", "c"), ("device", "d"), ("evil", "x")])
-            .expect("params");
+        let p = Params::from_pairs([("client_id", "c"), ("device", "d"), ("evil", "x")]).expect("params");
         let now = Timestamp::from_secs(1000);
         let (tx, bind) = seal(&key(1), &p, now);
         let ok = |n: &str| (n == cookie_name(&bind)).then(|| bind.clone());
-        let opened = open(&key(1), &tx, ok, now)
-            .map_err(|e| e.to_string())
-            .expect("opens");
+        let opened = open(&key(1), &tx, ok, now).map_err(|e| e.to_string()).expect("opens");
         assert_eq!(opened.params.get("device"), Some("d"));
         assert_eq!(opened.params.get("evil"), None);
         assert_eq!(open(&key(2), &tx, ok, now).err(), Some(TxError::Invalid));
-        assert_eq!(
-            open(&key(1), &tx, |_| Some("other".to_owned()), now).err(),
-            Some(TxError::Unbound)
-        );
-        assert_eq!(
-            open(&key(1), &tx, |_| None, now).err(),
-            Some(TxError::Unbound)
-        );
-        assert_eq!(
-            open(&key(1), &tx, ok, now.plus_secs(601)).err(),
-            Some(TxError::Expired)
-        );
+        assert_eq!(open(&key(1), &tx, |_| Some("other".to_owned()), now).err(), Some(TxError::Unbound));
+        assert_eq!(open(&key(1), &tx, |_| None, now).err(), Some(TxError::Unbound));
+        assert_eq!(open(&key(1), &tx, ok, now.plus_secs(601)).err(), Some(TxError::Expired));
         let (body, tag) = tx.split_once('.').expect("dot");
         let mut forged = URL_SAFE_NO_PAD.decode(body).expect("b64");
         if let Some(b) = forged.iter_mut().find(|b| **b == b'd') {
             *b = b'e';
         }
         let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(forged));
-        assert_eq!(
-            open(&key(1), &forged, ok, now).err(),
-            Some(TxError::Invalid)
-        );
-        assert_eq!(
-            open(&key(1), "garbage", ok, now).err(),
-            Some(TxError::Invalid)
-        );
+        assert_eq!(open(&key(1), &forged, ok, now).err(), Some(TxError::Invalid));
+        assert_eq!(open(&key(1), "garbage", ok, now).err(), Some(TxError::Invalid));
     }
 }

@@ -39,16 +39,12 @@ static PROVIDER: LazyLock<CryptoProvider> = LazyLock::new(|| CryptoProvider {
     key_utils: aws_lc::DEFAULT_PROVIDER.key_utils.clone(),
 });
 
-fn cached_signer(
-    alg: &Algorithm,
-    key: &EncodingKey,
-) -> jsonwebtoken::errors::Result<Box<dyn JwtSigner>> {
+fn cached_signer(alg: &Algorithm, key: &EncodingKey) -> jsonwebtoken::errors::Result<Box<dyn JwtSigner>> {
     if *alg == Algorithm::RS256 {
-        let found = PARSED.read().ok().and_then(|v| {
-            v.iter()
-                .find(|(der, _)| der.as_slice() == key.as_bytes())
-                .map(|(_, kp)| kp.clone())
-        });
+        let found = PARSED
+            .read()
+            .ok()
+            .and_then(|v| v.iter().find(|(der, _)| der.as_slice() == key.as_bytes()).map(|(_, kp)| kp.clone()));
         if let Some(kp) = found {
             return Ok(Box::new(ParsedRs256(kp)));
         }
@@ -62,9 +58,7 @@ impl signature::Signer<Vec<u8>> for ParsedRs256 {
     fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
         let mut out = vec![0; self.0.public_modulus_len()];
         let rng = aws_lc_rs::rand::SystemRandom::new();
-        self.0
-            .sign(&sig::RSA_PKCS1_SHA256, &rng, msg, &mut out)
-            .map_err(signature::Error::from_source)?;
+        self.0.sign(&sig::RSA_PKCS1_SHA256, &rng, msg, &mut out).map_err(signature::Error::from_source)?;
         Ok(out)
     }
 }
@@ -87,9 +81,7 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
@@ -97,36 +89,27 @@ impl SigningKey {
     /// Parses a PEM RSA private key (`RSA PRIVATE KEY` or `PRIVATE KEY`), once.
     pub fn from_pem(pem: &SecretString) -> Result<Self, KeyError> {
         let _ = PROVIDER.install_default();
-        let encoding = EncodingKey::from_rsa_pem(pem.expose_secret().as_bytes())
-            .map_err(|e| KeyError::Parse(e.to_string()))?;
-        let pair = RsaKeyPair::from_der(encoding.as_bytes())
-            .map_err(|e| KeyError::Parse(e.to_string()))?;
+        let encoding =
+            EncodingKey::from_rsa_pem(pem.expose_secret().as_bytes()).map_err(|e| KeyError::Parse(e.to_string()))?;
+        let pair = RsaKeyPair::from_der(encoding.as_bytes()).map_err(|e| KeyError::Parse(e.to_string()))?;
         if pair.public_modulus_len() < 256 {
             return Err(KeyError::TooSmall);
         }
-        let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256)
-            .map_err(|e| KeyError::Parse(e.to_string()))?;
+        let mut jwk =
+            Jwk::from_encoding_key(&encoding, Algorithm::RS256).map_err(|e| KeyError::Parse(e.to_string()))?;
         // RFC 7638 thumbprint (over kty, n, e) as the kid: stable for the key, no bookkeeping.
-        let kid = jwk
-            .thumbprint(ThumbprintHash::SHA256)
-            .map_err(|e| KeyError::Parse(e.to_string()))?;
+        let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|e| KeyError::Parse(e.to_string()))?;
         jwk.common.key_id = Some(kid.clone());
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
         jwk.common.key_algorithm = Some(KeyAlgorithm::RS256);
         let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| KeyError::Parse(e.to_string()))?;
         let der = encoding.as_bytes().to_vec();
-        if let Ok(mut parsed) = PARSED.write() {
-            if !parsed.iter().any(|(d, _)| *d == der) {
-                parsed.push((der.clone(), Arc::new(pair)));
-            }
+        if let Ok(mut parsed) = PARSED.write()
+            && !parsed.iter().any(|(d, _)| *d == der)
+        {
+            parsed.push((der.clone(), Arc::new(pair)));
         }
-        Ok(Self {
-            encoding,
-            decoding,
-            jwk,
-            kid,
-            der: SecretBox::new(Box::new(der)),
-        })
+        Ok(Self { encoding, decoding, jwk, kid, der: SecretBox::new(Box::new(der)) })
     }
 
     pub fn kid(&self) -> &str {
@@ -152,10 +135,7 @@ impl SigningKey {
         let prk = salt.extract(self.der.expose_secret());
         let info = [purpose.as_bytes()];
         let mut out = [0u8; 32];
-        let ok = prk
-            .expand(&info, hkdf::HKDF_SHA256)
-            .and_then(|okm| okm.fill(&mut out))
-            .is_ok();
+        let ok = prk.expand(&info, hkdf::HKDF_SHA256).and_then(|okm| okm.fill(&mut out)).is_ok();
         if !ok {
             // HKDF-SHA256 can produce 32 bytes for any input; failure would be a bug in aws-lc.
             std::process::abort();
@@ -183,18 +163,16 @@ impl SigningKey {
         v.set_issuer(&[issuer]);
         v.set_audience(&[audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<C>(token, &self.decoding, &v)
-            .map(|d| d.claims)
-            .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind as K;
-                match e.kind() {
-                    K::ExpiredSignature => VerifyError::Expired,
-                    K::InvalidIssuer => VerifyError::Issuer,
-                    K::InvalidAudience => VerifyError::Audience,
-                    K::InvalidSignature => VerifyError::Signature,
-                    _ => VerifyError::Malformed,
-                }
-            })
+        jsonwebtoken::decode::<C>(token, &self.decoding, &v).map(|d| d.claims).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            match e.kind() {
+                K::ExpiredSignature => VerifyError::Expired,
+                K::InvalidIssuer => VerifyError::Issuer,
+                K::InvalidAudience => VerifyError::Audience,
+                K::InvalidSignature => VerifyError::Signature,
+                _ => VerifyError::Malformed,
+            }
+        })
     }
 }
 
@@ -235,8 +213,7 @@ impl TokenSigner for SigningKey {
 
 /// A new 2048-bit RSA key as PKCS#8 PEM, for local development (`cargo xtask dev`) and tests.
 pub fn generate_pem() -> Result<SecretString, KeyError> {
-    let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
-        .map_err(|_| KeyError::Generate)?;
+    let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|_| KeyError::Generate)?;
     let der = kp.as_der().map_err(|_| KeyError::Generate)?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
     let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
@@ -266,12 +243,7 @@ mod tests {
     }
 
     fn claims(exp: i64) -> C {
-        C {
-            iss: "https://t/".into(),
-            sub: "s".into(),
-            aud: "a".into(),
-            exp,
-        }
+        C { iss: "https://t/".into(), sub: "s".into(), aud: "a".into(), exp }
     }
 
     #[test]
@@ -284,19 +256,10 @@ mod tests {
         assert_eq!(h.kid.as_deref(), Some(k.kid()));
         let back: C = k.verify(&t, "https://t/", "a").expect("verify");
         assert_eq!(back, claims(far));
-        assert_eq!(
-            k.verify::<C>(&t, "https://other/", "a").err(),
-            Some(VerifyError::Issuer)
-        );
-        assert_eq!(
-            k.verify::<C>(&t, "https://t/", "b").err(),
-            Some(VerifyError::Audience)
-        );
+        assert_eq!(k.verify::<C>(&t, "https://other/", "a").err(), Some(VerifyError::Issuer));
+        assert_eq!(k.verify::<C>(&t, "https://t/", "b").err(), Some(VerifyError::Audience));
         let old = k.sign(&claims(1000)).expect("sign");
-        assert_eq!(
-            k.verify::<C>(&old, "https://t/", "a").err(),
-            Some(VerifyError::Expired)
-        );
+        assert_eq!(k.verify::<C>(&old, "https://t/", "a").err(), Some(VerifyError::Expired));
         // The JWKS key verifies it too.
         let set = jwks(&k, &[]);
         let dk = DecodingKey::from_jwk(set.find(k.kid()).expect("kid in set")).expect("jwk");
@@ -311,29 +274,15 @@ mod tests {
         let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         let body = b64(r#"{"iss":"https://t/","sub":"s","aud":"a","exp":4000000000}"#);
         let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), body);
-        assert_eq!(
-            k.verify::<C>(&none, "https://t/", "a").err(),
-            Some(VerifyError::Malformed)
-        );
+        assert_eq!(k.verify::<C>(&none, "https://t/", "a").err(), Some(VerifyError::Malformed));
         let n = serde_json::to_string(k.public_jwk()).expect("json");
         let mut h = Header::new(Algorithm::HS256);
         h.kid = Some(k.kid().to_owned());
-        let hs = jsonwebtoken::encode(
-            &h,
-            &claims(4_000_000_000),
-            &EncodingKey::from_secret(n.as_bytes()),
-        )
-        .expect("hs");
-        assert_eq!(
-            k.verify::<C>(&hs, "https://t/", "a").err(),
-            Some(VerifyError::Algorithm)
-        );
+        let hs = jsonwebtoken::encode(&h, &claims(4_000_000_000), &EncodingKey::from_secret(n.as_bytes())).expect("hs");
+        assert_eq!(k.verify::<C>(&hs, "https://t/", "a").err(), Some(VerifyError::Algorithm));
         let other = key();
         let foreign = other.sign(&claims(4_000_000_000)).expect("sign");
-        assert_eq!(
-            k.verify::<C>(&foreign, "https://t/", "a").err(),
-            Some(VerifyError::UnknownKey)
-        );
+        assert_eq!(k.verify::<C>(&foreign, "https://t/", "a").err(), Some(VerifyError::UnknownKey));
     }
 
     #[test]
@@ -341,14 +290,8 @@ mod tests {
         let pem = generate_pem().expect("generate");
         let a = SigningKey::from_pem(&pem).expect("parse");
         let b = SigningKey::from_pem(&pem).expect("parse");
-        assert_eq!(
-            a.derive_secret("x").expose_secret(),
-            b.derive_secret("x").expose_secret()
-        );
-        assert_ne!(
-            a.derive_secret("x").expose_secret(),
-            a.derive_secret("y").expose_secret()
-        );
+        assert_eq!(a.derive_secret("x").expose_secret(), b.derive_secret("x").expose_secret());
+        assert_ne!(a.derive_secret("x").expose_secret(), a.derive_secret("y").expose_secret());
         assert_eq!(a.kid(), b.kid());
     }
 

@@ -20,12 +20,7 @@ enum Plan {
 impl CounterStore for DynamoStore {
     /// One conditional `UpdateItem` when the window is new (the common case for well-behaved
     /// callers), two when it is already running.
-    async fn count(
-        &self,
-        name: &str,
-        policy: RatePolicy,
-        now: Timestamp,
-    ) -> Result<Count, StoreError> {
+    async fn count(&self, name: &str, policy: RatePolicy, now: Timestamp) -> Result<Count, StoreError> {
         let key = keys::counter(name);
         let window = policy.window(now).index;
         let mut plan = Plan::Fresh;
@@ -42,9 +37,7 @@ impl CounterStore for DynamoStore {
                     ("#k", keys::KIND),
                 ])))
                 .return_values(ReturnValue::AllNew)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                );
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
             let req = match plan {
                 Plan::Fresh => req
                     .condition_expression("attribute_not_exists(#w) OR #w < :w")
@@ -67,30 +60,19 @@ impl CounterStore for DynamoStore {
             match req.send().await {
                 Ok(out) => {
                     let item: Item = out.attributes.unwrap_or_default();
-                    return Ok(Count {
-                        used: items::get_u32(&item, attr::COUNT)?,
-                        allowed: true,
-                    });
+                    return Ok(Count { used: items::get_u32(&item, attr::COUNT)?, allowed: true });
                 }
                 Err(e) => {
                     let old = match e.as_service_error() {
-                        Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
-                            c.item().cloned()
-                        }
+                        Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
                         _ => return Err(unavailable(e)),
                     };
                     let Some(old) = old else { continue };
-                    let (w, used) = (
-                        items::get_i64(&old, attr::WINDOW)?,
-                        items::get_u32(&old, attr::COUNT)?,
-                    );
+                    let (w, used) = (items::get_i64(&old, attr::WINDOW)?, items::get_u32(&old, attr::COUNT)?);
                     if w < window {
                         plan = Plan::Fresh;
                     } else if used >= policy.limit {
-                        return Ok(Count {
-                            used,
-                            allowed: false,
-                        });
+                        return Ok(Count { used, allowed: false });
                     } else {
                         // Same window, or a window ahead of ours (clock skew between callers).
                         plan = Plan::Increment(w);
@@ -98,8 +80,6 @@ impl CounterStore for DynamoStore {
                 }
             }
         }
-        Err(StoreError::Unavailable(
-            "rate-limit counter did not converge".into(),
-        ))
+        Err(StoreError::Unavailable("rate-limit counter did not converge".into()))
     }
 }

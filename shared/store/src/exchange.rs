@@ -15,12 +15,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
-use rt_domain::ports::{
-    CredentialStore, Exchange, ExchangeOutcome, IssueOutcome, Rejection, StoreError,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use rt_domain::ports::{CredentialStore, Exchange, ExchangeOutcome, IssueOutcome, Rejection, StoreError};
 use rt_domain::scope::Scope;
 use rt_domain::token::SecretHash;
 
@@ -62,10 +58,15 @@ impl CredentialStore for DynamoStore {
 
     async fn exchange(&self, ex: &Exchange<'_>) -> Result<ExchangeOutcome, StoreError> {
         let window = ex.policy.window(ex.now).index;
-        let mut plan = Plan {
-            rate: RatePlan::Fresh { prune: vec![] },
-            claims: ex.claim_scopes.to_vec(),
+        let hint_key = (ex.token.id().to_string(), ex.address.to_owned());
+        let hint = self.counter_hints.lock().ok().and_then(|h| h.get(&hint_key).copied());
+        let rate = match hint {
+            Some((w, used)) if w == window && used < ex.policy.limit => {
+                RatePlan::Increment { window: w, expected: used }
+            }
+            _ => RatePlan::Fresh { prune: vec![] },
         };
+        let mut plan = Plan { rate, claims: ex.claim_scopes.to_vec() };
         let max_attempts = (ex.policy.limit as usize).saturating_add(6).min(64);
         let mut conflicts = 0;
         let mut attempt = 0;
@@ -82,16 +83,13 @@ impl CredentialStore for DynamoStore {
                 .await;
             let e = match result {
                 Ok(_) => {
-                    let used = match plan.rate {
-                        RatePlan::Fresh { .. } => 1,
-                        RatePlan::Increment { expected, .. } => expected.saturating_add(1),
+                    let (w, used) = match plan.rate {
+                        RatePlan::Fresh { .. } => (window, 1),
+                        RatePlan::Increment { window, expected } => (window, expected.saturating_add(1)),
                     };
-                    let granted_claims =
-                        Scope::from_iter(plan.claims.iter().filter(|(_, g)| *g).map(|(c, _)| *c));
-                    return Ok(ExchangeOutcome::Granted {
-                        used,
-                        granted_claims,
-                    });
+                    self.remember(hint_key, w, used);
+                    let granted_claims = Scope::from_iter(plan.claims.iter().filter(|(_, g)| *g).map(|(c, _)| *c));
+                    return Ok(ExchangeOutcome::Granted { used, granted_claims });
                 }
                 Err(e) => e,
             };
@@ -114,13 +112,16 @@ impl CredentialStore for DynamoStore {
                     return Ok(ExchangeOutcome::Rejected(Rejection::Unknown));
                 };
                 match decide(item, ex, window, &plan)? {
-                    Decision::Done(outcome) => return Ok(outcome),
+                    Decision::Done(outcome) => {
+                        if let ExchangeOutcome::RateLimited { used } = outcome {
+                            self.remember(hint_key, window, used);
+                        }
+                        return Ok(outcome);
+                    }
                     Decision::Retry(next) if next != plan => plan = next,
                     Decision::Retry(_) => {
                         tracing::warn!(credential = %ex.token.id(), "exchange condition failed for no known reason");
-                        return Err(StoreError::Unavailable(
-                            "exchange condition failed unexpectedly".into(),
-                        ));
+                        return Err(StoreError::Unavailable("exchange condition failed unexpectedly".into()));
                     }
                 }
             } else if failed(1) {
@@ -137,6 +138,17 @@ impl CredentialStore for DynamoStore {
     }
 }
 
+impl DynamoStore {
+    fn remember(&self, key: (String, String), window: i64, used: u32) {
+        if let Ok(mut hints) = self.counter_hints.lock() {
+            if hints.len() >= crate::COUNTER_HINTS_MAX {
+                hints.clear();
+            }
+            hints.insert(key, (window, used));
+        }
+    }
+}
+
 /// The expressions of one exchange attempt.
 #[derive(Debug)]
 struct Expr {
@@ -147,12 +159,7 @@ struct Expr {
 }
 
 impl DynamoStore {
-    fn exchange_update(
-        &self,
-        ex: &Exchange<'_>,
-        window: i64,
-        plan: &Plan,
-    ) -> Result<TransactWriteItem, StoreError> {
+    fn exchange_update(&self, ex: &Exchange<'_>, window: i64, plan: &Plan) -> Result<TransactWriteItem, StoreError> {
         let key = keys::credential(ex.token.id());
         let e = expressions(ex, window, plan);
         let u = Update::builder()
@@ -198,9 +205,7 @@ fn expressions(ex: &Exchange<'_>, window: i64, plan: &Plan) -> Expr {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let mut cond = String::from(
-        "attribute_exists(pk) AND #h = :h AND #uid = :uid AND #urev = :urev AND #cid = :cid",
-    );
+    let mut cond = String::from("attribute_exists(pk) AND #h = :h AND #uid = :uid AND #urev = :urev AND #cid = :cid");
     let mut set = vec!["#lu = :now".to_owned(), "#lip = :ip".to_owned()];
     let mut remove = vec![];
 
@@ -228,9 +233,7 @@ fn expressions(ex: &Exchange<'_>, window: i64, plan: &Plan) -> Expr {
                     (attr::COUNT.to_owned(), n(1)),
                 ])),
             );
-            cond.push_str(
-                " AND ((attribute_not_exists(#rl.#a) AND size(#rl) < :room) OR #rl.#a.#w < :w)",
-            );
+            cond.push_str(" AND ((attribute_not_exists(#rl.#a) AND size(#rl) < :room) OR #rl.#a.#w < :w)");
             set.push("#rl.#a = :entry".into());
             for (i, stale) in prune.iter().enumerate() {
                 names.insert(format!("#s{i}"), stale.clone());
@@ -251,47 +254,27 @@ fn expressions(ex: &Exchange<'_>, window: i64, plan: &Plan) -> Expr {
     if !remove.is_empty() {
         update.push_str(&format!(" REMOVE {}", remove.join(", ")));
     }
-    Expr {
-        condition: cond,
-        update,
-        names,
-        values: vals,
-    }
+    Expr { condition: cond, update, names, values: vals }
 }
 
 /// Works out from the credential's old image why the conditional update failed.
-fn decide(
-    item: &Item,
-    ex: &Exchange<'_>,
-    window: i64,
-    plan: &Plan,
-) -> Result<Decision, StoreError> {
+fn decide(item: &Item, ex: &Exchange<'_>, window: i64, plan: &Plan) -> Result<Decision, StoreError> {
     let stored = SecretHash::from_hex(items::get_s(item, attr::SECRET_HASH)?)
         .ok_or_else(|| StoreError::Corrupt("credential secret hash".into()))?;
     if !stored.ct_eq(&ex.token.secret_hash()) {
-        return Ok(Decision::Done(ExchangeOutcome::Rejected(
-            Rejection::Unknown,
-        )));
+        return Ok(Decision::Done(ExchangeOutcome::Rejected(Rejection::Unknown)));
     }
     // The user id and revision travel in the token in clear; the secret binds them.
     if items::get_s(item, attr::USER_ID)? != ex.token.user().as_str()
         || items::get_u32(item, attr::USER_REV)? != ex.token.user_rev()
     {
-        return Ok(Decision::Done(ExchangeOutcome::Rejected(
-            Rejection::Unknown,
-        )));
+        return Ok(Decision::Done(ExchangeOutcome::Rejected(Rejection::Unknown)));
     }
     if items::get_s(item, attr::CLIENT_ID)? != ex.client_id.as_str() {
-        return Ok(Decision::Done(ExchangeOutcome::Rejected(
-            Rejection::WrongClient,
-        )));
+        return Ok(Decision::Done(ExchangeOutcome::Rejected(Rejection::WrongClient)));
     }
     let scopes = items::get_ss(item, attr::SCOPES)?;
-    let claims = plan
-        .claims
-        .iter()
-        .map(|(c, _)| (*c, scopes.iter().any(|s| s == c)))
-        .collect();
+    let claims = plan.claims.iter().map(|(c, _)| (*c, scopes.iter().any(|s| s == c))).collect();
 
     let counters = item.get(attr::RATE).and_then(|v| v.as_m().ok());
     let counter = |m: &AttributeValue| -> Option<(i64, u32)> {
@@ -306,10 +289,7 @@ fn decide(
             if used >= ex.policy.limit {
                 return Ok(Decision::Done(ExchangeOutcome::RateLimited { used }));
             }
-            RatePlan::Increment {
-                window: w,
-                expected: used,
-            }
+            RatePlan::Increment { window: w, expected: used }
         }
         Some(_) => RatePlan::Fresh { prune: vec![] },
         None => {
@@ -320,9 +300,7 @@ fn decide(
                 let mut stale: Vec<String> = counters
                     .into_iter()
                     .flatten()
-                    .filter(|(k, v)| {
-                        k.as_str() != ex.address && counter(v).is_none_or(|(w, _)| w < window)
-                    })
+                    .filter(|(k, v)| k.as_str() != ex.address && counter(v).is_none_or(|(w, _)| w < window))
                     .map(|(k, _)| k.clone())
                     .collect();
                 stale.sort();
@@ -371,45 +349,21 @@ mod tests {
             address: "203.0.113.7",
             source_ip: "203.0.113.7",
             now: Timestamp::from_secs(1000),
-            policy: RatePolicy {
-                limit: 10,
-                window_secs: 60,
-            },
+            policy: RatePolicy { limit: 10, window_secs: 60 },
             max_addresses: 4,
             claim_scopes: &claims,
         };
         for rate in [
             RatePlan::Fresh { prune: vec![] },
-            RatePlan::Fresh {
-                prune: vec!["198.51.100.1".into(), "2001:db8::/64".into()],
-            },
-            RatePlan::Increment {
-                window: 16,
-                expected: 4,
-            },
+            RatePlan::Fresh { prune: vec!["198.51.100.1".into(), "2001:db8::/64".into()] },
+            RatePlan::Increment { window: 16, expected: 4 },
         ] {
             for claims in [vec![], vec![("profile", true), ("email", false)]] {
-                let e = expressions(
-                    &ex,
-                    16,
-                    &Plan {
-                        rate: rate.clone(),
-                        claims,
-                    },
-                );
+                let e = expressions(&ex, 16, &Plan { rate: rate.clone(), claims });
                 assert_all_used(&e);
             }
         }
-        let e = expressions(
-            &ex,
-            16,
-            &Plan {
-                rate: RatePlan::Fresh {
-                    prune: vec!["x".into()],
-                },
-                claims: vec![],
-            },
-        );
+        let e = expressions(&ex, 16, &Plan { rate: RatePlan::Fresh { prune: vec!["x".into()] }, claims: vec![] });
         assert!(e.update.contains("REMOVE #rl.#s0"), "{}", e.update);
         assert!(e.condition.contains("#rl.#s0.#w < :w"), "{}", e.condition);
     }

@@ -32,61 +32,34 @@ pub fn list(v: &[String]) -> AttributeValue {
 }
 
 fn corrupt(item: &Item, what: &str) -> StoreError {
-    let pk = item
-        .get(keys::PK)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        .unwrap_or("?");
-    StoreError::Corrupt(format!(
-        "item {pk}: attribute '{what}' is missing or malformed"
-    ))
+    let pk = item.get(keys::PK).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or("?");
+    StoreError::Corrupt(format!("item {pk}: attribute '{what}' is missing or malformed"))
 }
 
 pub fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        .ok_or_else(|| corrupt(item, name))
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str).ok_or_else(|| corrupt(item, name))
 }
 pub fn opt_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 pub fn get_i64(item: &Item, name: &str) -> Result<i64, StoreError> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| corrupt(item, name))
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).ok_or_else(|| corrupt(item, name))
 }
 pub fn opt_i64(item: &Item, name: &str) -> Option<i64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 pub fn get_u32(item: &Item, name: &str) -> Result<u32, StoreError> {
     u32::try_from(get_i64(item, name)?).map_err(|_| corrupt(item, name))
 }
 pub fn get_bool(item: &Item, name: &str) -> Result<bool, StoreError> {
-    item.get(name)
-        .and_then(|v| v.as_bool().ok())
-        .copied()
-        .ok_or_else(|| corrupt(item, name))
+    item.get(name).and_then(|v| v.as_bool().ok()).copied().ok_or_else(|| corrupt(item, name))
 }
 pub fn get_list(item: &Item, name: &str) -> Result<Vec<String>, StoreError> {
-    let l = item
-        .get(name)
-        .and_then(|v| v.as_l().ok())
-        .ok_or_else(|| corrupt(item, name))?;
-    l.iter()
-        .map(|v| v.as_s().cloned().map_err(|_| corrupt(item, name)))
-        .collect()
+    let l = item.get(name).and_then(|v| v.as_l().ok()).ok_or_else(|| corrupt(item, name))?;
+    l.iter().map(|v| v.as_s().cloned().map_err(|_| corrupt(item, name))).collect()
 }
 pub fn get_ss(item: &Item, name: &str) -> Result<Vec<String>, StoreError> {
-    item.get(name)
-        .and_then(|v| v.as_ss().ok())
-        .cloned()
-        .ok_or_else(|| corrupt(item, name))
+    item.get(name).and_then(|v| v.as_ss().ok()).cloned().ok_or_else(|| corrupt(item, name))
 }
 
 fn key_attrs(item: &mut Item, key: &keys::Key, kind: &str) {
@@ -117,19 +90,15 @@ pub fn client_to_item(c: &Client) -> Item {
 
 pub fn client_from_item(item: &Item) -> Result<Client, StoreError> {
     Ok(Client {
-        id: ClientId::parse(get_s(item, attr::CLIENT_ID)?)
-            .map_err(|_| corrupt(item, attr::CLIENT_ID))?,
+        id: ClientId::parse(get_s(item, attr::CLIENT_ID)?).map_err(|_| corrupt(item, attr::CLIENT_ID))?,
         name: get_s(item, attr::NAME)?.to_owned(),
-        app_type: AppType::parse(get_s(item, attr::APP_TYPE)?)
-            .ok_or_else(|| corrupt(item, attr::APP_TYPE))?,
+        app_type: AppType::parse(get_s(item, attr::APP_TYPE)?).ok_or_else(|| corrupt(item, attr::APP_TYPE))?,
         callbacks: get_list(item, attr::CALLBACKS)?,
         web_origins: get_list(item, attr::WEB_ORIGINS)?,
         grant_types: get_list(item, attr::GRANT_TYPES)?,
         id_token_lifetime_secs: get_u32(item, attr::ID_TOKEN_LIFETIME)?,
         secret_hash: match opt_s(item, attr::SECRET_HASH) {
-            Some(h) => {
-                Some(SecretHash::from_hex(h).ok_or_else(|| corrupt(item, attr::SECRET_HASH))?)
-            }
+            Some(h) => Some(SecretHash::from_hex(h).ok_or_else(|| corrupt(item, attr::SECRET_HASH))?),
             None => None,
         },
         management_scopes: get_list(item, attr::MGMT_SCOPES)?,
@@ -182,39 +151,16 @@ pub fn email_to_item(e: &Email, user: &UserId) -> Item {
 pub fn credential_to_item(c: &DeviceCredential) -> Item {
     let mut item = Item::new();
     key_attrs(&mut item, &keys::credential(&c.id), keys::KIND_CREDENTIAL);
-    item.insert(
-        keys::GSI1_PK.into(),
-        s(keys::credentials_of_user(&c.user_id)),
-    );
-    item.insert(
-        keys::GSI1_SK.into(),
-        s(keys::credential_by_user_sk(
-            &c.client_id,
-            c.created_at,
-            &c.id,
-        )),
-    );
-    item.insert(
-        keys::GSI2_PK.into(),
-        s(keys::credentials_of_client(&c.client_id)),
-    );
-    item.insert(
-        keys::GSI2_SK.into(),
-        s(keys::credential_by_client_sk(
-            &c.user_id,
-            c.created_at,
-            &c.id,
-        )),
-    );
+    item.insert(keys::GSI1_PK.into(), s(keys::credentials_of_user(&c.user_id)));
+    item.insert(keys::GSI1_SK.into(), s(keys::credential_by_user_sk(&c.client_id, c.created_at, &c.id)));
+    item.insert(keys::GSI2_PK.into(), s(keys::credentials_of_client(&c.client_id)));
+    item.insert(keys::GSI2_SK.into(), s(keys::credential_by_client_sk(&c.user_id, c.created_at, &c.id)));
     item.insert(attr::ID.into(), s(c.id.as_str()));
     item.insert(attr::CLIENT_ID.into(), s(c.client_id.as_str()));
     item.insert(attr::USER_ID.into(), s(c.user_id.as_str()));
     item.insert(attr::USER_REV.into(), n(c.user_rev));
     item.insert(attr::DEVICE_NAME.into(), s(c.device_name.as_str()));
-    item.insert(
-        attr::SCOPES.into(),
-        AttributeValue::Ss(c.scope.iter().map(str::to_owned).collect()),
-    );
+    item.insert(attr::SCOPES.into(), AttributeValue::Ss(c.scope.iter().map(str::to_owned).collect()));
     item.insert(attr::SECRET_HASH.into(), s(c.secret_hash.to_hex()));
     item.insert(attr::CREATED_AT.into(), n(c.created_at.millis()));
     if let Some(ip) = &c.created_ip {
@@ -234,12 +180,9 @@ pub fn credential_to_item(c: &DeviceCredential) -> Item {
 pub fn credential_from_item(item: &Item) -> Result<DeviceCredential, StoreError> {
     let scope = Scope::from_iter(get_ss(item, attr::SCOPES)?);
     Ok(DeviceCredential {
-        id: DeviceCredentialId::parse(get_s(item, attr::ID)?)
-            .map_err(|_| corrupt(item, attr::ID))?,
-        client_id: ClientId::parse(get_s(item, attr::CLIENT_ID)?)
-            .map_err(|_| corrupt(item, attr::CLIENT_ID))?,
-        user_id: UserId::parse(get_s(item, attr::USER_ID)?)
-            .map_err(|_| corrupt(item, attr::USER_ID))?,
+        id: DeviceCredentialId::parse(get_s(item, attr::ID)?).map_err(|_| corrupt(item, attr::ID))?,
+        client_id: ClientId::parse(get_s(item, attr::CLIENT_ID)?).map_err(|_| corrupt(item, attr::CLIENT_ID))?,
+        user_id: UserId::parse(get_s(item, attr::USER_ID)?).map_err(|_| corrupt(item, attr::USER_ID))?,
         user_rev: get_u32(item, attr::USER_REV)?,
         device_name: DeviceName::parse(get_s(item, attr::DEVICE_NAME)?)
             .map_err(|_| corrupt(item, attr::DEVICE_NAME))?,
@@ -250,8 +193,6 @@ pub fn credential_from_item(item: &Item) -> Result<DeviceCredential, StoreError>
         created_ip: opt_s(item, attr::CREATED_IP).map(str::to_owned),
         last_used_at: opt_i64(item, attr::LAST_USED_AT).map(Timestamp::from_millis),
         last_ip: opt_s(item, attr::LAST_IP).map(str::to_owned),
-        use_count: opt_i64(item, attr::USE_COUNT)
-            .and_then(|v| u64::try_from(v).ok())
-            .unwrap_or(0),
+        use_count: opt_i64(item, attr::USE_COUNT).and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
     })
 }

@@ -85,38 +85,23 @@ pub struct Key {
 }
 
 pub fn client(id: &ClientId) -> Key {
-    Key {
-        pk: format!("CLIENT#{id}"),
-        sk: CLIENT_SK,
-    }
+    Key { pk: format!("CLIENT#{id}"), sk: CLIENT_SK }
 }
 
 pub fn user(id: &UserId) -> Key {
-    Key {
-        pk: format!("USER#{id}"),
-        sk: USER_SK,
-    }
+    Key { pk: format!("USER#{id}"), sk: USER_SK }
 }
 
 pub fn email(e: &Email) -> Key {
-    Key {
-        pk: format!("EMAIL#{e}"),
-        sk: EMAIL_SK,
-    }
+    Key { pk: format!("EMAIL#{e}"), sk: EMAIL_SK }
 }
 
 pub fn credential(id: &DeviceCredentialId) -> Key {
-    Key {
-        pk: format!("DCR#{id}"),
-        sk: CREDENTIAL_SK,
-    }
+    Key { pk: format!("DCR#{id}"), sk: CREDENTIAL_SK }
 }
 
 pub fn counter(name: &str) -> Key {
-    Key {
-        pk: format!("RL#{name}"),
-        sk: COUNTER_SK,
-    }
+    Key { pk: format!("RL#{name}"), sk: COUNTER_SK }
 }
 
 /// The partition of GSI1 that lists a user's credentials.
@@ -134,11 +119,7 @@ fn created(t: Timestamp) -> String {
 }
 
 /// GSI1 sort key of a credential: by client, then creation time.
-pub fn credential_by_user_sk(
-    c: &ClientId,
-    created_at: Timestamp,
-    id: &DeviceCredentialId,
-) -> String {
+pub fn credential_by_user_sk(c: &ClientId, created_at: Timestamp, id: &DeviceCredentialId) -> String {
     format!("DCR#{c}#{}#{id}", created(created_at))
 }
 
@@ -151,11 +132,7 @@ pub fn credential_by_user_sk_prefix(c: Option<&ClientId>) -> String {
 }
 
 /// GSI2 sort key of a credential: by user, then creation time.
-pub fn credential_by_client_sk(
-    u: &UserId,
-    created_at: Timestamp,
-    id: &DeviceCredentialId,
-) -> String {
+pub fn credential_by_client_sk(u: &UserId, created_at: Timestamp, id: &DeviceCredentialId) -> String {
     format!("DCR#{u}#{}#{id}", created(created_at))
 }
 

@@ -29,19 +29,22 @@ pub use aws_sdk_dynamodb;
 /// How long a client's configuration may be served from the per-process cache.
 const CLIENT_CACHE_TTL: Duration = Duration::from_secs(30);
 const CLIENT_CACHE_MAX: usize = 1024;
+pub(crate) const COUNTER_HINTS_MAX: usize = 4096;
 
 /// The store: one DynamoDB client and one table name, built once per process.
 pub struct DynamoStore {
     ddb: Ddb,
     table: String,
     clients: Mutex<HashMap<ClientId, (Instant, Client)>>,
+    /// Last known rate-limit counter per (credential id, address): a guess that saves a round
+    /// trip when the same client comes back to the same warm process within a window. Only a
+    /// hint — every write is conditional on the exact value it guessed.
+    pub(crate) counter_hints: Mutex<HashMap<(String, String), (i64, u32)>>,
 }
 
 impl std::fmt::Debug for DynamoStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DynamoStore")
-            .field("table", &self.table)
-            .finish_non_exhaustive()
+        f.debug_struct("DynamoStore").field("table", &self.table).finish_non_exhaustive()
     }
 }
 
@@ -53,10 +56,7 @@ impl DynamoStore {
             .operation_attempt_timeout(Duration::from_secs(5))
             .operation_timeout(Duration::from_secs(12))
             .build();
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .timeout_config(timeouts)
-            .load()
-            .await;
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts).load().await;
         Self::new(Ddb::new(&conf), table)
     }
 
@@ -66,9 +66,7 @@ impl DynamoStore {
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
             .endpoint_url(endpoint)
             .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "test", "test", None, None, "static",
-            ))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "static"))
             .timeout_config(
                 aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
                     .operation_attempt_timeout(Duration::from_secs(20))
@@ -79,11 +77,7 @@ impl DynamoStore {
     }
 
     pub fn new(ddb: Ddb, table: String) -> Self {
-        Self {
-            ddb,
-            table,
-            clients: Mutex::new(HashMap::new()),
-        }
+        Self { ddb, table, clients: Mutex::new(HashMap::new()), counter_hints: Mutex::new(HashMap::new()) }
     }
 
     pub fn table(&self) -> &str {
@@ -109,10 +103,7 @@ impl DynamoStore {
     }
 
     fn key_map(key: &keys::Key) -> Item {
-        HashMap::from([
-            (keys::PK.to_owned(), s(key.pk.clone())),
-            (keys::SK.to_owned(), s(key.sk)),
-        ])
+        HashMap::from([(keys::PK.to_owned(), s(key.pk.clone())), (keys::SK.to_owned(), s(key.sk))])
     }
 
     fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
@@ -125,12 +116,7 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    fn check(
-        &self,
-        key: &keys::Key,
-        condition: &str,
-        values: Item,
-    ) -> Result<TransactWriteItem, StoreError> {
+    fn check(&self, key: &keys::Key, condition: &str, values: Item) -> Result<TransactWriteItem, StoreError> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key_map(key)))
@@ -147,19 +133,12 @@ impl DynamoStore {
         self.check(
             &keys::user(user),
             "attribute_exists(pk) AND rev = :urev AND blocked = :no",
-            HashMap::from([
-                (":urev".to_owned(), items::n(rev)),
-                (":no".to_owned(), items::b(false)),
-            ]),
+            HashMap::from([(":urev".to_owned(), items::n(rev)), (":no".to_owned(), items::b(false))]),
         )
     }
 
     fn client_exists(&self, client: &ClientId) -> Result<TransactWriteItem, StoreError> {
-        self.check(
-            &keys::client(client),
-            "attribute_exists(pk)",
-            HashMap::new(),
-        )
+        self.check(&keys::client(client), "attribute_exists(pk)", HashMap::new())
     }
 }
 
@@ -199,19 +178,13 @@ pub(crate) fn is_ccf(code: &str) -> bool {
 }
 
 impl ClientStore for DynamoStore {
-    async fn get_client(
-        &self,
-        id: &ClientId,
-        freshness: Freshness,
-    ) -> Result<Option<Client>, StoreError> {
-        if freshness == Freshness::Cached {
-            if let Ok(cache) = self.clients.lock() {
-                if let Some((at, c)) = cache.get(id) {
-                    if at.elapsed() < CLIENT_CACHE_TTL {
-                        return Ok(Some(c.clone()));
-                    }
-                }
-            }
+    async fn get_client(&self, id: &ClientId, freshness: Freshness) -> Result<Option<Client>, StoreError> {
+        if freshness == Freshness::Cached
+            && let Ok(cache) = self.clients.lock()
+            && let Some((at, c)) = cache.get(id)
+            && at.elapsed() < CLIENT_CACHE_TTL
+        {
+            return Ok(Some(c.clone()));
         }
         let client = match self.get_item(&keys::client(id)).await? {
             Some(item) => Some(items::client_from_item(&item)?),
@@ -237,12 +210,7 @@ impl ClientStore for DynamoStore {
             .await;
         match r {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -260,9 +228,7 @@ impl UserStore for DynamoStore {
         match r {
             Ok(_) => Ok(CreateUser::Created),
             Err(e) => match cancellation_codes(&e) {
-                Some(codes) if codes.get(1).is_some_and(|(c, _)| is_ccf(c)) => {
-                    Ok(CreateUser::EmailTaken)
-                }
+                Some(codes) if codes.get(1).is_some_and(|(c, _)| is_ccf(c)) => Ok(CreateUser::EmailTaken),
                 Some(_) => Err(StoreError::Unavailable("user creation cancelled".into())),
                 None => Err(unavailable(e)),
             },
@@ -281,8 +247,7 @@ impl UserStore for DynamoStore {
             return Ok(None);
         };
         let id = items::get_s(&item, keys::attr::USER_ID)?;
-        let id = UserId::parse(id)
-            .map_err(|_| StoreError::Corrupt(format!("email item for {email}: bad user id")))?;
+        let id = UserId::parse(id).map_err(|_| StoreError::Corrupt(format!("email item for {email}: bad user id")))?;
         let user = self.get_user(&id).await?;
         // A user whose e-mail changed leaves no stale index entry behind, but guard anyway.
         Ok(user.filter(|u| &u.email == email))
@@ -323,10 +288,7 @@ impl DynamoStore {
 }
 
 pub(crate) fn attr_names<const N: usize>(pairs: [(&str, &str); N]) -> HashMap<String, String> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
 }
 
 pub(crate) fn values<const N: usize>(pairs: [(&str, AttributeValue); N]) -> Item {

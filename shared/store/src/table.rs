@@ -1,8 +1,8 @@
 //! The table's shape, as `template.yaml` declares it, and its creation on a local server.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
 };
 use rt_domain::ports::StoreError;
 
@@ -27,21 +27,10 @@ pub struct IndexSpec {
 }
 
 fn schema(hash: &str, range: Option<&String>) -> Result<Vec<KeySchemaElement>, StoreError> {
-    let mut v = vec![
-        KeySchemaElement::builder()
-            .attribute_name(hash)
-            .key_type(KeyType::Hash)
-            .build()
-            .map_err(build_err)?,
-    ];
+    let mut v =
+        vec![KeySchemaElement::builder().attribute_name(hash).key_type(KeyType::Hash).build().map_err(build_err)?];
     if let Some(r) = range {
-        v.push(
-            KeySchemaElement::builder()
-                .attribute_name(r)
-                .key_type(KeyType::Range)
-                .build()
-                .map_err(build_err)?,
-        );
+        v.push(KeySchemaElement::builder().attribute_name(r).key_type(KeyType::Range).build().map_err(build_err)?);
     }
     Ok(v)
 }
@@ -70,9 +59,7 @@ impl DynamoStore {
                     .index_name(&ix.name)
                     .set_key_schema(Some(schema(&ix.hash_key, ix.range_key.as_ref())?))
                     .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::from(ix.projection.as_str()))
-                            .build(),
+                        Projection::builder().projection_type(ProjectionType::from(ix.projection.as_str())).build(),
                     )
                     .build()
                     .map_err(build_err)?,
@@ -80,12 +67,7 @@ impl DynamoStore {
         }
         match req.send().await {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_in_use_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_in_use_exception()) => Ok(false),
             Err(e) => Err(unavailable(e)),
         }
     }

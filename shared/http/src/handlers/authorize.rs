@@ -3,9 +3,7 @@
 
 use askama::Template;
 use lambda_http::{Body, Request, Response};
-use rt_domain::authorize::{
-    self as uc, AuthorizeError, AuthorizeRequest, LoginError, RedirectError,
-};
+use rt_domain::authorize::{self as uc, AuthorizeError, AuthorizeRequest, LoginError, RedirectError};
 use rt_domain::params::Params;
 use secrecy::SecretString;
 
@@ -51,19 +49,9 @@ fn nonce() -> String {
 
 fn error_page(status: u16, title: &str, message: &str) -> Response<Body> {
     let nonce = nonce();
-    let body = ErrorPage {
-        nonce: &nonce,
-        title,
-        message,
-    }
-    .render()
-    .unwrap_or_else(|_| message.to_owned());
+    let body = ErrorPage { nonce: &nonce, title, message }.render().unwrap_or_else(|_| message.to_owned());
     let r = html(status, body, &nonce, "'none'");
-    if status == 503 {
-        with_header(r, "retry-after", "1")
-    } else {
-        r
-    }
+    if status == 503 { with_header(r, "retry-after", "1") } else { r }
 }
 
 fn input_error_page(e: &InputError) -> Response<Body> {
@@ -85,11 +73,7 @@ fn authorize_error(e: AuthorizeError) -> Response<Body> {
         AuthorizeError::Redirect(r) => redirect_error(&r),
         AuthorizeError::Store(s) => {
             tracing::error!(error = %s, "authorize: store");
-            error_page(
-                503,
-                "Temporarily unavailable",
-                "The service is temporarily unavailable. Try again in a moment.",
-            )
+            error_page(503, "Temporarily unavailable", "The service is temporarily unavailable. Try again in a moment.")
         }
     }
 }
@@ -98,13 +82,8 @@ fn authorize_error(e: AuthorizeError) -> Response<Body> {
 /// or nothing when it cannot be expressed safely.
 fn csp_source(uri: &str) -> Option<String> {
     let (scheme, rest) = uri.split_once(':')?;
-    let scheme_ok = scheme
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
     if !scheme_ok {
         return None;
     }
@@ -112,10 +91,8 @@ fn csp_source(uri: &str) -> Option<String> {
         return Some(format!("{}:", scheme.to_ascii_lowercase()));
     }
     let authority = rest.strip_prefix("//")?.split(['/', '?', '#']).next()?;
-    let authority_ok = !authority.is_empty()
-        && authority
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+    let authority_ok =
+        !authority.is_empty() && authority.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
     authority_ok.then(|| format!("{scheme}://{authority}"))
 }
 
@@ -151,16 +128,9 @@ fn login_page(status: u16, ar: &AuthorizeRequest, form: &Form<'_>) -> Response<B
 }
 
 fn login_cookie(app: &App, bind: &str, max_age: i64) -> String {
-    let secure = if app.config.insecure_cookies() {
-        ""
-    } else {
-        "; Secure"
-    };
+    let secure = if app.config.insecure_cookies() { "" } else { "; Secure" };
     let value = if max_age > 0 { bind } else { "" };
-    format!(
-        "{}={value}; Path=/authorize; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
-        tx::cookie_name(bind)
-    )
+    format!("{}={value}; Path=/authorize; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}", tx::cookie_name(bind))
 }
 
 async fn get(app: &App, req: &Request) -> Response<Body> {
@@ -173,20 +143,8 @@ async fn get(app: &App, req: &Request) -> Response<Body> {
         Err(e) => return authorize_error(e),
     };
     let (sealed, bind) = tx::seal(&app.tx_key, &params, app.clock.now());
-    let r = login_page(
-        200,
-        &ar,
-        &Form {
-            tx: &sealed,
-            username: "",
-            error: None,
-        },
-    );
-    with_header(
-        r,
-        "set-cookie",
-        &login_cookie(app, &bind, tx::TX_LIFETIME_SECS),
-    )
+    let r = login_page(200, &ar, &Form { tx: &sealed, username: "", error: None });
+    with_header(r, "set-cookie", &login_cookie(app, &bind, tx::TX_LIFETIME_SECS))
 }
 
 async fn post(app: &App, req: &Request) -> Response<Body> {
@@ -195,19 +153,10 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
         Err(e) => return input_error_page(&e),
     };
     let Some(sealed) = form.get("tx") else {
-        return error_page(
-            400,
-            "Invalid request",
-            "The login form is incomplete. Start again from the application.",
-        );
+        return error_page(400, "Invalid request", "The login form is incomplete. Start again from the application.");
     };
     let now = app.clock.now();
-    let opened = match tx::open(
-        &app.tx_key,
-        sealed,
-        |name| request::cookie(req, name).map(str::to_owned),
-        now,
-    ) {
+    let opened = match tx::open(&app.tx_key, sealed, |name| request::cookie(req, name).map(str::to_owned), now) {
         Ok(t) => t,
         Err(e) => return error_page(400, "Cannot sign in", &e.to_string()),
     };
@@ -217,17 +166,7 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
         Err(e) => return authorize_error(e),
     };
     let username = form.get("username").unwrap_or("");
-    let again = |status: u16, msg: &str| {
-        login_page(
-            status,
-            &ar,
-            &Form {
-                tx: sealed,
-                username,
-                error: Some(msg),
-            },
-        )
-    };
+    let again = |status: u16, msg: &str| login_page(status, &ar, &Form { tx: sealed, username, error: Some(msg) });
     let Some(password) = form.get("password") else {
         return again(400, "Enter your email and password.");
     };
@@ -236,31 +175,16 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
     }
     let password = SecretString::from(password.to_owned());
     let ip = request::source_ip(req);
-    match uc::login(
-        &app.store,
-        &app.keys,
-        &app.authorize,
-        &ar,
-        username,
-        &password,
-        ip,
-        now,
-    )
-    .await
-    {
+    match uc::login(&app.store, &app.keys, &app.authorize, &ar, username, &password, ip, now).await {
         Ok(ok) => {
             tracing::info!(client = %ar.client.id, credential = ok.credential_id.as_deref().unwrap_or("-"), "login");
             let r = redirect(&with_fragment(&ok.redirect_uri, &ok.fragment));
             with_header(r, "set-cookie", &login_cookie(app, &opened.bind, 0))
         }
-        Err(LoginError::InvalidCredentials) => {
-            again(401, &LoginError::InvalidCredentials.to_string())
+        Err(LoginError::InvalidCredentials) => again(401, &LoginError::InvalidCredentials.to_string()),
+        Err(e @ LoginError::Throttled { retry_after }) => {
+            with_header(again(429, &e.to_string()), "retry-after", &retry_after.to_string())
         }
-        Err(e @ LoginError::Throttled { retry_after }) => with_header(
-            again(429, &e.to_string()),
-            "retry-after",
-            &retry_after.to_string(),
-        ),
         Err(LoginError::Blocked) => redirect_error(&RedirectError {
             redirect_uri: ar.redirect_uri.clone(),
             error: "unauthorized",
@@ -269,10 +193,7 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
         }),
         Err(LoginError::Store(e)) => {
             tracing::error!(error = %e, "login: store");
-            let r = again(
-                503,
-                "The service is temporarily unavailable. Try again in a moment.",
-            );
+            let r = again(503, "The service is temporarily unavailable. Try again in a moment.");
             with_header(r, "retry-after", "1")
         }
         Err(LoginError::Internal(e)) => {
@@ -288,18 +209,9 @@ mod tests {
 
     #[test]
     fn csp_sources() {
-        assert_eq!(
-            csp_source("https://app.example.com/cb?x=1").as_deref(),
-            Some("https://app.example.com")
-        );
-        assert_eq!(
-            csp_source("http://127.0.0.1:3000/dev/callback").as_deref(),
-            Some("http://127.0.0.1:3000")
-        );
-        assert_eq!(
-            csp_source("com.example.app://callback").as_deref(),
-            Some("com.example.app:")
-        );
+        assert_eq!(csp_source("https://app.example.com/cb?x=1").as_deref(), Some("https://app.example.com"));
+        assert_eq!(csp_source("http://127.0.0.1:3000/dev/callback").as_deref(), Some("http://127.0.0.1:3000"));
+        assert_eq!(csp_source("com.example.app://callback").as_deref(), Some("com.example.app:"));
         assert_eq!(csp_source("https://a.com;script-src *").as_deref(), None);
         assert_eq!(csp_source("no-scheme"), None);
     }

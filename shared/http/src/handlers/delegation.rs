@@ -39,16 +39,12 @@ fn input_error(e: &InputError) -> Response<Body> {
 fn error(e: &DelegationError) -> Response<Body> {
     let desc = e.to_string();
     match e {
-        DelegationError::InvalidRequest(_)
-        | DelegationError::UnsupportedGrantType
-        | DelegationError::InvalidScope => oauth_error(400, e.code(), &desc),
+        DelegationError::InvalidRequest(_) | DelegationError::UnsupportedGrantType | DelegationError::InvalidScope => {
+            oauth_error(400, e.code(), &desc)
+        }
         DelegationError::InvalidClient => oauth_error(401, e.code(), &desc),
-        DelegationError::UnauthorizedClient | DelegationError::InvalidGrant(_) => {
-            oauth_error(403, e.code(), &desc)
-        }
-        DelegationError::RateLimited(status) => {
-            with_rate(oauth_error(429, e.code(), &desc), status)
-        }
+        DelegationError::UnauthorizedClient | DelegationError::InvalidGrant(_) => oauth_error(403, e.code(), &desc),
+        DelegationError::RateLimited(status) => with_rate(oauth_error(429, e.code(), &desc), status),
         DelegationError::Unavailable => unavailable_oauth(),
         DelegationError::Internal(detail) => {
             tracing::error!(error = %detail, "delegation: internal");
@@ -71,14 +67,7 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
     let result = uc::delegate(&app.store, &app.keys, &app.delegation, &parsed, ip, now).await;
     let mut response = match &result {
         Ok(d) => with_rate(
-            json(
-                200,
-                &Success {
-                    token_type: "Bearer",
-                    expires_in: d.expires_in,
-                    id_token: &d.id_token,
-                },
-            ),
+            json(200, &Success { token_type: "Bearer", expires_in: d.expires_in, id_token: &d.id_token }),
             &d.rate,
         ),
         Err(e) => error(e),
@@ -91,14 +80,10 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
     // CORS: only origins the client registered may read the answer.
     if let Some(origin) = request::header(req, "origin") {
         use rt_domain::ports::ClientStore as _;
-        if let Ok(Some(client)) = app
-            .store
-            .get_client(&parsed.client_id, Freshness::Cached)
-            .await
+        if let Ok(Some(client)) = app.store.get_client(&parsed.client_id, Freshness::Cached).await
+            && client.allows_origin(origin)
         {
-            if client.allows_origin(origin) {
-                response = with_cors(response, origin);
-            }
+            response = with_cors(response, origin);
         }
     }
     response

@@ -1,0 +1,147 @@
+//! Architecture invariants (docs/ARCHITECTURE.md), checked so that CI, not review, finds a
+//! broken layer.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use rt_devkit::paths::repo_root;
+use rt_store::keys;
+use rt_tests::template;
+use serde_json::Value;
+
+fn metadata() -> Value {
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .current_dir(repo_root())
+        .output()
+        .expect("cargo metadata");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+fn deps(meta: &Value, package: &str) -> BTreeSet<String> {
+    let p = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == package)
+        .unwrap_or_else(|| panic!("{package}"));
+    p["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"].is_null())
+        .map(|d| d["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn function_dirs() -> BTreeSet<String> {
+    std::fs::read_dir(repo_root().join("functions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn dependencies_point_inward() {
+    let meta = metadata();
+    let domain = deps(&meta, "rt-domain");
+    for banned in
+        ["aws-sdk-dynamodb", "aws-config", "lambda_http", "lambda_runtime", "http", "hyper", "rt-store", "rt-http"]
+    {
+        assert!(!domain.contains(banned), "rt-domain must not depend on {banned}");
+    }
+    let mut shipped: Vec<String> = vec!["rt-domain".into(), "rt-jwt".into(), "rt-store".into(), "rt-http".into()];
+    shipped.extend(function_dirs());
+    for p in &shipped {
+        let d = deps(&meta, p);
+        if p != "rt-store" {
+            assert!(!d.contains("aws-sdk-dynamodb"), "only rt-store names aws-sdk-dynamodb, not {p}");
+        }
+        if p != "rt-http" {
+            assert!(!d.contains("lambda_http"), "only rt-http names lambda_http, not {p}");
+        }
+    }
+    for f in function_dirs() {
+        assert_eq!(
+            deps(&meta, &f),
+            BTreeSet::from(["rt-http".to_owned(), "tokio".to_owned()]),
+            "functions/{f} is wiring only"
+        );
+    }
+}
+
+#[test]
+fn function_binaries_are_wiring_only() {
+    for f in function_dirs() {
+        let main = std::fs::read_to_string(repo_root().join("functions").join(&f).join("src/main.rs")).unwrap();
+        assert!(main.lines().count() <= 20, "functions/{f}/src/main.rs has {} lines", main.lines().count());
+        assert!(main.contains("rt_http::bootstrap::run"), "functions/{f} starts through the shared bootstrap");
+    }
+}
+
+#[test]
+fn every_function_is_in_the_template_with_a_handler_and_a_crate() {
+    let t = template();
+    let in_template: BTreeSet<String> = t.functions.iter().map(|(_, bin)| bin.clone()).collect();
+    let handlers: BTreeSet<String> = rt_http::handlers::FUNCTIONS.iter().map(|(n, _)| (*n).to_owned()).collect();
+    assert_eq!(in_template, handlers, "template.yaml functions vs rt_http::handlers::FUNCTIONS");
+    assert_eq!(in_template, function_dirs(), "template.yaml functions vs functions/*");
+    for (logical, bin) in &t.functions {
+        let expected: String = bin.split('-').map(|w| w[..1].to_uppercase() + &w[1..]).collect::<String>() + "Function";
+        assert_eq!(logical, &expected, "the SAM logical id follows the operation name");
+    }
+    t.local_routes().expect("every route has a handler");
+    let routes: BTreeSet<(String, String)> = t.routes.iter().map(|r| (r.method.clone(), r.path.clone())).collect();
+    for (m, p) in
+        [("GET", "/authorize"), ("POST", "/authorize"), ("POST", "/delegation"), ("GET", "/.well-known/jwks.json")]
+    {
+        assert!(routes.contains(&(m.to_owned(), p.to_owned())), "{m} {p}");
+    }
+}
+
+#[test]
+fn the_table_is_what_the_store_expects_and_has_no_ttl() {
+    let t = &template().table;
+    assert_eq!((t.hash_key.as_str(), t.range_key.as_deref()), (keys::PK, Some(keys::SK)));
+    let ix: Vec<(&str, &str, Option<&str>, &str)> = t
+        .indexes
+        .iter()
+        .map(|i| (i.name.as_str(), i.hash_key.as_str(), i.range_key.as_deref(), i.projection.as_str()))
+        .collect();
+    assert_eq!(
+        ix,
+        [
+            (keys::GSI1, keys::GSI1_PK, Some(keys::GSI1_SK), "ALL"),
+            (keys::GSI2, keys::GSI2_PK, Some(keys::GSI2_SK), "ALL")
+        ]
+    );
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    assert!(!text.contains("TimeToLiveSpecification"), "refresh tokens never expire: no TTL");
+}
+
+#[test]
+fn policies_are_least_privilege_and_nothing_scans() {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    for banned in ["dynamodb:*", "DynamoDBCrudPolicy", "dynamodb:Scan", "DynamoDBReadPolicy"] {
+        assert!(!text.contains(banned), "template.yaml grants {banned}");
+    }
+    fn walk(dir: &Path, hits: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, hits);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let src = std::fs::read_to_string(&p).unwrap();
+                if src.contains(".scan()") {
+                    hits.push(p.display().to_string());
+                }
+            }
+        }
+    }
+    let mut hits = vec![];
+    for d in ["shared/domain", "shared/store", "shared/http", "shared/jwt", "functions"] {
+        walk(&repo_root().join(d), &mut hits);
+    }
+    assert!(hits.is_empty(), "Scan on a request path: {hits:?}");
+}

@@ -1,0 +1,208 @@
+//! The real Lambda binaries, started by `cargo lambda watch` (the Lambda runtime API emulator)
+//! against the local DynamoDB, invoked by `cargo lambda invoke` with the API Gateway events of
+//! `events/` — so the binaries themselves, their bootstrap and the Lambda event parsing, are
+//! proven, not only the handlers.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rt_devkit::paths::{self, repo_root};
+use rt_domain::credential::DeviceCredential;
+use rt_domain::ids::DeviceName;
+use rt_domain::ports::{ClientStore, CredentialStore, UserStore};
+use rt_domain::scope::Scope;
+use rt_domain::token::RefreshToken;
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+const FUNCTIONS: [&str; 4] = ["authorize", "delegation", "jwks", "openid-configuration"];
+
+fn cargo_lambda() -> PathBuf {
+    let venv = paths::venv_bin("cargo-lambda");
+    if venv.exists() {
+        return venv;
+    }
+    let on_path = Command::new("cargo-lambda").arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(
+        on_path,
+        "cargo-lambda is not installed: run `cargo xtask test` (installs it into {}) or `pip install cargo-lambda=={}`",
+        paths::venv().display(),
+        rt_devkit::CARGO_LAMBDA_VERSION
+    );
+    PathBuf::from("cargo-lambda")
+}
+
+fn path_env() -> String {
+    format!("{}:{}", paths::venv().join("bin").display(), std::env::var("PATH").unwrap_or_default())
+}
+
+struct Watch(Child);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn invoke(port: u16, function: &str, event: &str) -> Value {
+    let file = std::env::temp_dir().join(format!("rt-event-{function}-{port}.json"));
+    std::fs::write(&file, event).unwrap();
+    let out = Command::new(cargo_lambda())
+        .args([
+            "lambda",
+            "invoke",
+            function,
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port.to_string(),
+            "--output-format",
+            "json",
+            "--data-file",
+        ])
+        .arg(&file)
+        .env("PATH", path_env())
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "invoke {function}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{function}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn wait_for_port(port: u16, watch: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        assert!(watch.try_wait().unwrap().is_none(), "cargo lambda watch exited");
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("cargo lambda watch did not listen on {port}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
+    // Data: a table from template.yaml with a client, a user and one refresh token.
+    let endpoint = rt_tests::dynamodb_endpoint();
+    let store = rt_tests::fresh_store(&endpoint).await;
+    let now = rt_domain::Clock::now(&rt_domain::SystemClock);
+    let callback = "https://app.example.com/callback";
+    let client = rt_devkit::seed::native_client("Smoke", vec![callback.into()], vec![], now);
+    store.create_client(&client).await.unwrap();
+    let user = rt_devkit::seed::user("smoke@example.com", "Smoke-test-1", "Smoke", false, now).unwrap();
+    store.create_user(&user).await.unwrap();
+    let token = RefreshToken::generate(&user.id, 0);
+    store
+        .issue_credential(&DeviceCredential {
+            id: token.id().clone(),
+            client_id: client.id.clone(),
+            user_id: user.id.clone(),
+            user_rev: 0,
+            device_name: DeviceName::parse("my-device").unwrap(),
+            scope: Scope::parse("openid offline_access").unwrap(),
+            secret_hash: token.secret_hash(),
+            created_at: now,
+            created_ip: None,
+            last_used_at: None,
+            last_ip: None,
+            use_count: 0,
+        })
+        .await
+        .unwrap();
+
+    // The binaries, built first so that watch starts them without compiling on the first call.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(&cargo);
+    build.args(["build", "--quiet"]).current_dir(repo_root());
+    for f in FUNCTIONS {
+        build.args(["--bin", f]);
+    }
+    assert!(build.status().unwrap().success(), "cargo build of the function binaries");
+
+    let dir = std::env::temp_dir().join(format!("rt-smoke-{}", rt_domain::random::alphanumeric(8)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("key.pem");
+    std::fs::write(&key, rt_tests::signing_pem().expose_secret()).unwrap();
+    let env_file = dir.join("env");
+    std::fs::write(
+        &env_file,
+        format!(
+            "TABLE_NAME={}\nISSUER=https://auth.example.com/\nSIGNING_KEY_FILE={}\nAWS_ENDPOINT_URL_DYNAMODB={endpoint}\nAWS_REGION=us-east-1\nAWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\nRUST_LOG=warn\n",
+            store.table(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let port = rt_devkit::moto::free_port().unwrap();
+    let child = Command::new(cargo_lambda())
+        .args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string(), "--env-file"])
+        .arg(&env_file)
+        .env("PATH", path_env())
+        .current_dir(repo_root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("watch.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut watch = Watch(child);
+    wait_for_port(port, &mut watch.0);
+
+    let event = |name: &str| {
+        std::fs::read_to_string(repo_root().join("events").join(format!("{name}.json")))
+            .unwrap()
+            .replace("{{client_id}}", client.id.as_str())
+            .replace("{{redirect_uri}}", "https%3A%2F%2Fapp.example.com%2Fcallback")
+            .replace("{{refresh_token}}", token.expose().expose_secret())
+    };
+    let run = |name: &'static str| {
+        let e = event(name);
+        tokio::task::spawn_blocking(move || invoke(port, name, &e))
+    };
+
+    let r = run("authorize").await.unwrap();
+    assert_eq!(r["statusCode"], 200, "{r}");
+    let html = r["body"].as_str().unwrap();
+    assert!(html.contains(r#"name="username""#) && html.contains("my-device"), "{html}");
+
+    let r = run("delegation").await.unwrap();
+    assert_eq!(r["statusCode"], 200, "{r}");
+    let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+    let claims = rt_tests::jwt_claims(body["id_token"].as_str().unwrap());
+    assert_eq!(body["expires_in"].as_i64().unwrap(), claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap());
+    assert_eq!(claims["iss"], "https://auth.example.com/");
+    // The rate limit counted the event's requestContext.http.sourceIp.
+    let item = store
+        .ddb()
+        .get_item()
+        .table_name(store.table())
+        .key("pk", rt_store::items::s(format!("DCR#{}", token.id())))
+        .key("sk", rt_store::items::s("DCR"))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["last_ip"].as_s().unwrap(), "203.0.113.10");
+    assert!(item["rl"].as_m().unwrap().contains_key("203.0.113.10"));
+
+    let r = run("jwks").await.unwrap();
+    assert_eq!(r["statusCode"], 200, "{r}");
+    let jwks: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+    assert_eq!(jwks["keys"][0]["alg"], "RS256");
+
+    let r = run("openid-configuration").await.unwrap();
+    assert_eq!(r["statusCode"], 200, "{r}");
+    let doc: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+    assert_eq!(doc["issuer"], "https://auth.example.com/");
+    drop(watch);
+    let _ = std::fs::remove_dir_all(&dir);
+}

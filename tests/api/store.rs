@@ -1,0 +1,181 @@
+//! The store's exchange against the DynamoDB server directly: every rejection reason, and
+//! the bound fields never change.
+
+use rt_domain::clock::Timestamp;
+use rt_domain::credential::DeviceCredential;
+use rt_domain::ids::{ClientId, DeviceName};
+use rt_domain::ports::{ClientStore, CredentialStore, Exchange, ExchangeOutcome, IssueOutcome, Rejection, UserStore};
+use rt_domain::ratelimit::RatePolicy;
+use rt_domain::scope::Scope;
+use rt_domain::token::RefreshToken;
+use rt_store::DynamoStore;
+use rt_store::items::{n, s};
+use rt_tests::{dynamodb_endpoint, fresh_store};
+
+struct Fixture {
+    store: DynamoStore,
+    client: rt_domain::client::Client,
+    user: rt_domain::user::User,
+    now: Timestamp,
+}
+
+async fn fixture() -> Fixture {
+    let store = fresh_store(&dynamodb_endpoint()).await;
+    let now = Timestamp::from_secs(1_800_000_000);
+    let client = rt_devkit::seed::native_client("C", vec![], vec![], now);
+    store.create_client(&client).await.unwrap();
+    let user = rt_devkit::seed::user("u@example.com", "Passw0rd-x", "U", false, now).unwrap();
+    store.create_user(&user).await.unwrap();
+    Fixture { store, client, user, now }
+}
+
+fn credential(f: &Fixture, token: &RefreshToken, scope: &str) -> DeviceCredential {
+    DeviceCredential {
+        id: token.id().clone(),
+        client_id: f.client.id.clone(),
+        user_id: f.user.id.clone(),
+        user_rev: token.user_rev(),
+        device_name: DeviceName::parse("my-device").unwrap(),
+        scope: Scope::parse(scope).unwrap(),
+        secret_hash: token.secret_hash(),
+        created_at: f.now,
+        created_ip: Some("127.0.0.1".into()),
+        last_used_at: None,
+        last_ip: None,
+        use_count: 0,
+    }
+}
+
+async fn exchange(
+    f: &Fixture,
+    token: &RefreshToken,
+    client: &ClientId,
+    claims: &[(&'static str, bool)],
+) -> ExchangeOutcome {
+    f.store
+        .exchange(&Exchange {
+            token,
+            client_id: client,
+            address: "203.0.113.5",
+            source_ip: "203.0.113.5",
+            now: f.now,
+            policy: RatePolicy { limit: 10, window_secs: 60 },
+            max_addresses: 16,
+            claim_scopes: claims,
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn exchange_outcomes() {
+    let f = fixture().await;
+    let token = RefreshToken::generate(&f.user.id, 0);
+    assert_eq!(
+        f.store.issue_credential(&credential(&f, &token, "openid offline_access profile")).await.unwrap(),
+        IssueOutcome::Issued
+    );
+
+    let ok = exchange(&f, &token, &f.client.id, &[]).await;
+    assert_eq!(ok, ExchangeOutcome::Granted { used: 1, granted_claims: Scope::default() });
+    // Wrong guesses about the grant are corrected, not refused.
+    let ok = exchange(&f, &token, &f.client.id, &[("profile", false), ("email", true)]).await;
+    assert_eq!(ok, ExchangeOutcome::Granted { used: 2, granted_claims: Scope::parse("profile").unwrap() });
+
+    let unknown = RefreshToken::generate(&f.user.id, 0);
+    assert_eq!(exchange(&f, &unknown, &f.client.id, &[]).await, ExchangeOutcome::Rejected(Rejection::Unknown));
+    let other = ClientId::parse("someone-else").unwrap();
+    assert_eq!(exchange(&f, &token, &other, &[]).await, ExchangeOutcome::Rejected(Rejection::WrongClient));
+}
+
+#[tokio::test]
+async fn a_password_change_or_user_deletion_kills_every_token_at_once() {
+    let f = fixture().await;
+    let tokens: Vec<RefreshToken> = (0..3).map(|_| RefreshToken::generate(&f.user.id, 0)).collect();
+    for t in &tokens {
+        f.store.issue_credential(&credential(&f, t, "openid offline_access")).await.unwrap();
+    }
+    assert!(matches!(exchange(&f, &tokens[0], &f.client.id, &[]).await, ExchangeOutcome::Granted { .. }));
+    // One write to the user item (what a password change does): every token of the user fails.
+    f.store
+        .ddb()
+        .update_item()
+        .table_name(f.store.table())
+        .key("pk", s(format!("USER#{}", f.user.id)))
+        .key("sk", s("USER"))
+        .update_expression("SET rev = rev + :one")
+        .expression_attribute_values(":one", n(1))
+        .send()
+        .await
+        .unwrap();
+    for t in &tokens {
+        assert_eq!(exchange(&f, t, &f.client.id, &[]).await, ExchangeOutcome::Rejected(Rejection::UserGone));
+    }
+    // And a token cannot be issued under the old revision any more.
+    let late = RefreshToken::generate(&f.user.id, 0);
+    assert_eq!(
+        f.store.issue_credential(&credential(&f, &late, "openid offline_access")).await.unwrap(),
+        IssueOutcome::UserChanged
+    );
+    // Deleting the user: its tokens fail even while their records still exist.
+    let fresh = RefreshToken::generate(&f.user.id, 1);
+    f.store.issue_credential(&credential(&f, &fresh, "openid offline_access")).await.unwrap();
+    f.store
+        .ddb()
+        .delete_item()
+        .table_name(f.store.table())
+        .key("pk", s(format!("USER#{}", f.user.id)))
+        .key("sk", s("USER"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exchange(&f, &fresh, &f.client.id, &[]).await, ExchangeOutcome::Rejected(Rejection::UserGone));
+}
+
+#[tokio::test]
+async fn deleting_the_client_kills_its_tokens() {
+    let f = fixture().await;
+    let t = RefreshToken::generate(&f.user.id, 0);
+    f.store.issue_credential(&credential(&f, &t, "openid offline_access")).await.unwrap();
+    f.store
+        .ddb()
+        .delete_item()
+        .table_name(f.store.table())
+        .key("pk", s(format!("CLIENT#{}", f.client.id)))
+        .key("sk", s("CLIENT"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exchange(&f, &t, &f.client.id, &[]).await, ExchangeOutcome::Rejected(Rejection::ClientGone));
+}
+
+#[tokio::test]
+async fn client_user_and_device_never_change_after_issue() {
+    let f = fixture().await;
+    let t = RefreshToken::generate(&f.user.id, 0);
+    let issued = credential(&f, &t, "openid offline_access");
+    f.store.issue_credential(&issued).await.unwrap();
+    for _ in 0..3 {
+        exchange(&f, &t, &f.client.id, &[]).await;
+    }
+    let item = f
+        .store
+        .ddb()
+        .get_item()
+        .table_name(f.store.table())
+        .key("pk", s(format!("DCR#{}", t.id())))
+        .key("sk", s("DCR"))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let stored = rt_store::items::credential_from_item(&item).unwrap();
+    assert_eq!(
+        (&stored.client_id, &stored.user_id, &stored.device_name),
+        (&issued.client_id, &issued.user_id, &issued.device_name)
+    );
+    assert_eq!(stored.scope, issued.scope);
+    assert_eq!(stored.use_count, 3);
+    assert_eq!(stored.last_ip.as_deref(), Some("203.0.113.5"));
+}

@@ -1,0 +1,144 @@
+//! The /delegation hot path, measured: the real handler called in-process against the local
+//! DynamoDB (moto), in a release build, on one thread so that the thread's CPU time is ours
+//! alone (moto runs in its own process).
+//!
+//! `cargo xtask bench [--runs N] [--calls N]` (or `cargo bench -p rt-tests --bench delegation`).
+//! Prints, per run and as the median of the runs: CPU time per exchange (handler + DynamoDB
+//! client + RS256 signature), wall time per exchange (including moto), and the signature alone.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt as _};
+use rt_domain::claims::IdTokenClaims;
+use rt_domain::credential::DeviceCredential;
+use rt_domain::ids::DeviceName;
+use rt_domain::ports::{ClientStore, CredentialStore, UserStore};
+use rt_domain::scope::Scope;
+use rt_domain::token::RefreshToken;
+use rt_domain::{Clock, SystemClock};
+use secrecy::ExposeSecret;
+
+/// CPU time of the calling thread, in nanoseconds (first field of /proc/thread-self/schedstat).
+fn thread_cpu_ns() -> u64 {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat (Linux)");
+    s.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    let runs = arg("--runs", 5);
+    let calls = arg("--calls", 200);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(bench(runs, calls));
+}
+
+async fn bench(runs: usize, calls: usize) {
+    let endpoint = rt_tests::dynamodb_endpoint();
+    let store = rt_tests::fresh_store(&endpoint).await;
+    let now = SystemClock.now();
+    let client = rt_devkit::seed::native_client("Bench", vec![], vec![], now);
+    store.create_client(&client).await.unwrap();
+    let user = rt_devkit::seed::user("bench@example.com", "Bench-pass-1", "Bench", false, now).unwrap();
+    store.create_user(&user).await.unwrap();
+
+    let table = store.table().to_owned();
+    let mut config = rt_devkit::stack::config("https://auth.example.com/", &table);
+    config.exchange_rate.limit = 10_000;
+    let keys = rt_jwt::SigningKey::from_pem(&rt_tests::signing_pem()).unwrap();
+    let app = rt_http::App::new(config, rt_store::DynamoStore::local(&endpoint, table), keys, Arc::new(SystemClock));
+
+    // One token per run and address, so that every run starts a fresh rate-limit window entry.
+    let mut cpu = vec![];
+    let mut wall = vec![];
+    println!("delegation: {runs} runs x {calls} exchanges (release, one thread, moto on {endpoint})");
+    for run in 0..runs {
+        let token = RefreshToken::generate(&user.id, 0);
+        store
+            .issue_credential(&DeviceCredential {
+                id: token.id().clone(),
+                client_id: client.id.clone(),
+                user_id: user.id.clone(),
+                user_rev: 0,
+                device_name: DeviceName::parse("bench").unwrap(),
+                scope: Scope::parse("openid offline_access").unwrap(),
+                secret_hash: token.secret_hash(),
+                created_at: now,
+                created_ip: None,
+                last_used_at: None,
+                last_ip: None,
+                use_count: 0,
+            })
+            .await
+            .unwrap();
+        let body = serde_json::json!({
+            "client_id": client.id.to_string(),
+            "grant_type": rt_tests::GRANT_JWT_BEARER,
+            "refresh_token": token.expose().expose_secret(),
+            "api_type": "app",
+        })
+        .to_string();
+        let request = || {
+            let mut ctx = ApiGatewayV2httpRequestContext::default();
+            ctx.http.source_ip = Some(format!("198.51.100.{}", run + 1));
+            ctx.http.method = http::Method::POST;
+            http::Request::builder()
+                .method("POST")
+                .uri("https://auth.example.com/delegation")
+                .header("content-type", "application/json")
+                .body(Body::Text(body.clone()))
+                .unwrap()
+                .with_request_context(RequestContext::ApiGatewayV2(ctx))
+        };
+        // Warm-up: client cache, connection, counter hint.
+        assert_eq!(rt_http::handlers::delegation::handle(&app, request()).await.status(), 200);
+        let (c0, w0) = (thread_cpu_ns(), Instant::now());
+        for _ in 0..calls {
+            let r = rt_http::handlers::delegation::handle(&app, request()).await;
+            assert_eq!(r.status(), 200);
+        }
+        let cpu_us = (thread_cpu_ns() - c0) as f64 / 1000.0 / calls as f64;
+        let wall_ms = w0.elapsed().as_secs_f64() * 1000.0 / calls as f64;
+        println!("  run {}: {cpu_us:8.1} µs CPU/exchange, {wall_ms:6.2} ms wall/exchange", run + 1);
+        cpu.push(cpu_us);
+        wall.push(wall_ms);
+    }
+
+    let claims = IdTokenClaims {
+        iss: "https://auth.example.com/".into(),
+        sub: user.id.to_string(),
+        aud: client.id.to_string(),
+        iat: now.secs(),
+        exp: now.secs() + 36000,
+        nonce: None,
+        at_hash: None,
+        auth_time: None,
+        name: None,
+        nickname: None,
+        updated_at: None,
+        email: None,
+        email_verified: None,
+    };
+    let c0 = thread_cpu_ns();
+    for _ in 0..calls {
+        rt_domain::ports::TokenSigner::sign_id_token(&app.keys, &claims).unwrap();
+    }
+    let sign_us = (thread_cpu_ns() - c0) as f64 / 1000.0 / calls as f64;
+    println!(
+        "median: {:.1} µs CPU per /delegation, {:.2} ms wall (moto included); RS256 id_token signature alone: {sign_us:.1} µs",
+        median(&mut cpu),
+        median(&mut wall)
+    );
+}
