@@ -44,3 +44,37 @@ async fn issuing_a_refresh_token_is_one_transaction() {
         ["GetItem", "UpdateItem", "UpdateItem", "GetItem", "GetItem", "TransactWriteItems"]
     );
 }
+
+#[tokio::test]
+async fn management_requests_per_call() {
+    use reqwest::Method;
+    let proxy = CountingProxy::start(&dynamodb_endpoint()).await;
+    let app = TestApp::spawn_with(Options { endpoint: Some(proxy.endpoint.clone()), ..Default::default() }).await;
+    app.obtain_refresh_token("phone").await;
+    app.seed_credentials(60, "tablet").await;
+    let token = app.management_token(rt_domain::management::SCOPES).await;
+    let uid: String = form_urlencoded::byte_serialize(app.user.user.id.as_str().as_bytes()).collect();
+    proxy.requests.take();
+
+    // A page: one Query (the caller's client is cached since its token was issued).
+    let path = format!("/api/v2/device-credentials?user_id={uid}&page=0&per_page=50");
+    assert_eq!(app.mgmt(Method::GET, &path, Some(&token), None).await.status, 200);
+    assert_eq!(proxy.requests.take(), ["Query"]);
+    // With include_totals, one more Query with Select=COUNT.
+    let r = app.mgmt(Method::GET, &format!("{path}&include_totals=true"), Some(&token), None).await;
+    assert_eq!(r.json()["total"], 61);
+    assert_eq!(proxy.requests.take(), ["Query", "Query"]);
+    // A deeper page reads the skipped items too (DynamoDB has no offsets).
+    let r = app
+        .mgmt(Method::GET, &format!("/api/v2/device-credentials?user_id={uid}&page=1&per_page=50"), Some(&token), None)
+        .await;
+    assert_eq!(r.json().as_array().unwrap().len(), 11);
+    assert_eq!(proxy.requests.take(), ["Query"]);
+
+    // Revoking one refresh token: one conditional DeleteItem.
+    let id = r.json()[0]["id"].as_str().unwrap().to_owned();
+    let d = app.mgmt(Method::DELETE, &format!("/api/v2/device-credentials/{id}"), Some(&token), None).await;
+    assert_eq!(d.status, 204);
+    assert_eq!(proxy.requests.take(), ["DeleteItem"]);
+    println!("requests: list page = 1 Query (+1 Query with include_totals); delete = 1 DeleteItem");
+}

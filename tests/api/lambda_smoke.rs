@@ -16,8 +16,6 @@ use rt_domain::token::RefreshToken;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
-const FUNCTIONS: [&str; 4] = ["authorize", "delegation", "jwks", "openid-configuration"];
-
 fn cargo_lambda() -> PathBuf {
     let venv = paths::venv_bin("cargo-lambda");
     if venv.exists() {
@@ -100,6 +98,10 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
     store.create_client(&client).await.unwrap();
     let user = rt_devkit::seed::user("smoke@example.com", "Smoke-test-1", "Smoke", false, now).unwrap();
     store.create_user(&user).await.unwrap();
+    let mgmt_secret = rt_domain::random::alphanumeric(64);
+    let mut mgmt = rt_devkit::seed::management_client("Smoke m2m", &mgmt_secret, now);
+    mgmt.management_scopes = rt_domain::management::SCOPES.iter().map(|s| (*s).to_owned()).collect();
+    store.create_client(&mgmt).await.unwrap();
     let token = RefreshToken::generate(&user.id, 0);
     store
         .issue_credential(&DeviceCredential {
@@ -121,9 +123,10 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
 
     // The binaries, built first so that watch starts them without compiling on the first call.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let functions: Vec<String> = rt_tests::template().functions.iter().map(|(_, bin)| bin.clone()).collect();
     let mut build = Command::new(&cargo);
     build.args(["build", "--quiet"]).current_dir(repo_root());
-    for f in FUNCTIONS {
+    for f in &functions {
         build.args(["--bin", f]);
     }
     assert!(build.status().unwrap().success(), "cargo build of the function binaries");
@@ -156,53 +159,99 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
     let mut watch = Watch(child);
     wait_for_port(port, &mut watch.0);
 
-    let event = |name: &str| {
+    let user_id: String = form_urlencoded::byte_serialize(user.id.as_str().as_bytes()).collect();
+    let mut access_token = String::new();
+    let event = |name: &str, access_token: &str| {
         std::fs::read_to_string(repo_root().join("events").join(format!("{name}.json")))
-            .unwrap()
+            .unwrap_or_else(|e| panic!("events/{name}.json: {e}"))
             .replace("{{client_id}}", client.id.as_str())
             .replace("{{redirect_uri}}", "https%3A%2F%2Fapp.example.com%2Fcallback")
             .replace("{{refresh_token}}", token.expose().expose_secret())
+            .replace("{{user_id}}", &user_id)
+            .replace("{{credential_id}}", token.id().as_str())
+            .replace("{{mgmt_client_id}}", mgmt.id.as_str())
+            .replace("{{mgmt_client_secret}}", &mgmt_secret)
+            .replace("{{access_token}}", access_token)
     };
-    let run = |name: &'static str| {
-        let e = event(name);
-        tokio::task::spawn_blocking(move || invoke(port, name, &e))
-    };
+    let body =
+        |r: &Value| -> Value { serde_json::from_str(r["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null) };
 
-    let r = run("authorize").await.unwrap();
-    assert_eq!(r["statusCode"], 200, "{r}");
-    let html = r["body"].as_str().unwrap();
-    assert!(html.contains(r#"name="username""#) && html.contains("my-device"), "{html}");
+    // Every function of template.yaml has an event, in an order where each step's data exists.
+    let order = [
+        "authorize",
+        "delegation",
+        "jwks",
+        "openid-configuration",
+        "oauth-token",
+        "list-device-credentials",
+        "delete-device-credential",
+        "list-users",
+        "get-user",
+        "create-user",
+        "update-user",
+        "list-clients",
+        "get-client",
+        "create-client",
+        "update-client",
+        "api-preflight",
+        "delete-user",
+        "delete-client",
+    ];
+    let mut sorted_order: Vec<String> = order.iter().map(|s| (*s).to_owned()).collect();
+    sorted_order.sort();
+    let mut sorted_functions = functions.clone();
+    sorted_functions.sort();
+    assert_eq!(sorted_order, sorted_functions, "the smoke test covers every function of template.yaml");
 
-    let r = run("delegation").await.unwrap();
-    assert_eq!(r["statusCode"], 200, "{r}");
-    let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
-    let claims = rt_tests::jwt_claims(body["id_token"].as_str().unwrap());
-    assert_eq!(body["expires_in"].as_i64().unwrap(), claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap());
-    assert_eq!(claims["iss"], "https://auth.example.com/");
-    // The rate limit counted the event's requestContext.http.sourceIp.
-    let item = store
-        .ddb()
-        .get_item()
-        .table_name(store.table())
-        .key("pk", rt_store::items::s(format!("DCR#{}", token.id())))
-        .key("sk", rt_store::items::s("DCR"))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
-    assert_eq!(item["last_ip"].as_s().unwrap(), "203.0.113.10");
-    assert!(item["rl"].as_m().unwrap().contains_key("203.0.113.10"));
-
-    let r = run("jwks").await.unwrap();
-    assert_eq!(r["statusCode"], 200, "{r}");
-    let jwks: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
-    assert_eq!(jwks["keys"][0]["alg"], "RS256");
-
-    let r = run("openid-configuration").await.unwrap();
-    assert_eq!(r["statusCode"], 200, "{r}");
-    let doc: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
-    assert_eq!(doc["issuer"], "https://auth.example.com/");
+    for name in order {
+        let e = event(name, &access_token);
+        let r = tokio::task::spawn_blocking(move || invoke(port, name, &e)).await.unwrap();
+        let status = r["statusCode"].as_i64().unwrap_or(0);
+        match name {
+            "authorize" => {
+                assert_eq!(status, 200, "{r}");
+                let html = r["body"].as_str().unwrap();
+                assert!(html.contains(r#"name="username""#) && html.contains("my-device"), "{html}");
+            }
+            "delegation" => {
+                assert_eq!(status, 200, "{r}");
+                let b = body(&r);
+                let claims = rt_tests::jwt_claims(b["id_token"].as_str().unwrap());
+                assert_eq!(
+                    b["expires_in"].as_i64().unwrap(),
+                    claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap()
+                );
+                assert_eq!(claims["iss"], "https://auth.example.com/");
+                // The rate limit counted the event's requestContext.http.sourceIp.
+                let item = store.get_credential(token.id()).await.unwrap().unwrap();
+                assert_eq!(item.last_ip.as_deref(), Some("203.0.113.10"));
+            }
+            "jwks" => assert_eq!(body(&r)["keys"][0]["alg"], "RS256", "{r}"),
+            "openid-configuration" => assert_eq!(body(&r)["issuer"], "https://auth.example.com/", "{r}"),
+            "oauth-token" => {
+                assert_eq!(status, 200, "{r}");
+                access_token = body(&r)["access_token"].as_str().unwrap().to_owned();
+            }
+            "list-device-credentials" => {
+                assert_eq!(status, 200, "{r}");
+                assert_eq!(body(&r)["device_credentials"][0]["id"], token.id().as_str());
+            }
+            "delete-device-credential" | "delete-user" | "delete-client" => assert_eq!(status, 204, "{name}: {r}"),
+            "list-users" => assert_eq!(body(&r)["total"], 1, "{r}"),
+            "get-user" => assert_eq!(body(&r)["user_id"], user.id.as_str(), "{r}"),
+            "create-user" | "create-client" => assert_eq!(status, 201, "{name}: {r}"),
+            "update-user" => assert_eq!(body(&r)["name"], "Renamed User", "{r}"),
+            "list-clients" => assert_eq!(body(&r)["total"], 2, "{r}"),
+            "get-client" => assert_eq!(body(&r)["client_id"], client.id.as_str(), "{r}"),
+            "update-client" => assert_eq!(body(&r)["jwt_configuration"]["lifetime_in_seconds"], 3600, "{r}"),
+            "api-preflight" => {
+                assert_eq!(status, 204, "{r}");
+                assert_eq!(r["headers"]["access-control-allow-origin"], "https://admin.example.com", "{r}");
+            }
+            other => panic!("no expectation for {other}"),
+        }
+    }
+    assert!(store.get_credential(token.id()).await.unwrap().is_none(), "revoked through the Lambda function");
     drop(watch);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -83,6 +83,9 @@ pub type Configure = Box<dyn FnOnce(&mut Config) + Send>;
 pub struct Options {
     /// Route the app's DynamoDB traffic through this endpoint (e.g. a counting proxy).
     pub endpoint: Option<String>,
+    /// The public issuer (default: the local server's URL). SDKs that hard-code
+    /// `https://{domain}/` need e.g. `https://tenant.test/`.
+    pub issuer: Option<String>,
     pub configure: Option<Configure>,
 }
 
@@ -158,7 +161,7 @@ impl TestApp {
         let addr = listener.local_addr().expect("addr");
         drop(listener);
         let base = format!("http://{addr}");
-        let issuer = format!("{base}/");
+        let issuer = opts.issuer.clone().unwrap_or_else(|| format!("{base}/"));
 
         let client = seed::native_client(
             "Test App",
@@ -196,7 +199,95 @@ impl TestApp {
     }
 
     pub fn issuer(&self) -> String {
-        format!("{}/", self.base)
+        self.stack.app.config.issuer.clone()
+    }
+
+    /// A machine-to-machine client with these Management API scopes; returns it and its secret.
+    pub async fn m2m_client(&self, scopes: &[&str]) -> (Client, String) {
+        let secret = rt_domain::random::alphanumeric(64);
+        let mut c = seed::management_client("Test M2M", &secret, self.now());
+        c.management_scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        c.web_origins = vec!["https://admin.example.com".into()];
+        assert!(self.store.create_client(&c).await.expect("client"));
+        (c, secret)
+    }
+
+    /// A Management API token for a new m2m client holding `scopes`, by client_credentials.
+    pub async fn management_token(&self, scopes: &[&str]) -> String {
+        let (c, secret) = self.m2m_client(scopes).await;
+        let r = self
+            .post_json(
+                "/oauth/token",
+                &serde_json::json!({
+                    "grant_type": "client_credentials",
+                    "client_id": c.id.to_string(),
+                    "client_secret": secret,
+                    "audience": format!("{}api/v2/", self.issuer()),
+                }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Resp {
+        Resp::from(self.http.post(format!("{}{path}", self.base)).json(body).send().await.expect("POST")).await
+    }
+
+    /// A Management API call with a bearer token (`None`: no Authorization header).
+    pub async fn mgmt(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        Resp::from(req.send().await.expect("management call")).await
+    }
+
+    /// Puts `n` credential records for this app's user directly (25 per `BatchWriteItem`):
+    /// fast seeding for bulk-revocation tests. Returns their tokens.
+    pub async fn seed_credentials(&self, n: usize, device: &str) -> Vec<String> {
+        use rt_store::aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let mut tokens = Vec::with_capacity(n);
+        let mut batch = Vec::new();
+        for i in 0..n {
+            let t = rt_domain::token::RefreshToken::generate(&self.user.user.id, self.user.user.rev);
+            let cred = rt_domain::credential::DeviceCredential {
+                id: t.id().clone(),
+                client_id: self.client.id.clone(),
+                user_id: self.user.user.id.clone(),
+                user_rev: self.user.user.rev,
+                device_name: rt_domain::ids::DeviceName::parse(device).expect("device"),
+                scope: rt_domain::scope::Scope::parse("openid offline_access").expect("scope"),
+                secret_hash: t.secret_hash(),
+                created_at: Timestamp::from_millis(self.now().millis() + i as i64),
+                created_ip: None,
+                last_used_at: None,
+                last_ip: None,
+                use_count: 0,
+            };
+            tokens.push(t.expose().expose_secret().to_owned());
+            let put =
+                PutRequest::builder().set_item(Some(rt_store::items::credential_to_item(&cred))).build().expect("put");
+            batch.push(WriteRequest::builder().put_request(put).build());
+            if batch.len() == 25 || i + 1 == n {
+                let mut pending = std::mem::take(&mut batch);
+                while !pending.is_empty() {
+                    let out = self
+                        .store
+                        .ddb()
+                        .batch_write_item()
+                        .request_items(self.store.table(), pending)
+                        .send()
+                        .await
+                        .expect("batch write");
+                    pending = out.unprocessed_items.and_then(|mut m| m.remove(self.store.table())).unwrap_or_default();
+                }
+            }
+        }
+        tokens
     }
 
     pub fn now(&self) -> Timestamp {

@@ -126,11 +126,18 @@ Refresh-token service on {base}/
 
 3. Verify id_tokens with {base}/.well-known/jwks.json ({base}/.well-known/openid-configuration)
 
+4. Manage and revoke refresh tokens with a Management API token:
+   curl -s {base}/oauth/token -d grant_type=client_credentials -d client_id={} \\
+     -d client_secret=$(python3 -c \"import json;print(json.load(open('target/dev/seed.json'))['mgmt_client_secret'])\") \\
+     -d audience={base}/api/v2/
+   curl -s -H 'Authorization: Bearer <access_token>' '{base}/api/v2/users?include_totals=true'
+
 Press Ctrl-C to stop.",
         if created { "created from template.yaml" } else { "already existed" },
         s.user_email,
         s.user_password,
         s.authorize_url,
         s.client_id,
+        s.mgmt_client_id,
     );
 }

@@ -50,3 +50,24 @@ pub fn path_with_venv() -> String {
         Err(_) => bin.display().to_string(),
     }
 }
+
+/// Installs the pinned Node packages of `tests/node` (the auth0 SDK compatibility test) with
+/// `npm ci`, unless `node_modules` already holds them and is newer than `package-lock.json`.
+pub fn ensure_node_modules() -> Result<()> {
+    let dir = paths::repo_root().join("tests").join("node");
+    let lock = dir.join("package-lock.json");
+    let installed = dir.join("node_modules").join("auth0").join("package.json");
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let lock_time = modified(&lock).ok_or_else(|| format!("{} is missing", lock.display()))?;
+    if modified(&installed).is_some_and(|t| t >= lock_time) {
+        return Ok(());
+    }
+    let npm_works = Command::new("npm").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !npm_works {
+        return Err("`npm` was not found: the auth0 Node SDK compatibility test (tests/node) needs Node.js 20.19+ \
+                    with npm (https://nodejs.org/, or Debian: apt-get install nodejs npm)"
+            .into());
+    }
+    eprintln!("xtask: npm ci in {}", dir.display());
+    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir))
+}

@@ -9,6 +9,8 @@ pub mod clock;
 pub mod credential;
 pub mod delegation;
 pub mod ids;
+pub mod management;
+pub mod oauth_token;
 pub mod params;
 pub mod password;
 pub mod ports;

@@ -10,7 +10,7 @@ use crate::claims::{AccessTokenClaims, IdTokenClaims};
 use crate::client::Client;
 use crate::clock::Timestamp;
 use crate::credential::DeviceCredential;
-use crate::ids::{ClientId, Email, UserId};
+use crate::ids::{ClientId, DeviceCredentialId, Email, UserId};
 use crate::ratelimit::RatePolicy;
 use crate::scope::Scope;
 use crate::token::RefreshToken;
@@ -45,6 +45,33 @@ pub trait ClientStore: Send + Sync {
 
     /// One conditional `PutItem`; `false` if the id is taken.
     fn create_client(&self, client: &Client) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// One `PutItem` conditional on the client still existing; `false` if it is gone.
+    fn update_client(&self, client: &Client) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// One `DeleteItem` returning the old item. Every refresh token of the client stops
+    /// working at once (the exchange checks the client item); their records are removed by
+    /// [`CredentialStore::purge_client_credentials`].
+    fn delete_client(&self, id: &ClientId) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;
+
+    /// One page of clients by id (`Query` on GSI2 `CLIENTS`, eventually consistent).
+    fn list_clients(&self, page: PageRequest) -> impl Future<Output = Result<Vec<Client>, StoreError>> + Send;
+
+    /// Number of clients (`Query` with `Select=COUNT`).
+    fn count_clients(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Offset paging as the Management API has it: `page` is 0-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl PageRequest {
+    pub fn skip(&self) -> u64 {
+        u64::from(self.page) * u64::from(self.per_page)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +89,35 @@ pub trait UserStore: Send + Sync {
 
     /// Two strongly consistent `GetItem`s: the e-mail item, then the user.
     fn get_user_by_email(&self, email: &Email) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+
+    /// Replaces `old` by `new` (same id): one `TransactWriteItems`, conditional on the stored
+    /// user still being at `old.rev` and `old.updated_at`; moves the e-mail uniqueness item
+    /// when the e-mail changes.
+    fn update_user(&self, old: &User, new: &User) -> impl Future<Output = Result<UpdateUser, StoreError>> + Send;
+
+    /// Deletes the user and its e-mail item (one `TransactWriteItems`). Every refresh token
+    /// of the user stops working at once; [`CredentialStore::purge_user_credentials`] removes
+    /// their records.
+    fn delete_user(&self, user: &User) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// One page of users by e-mail, optionally only e-mails starting with `prefix`
+    /// (`Query` on GSI1 `USERS`, eventually consistent).
+    fn list_users(
+        &self,
+        prefix: Option<&str>,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
+
+    /// Number of users (with that e-mail prefix).
+    fn count_users(&self, prefix: Option<&str>) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateUser {
+    Updated,
+    /// Changed or deleted concurrently: read again.
+    Conflict,
+    EmailTaken,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +190,58 @@ pub trait CredentialStore: Send + Sync {
     /// (secret hash, client, user revision, rate-limit counter, last use) together with
     /// condition checks on the user and client items. Strongly consistent; at most once.
     fn exchange(&self, ex: &Exchange<'_>) -> impl Future<Output = Result<ExchangeOutcome, StoreError>> + Send;
+
+    /// One strongly consistent `GetItem`.
+    fn get_credential(
+        &self,
+        id: &DeviceCredentialId,
+    ) -> impl Future<Output = Result<Option<DeviceCredential>, StoreError>> + Send;
+
+    /// Revokes one refresh token: one conditional `DeleteItem`. `false` if there was none.
+    /// The next exchange of it fails (the exchange requires the record).
+    fn revoke_credential(&self, id: &DeviceCredentialId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// One page of credentials: of a user (GSI1, optionally of one client) or of a client
+    /// (GSI2), oldest first. Eventually consistent.
+    fn list_credentials(
+        &self,
+        filter: &CredentialFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Vec<DeviceCredential>, StoreError>> + Send;
+
+    /// Number of credentials matching `filter` (`Query` with `Select=COUNT`).
+    fn count_credentials(&self, filter: &CredentialFilter) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Removes the records of a user's credentials (all, or those of `only` issued under an
+    /// older revision than `below_rev`): `Query` pages and `BatchWriteItem` deletes with
+    /// unprocessed items retried, until a query finds none or `budget` runs out. Re-runnable.
+    fn purge_user_credentials(
+        &self,
+        user: &UserId,
+        below_rev: Option<u32>,
+        budget: std::time::Duration,
+    ) -> impl Future<Output = Result<Purge, StoreError>> + Send;
+
+    /// Removes the records of a client's credentials, as [`Self::purge_user_credentials`].
+    fn purge_client_credentials(
+        &self,
+        client: &ClientId,
+        budget: std::time::Duration,
+    ) -> impl Future<Output = Result<Purge, StoreError>> + Send;
+}
+
+/// Which credentials to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialFilter {
+    User { user: UserId, client: Option<ClientId> },
+    Client(ClientId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Purge {
+    pub deleted: u64,
+    /// `false` when the budget ran out first; run again to finish.
+    pub complete: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod handlers;
 pub mod local;
+pub mod mgmt;
 pub mod request;
 pub mod response;
 pub mod tx;

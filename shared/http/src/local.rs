@@ -47,6 +47,15 @@ pub fn match_path(pattern: &str, path: &str) -> Option<HashMap<String, String>> 
         match (pat.next(), got.next()) {
             (None, None) => return Some(params),
             (Some(p), Some(g)) => {
+                if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix("+}")) {
+                    // A greedy parameter takes the rest of the path (at least one segment).
+                    let rest: Vec<&str> = std::iter::once(g).chain(got.by_ref()).collect();
+                    if g.is_empty() {
+                        return None;
+                    }
+                    params.insert(name.to_owned(), rest.join("/"));
+                    return pat.next().is_none().then_some(params);
+                }
                 if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
                     if g.is_empty() {
                         return None;
@@ -194,5 +203,8 @@ mod tests {
         assert_eq!(p.get("id").map(String::as_str), Some("dcr_x"));
         assert!(match_path("/api/v2/device-credentials/{id}", "/api/v2/device-credentials/").is_none());
         assert!(match_path("/api/v2/device-credentials/{id}", "/api/v2/device-credentials/a/b").is_none());
+        let p = match_path("/api/v2/{proxy+}", "/api/v2/users/auth0%7Cx").expect("greedy");
+        assert_eq!(p.get("proxy").map(String::as_str), Some("users/auth0%7Cx"));
+        assert!(match_path("/api/v2/{proxy+}", "/api/v2/").is_none());
     }
 }

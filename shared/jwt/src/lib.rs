@@ -144,12 +144,13 @@ impl SigningKey {
     }
 
     /// Verifies a JWT we signed: RS256 only (`none` and HS256 are refused by construction),
-    /// matching `kid`, `iss`, `aud`, `exp` (no leeway).
+    /// matching `kid`, `iss`, `aud`, and `exp` against `now` (epoch seconds; no leeway).
     pub fn verify<C: serde::de::DeserializeOwned>(
         &self,
         token: &str,
         issuer: &str,
         audience: &str,
+        now: i64,
     ) -> Result<C, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
         if header.alg != Algorithm::RS256 {
@@ -160,19 +161,26 @@ impl SigningKey {
         }
         let mut v = Validation::new(Algorithm::RS256);
         v.leeway = 0;
+        // Time is a parameter: `exp` is checked below against the caller's clock.
+        v.validate_exp = false;
         v.set_issuer(&[issuer]);
         v.set_audience(&[audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<C>(token, &self.decoding, &v).map(|d| d.claims).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind as K;
-            match e.kind() {
-                K::ExpiredSignature => VerifyError::Expired,
-                K::InvalidIssuer => VerifyError::Issuer,
-                K::InvalidAudience => VerifyError::Audience,
-                K::InvalidSignature => VerifyError::Signature,
-                _ => VerifyError::Malformed,
-            }
-        })
+        let claims =
+            jsonwebtoken::decode::<serde_json::Value>(token, &self.decoding, &v).map(|d| d.claims).map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind as K;
+                match e.kind() {
+                    K::InvalidIssuer => VerifyError::Issuer,
+                    K::InvalidAudience => VerifyError::Audience,
+                    K::InvalidSignature => VerifyError::Signature,
+                    _ => VerifyError::Malformed,
+                }
+            })?;
+        let exp = claims.get("exp").and_then(serde_json::Value::as_i64).ok_or(VerifyError::Malformed)?;
+        if now >= exp {
+            return Err(VerifyError::Expired);
+        }
+        serde_json::from_value(claims).map_err(|_| VerifyError::Malformed)
     }
 }
 
@@ -254,12 +262,13 @@ mod tests {
         let h = jsonwebtoken::decode_header(&t).expect("header");
         assert_eq!(h.alg, Algorithm::RS256);
         assert_eq!(h.kid.as_deref(), Some(k.kid()));
-        let back: C = k.verify(&t, "https://t/", "a").expect("verify");
+        let now = 1_800_000_000;
+        let back: C = k.verify(&t, "https://t/", "a", now).expect("verify");
         assert_eq!(back, claims(far));
-        assert_eq!(k.verify::<C>(&t, "https://other/", "a").err(), Some(VerifyError::Issuer));
-        assert_eq!(k.verify::<C>(&t, "https://t/", "b").err(), Some(VerifyError::Audience));
-        let old = k.sign(&claims(1000)).expect("sign");
-        assert_eq!(k.verify::<C>(&old, "https://t/", "a").err(), Some(VerifyError::Expired));
+        assert_eq!(k.verify::<C>(&t, "https://other/", "a", now).err(), Some(VerifyError::Issuer));
+        assert_eq!(k.verify::<C>(&t, "https://t/", "b", now).err(), Some(VerifyError::Audience));
+        assert_eq!(k.verify::<C>(&t, "https://t/", "a", far).err(), Some(VerifyError::Expired));
+        assert!(k.verify::<C>(&t, "https://t/", "a", far - 1).is_ok());
         // The JWKS key verifies it too.
         let set = jwks(&k, &[]);
         let dk = DecodingKey::from_jwk(set.find(k.kid()).expect("kid in set")).expect("jwk");
@@ -274,15 +283,15 @@ mod tests {
         let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         let body = b64(r#"{"iss":"https://t/","sub":"s","aud":"a","exp":4000000000}"#);
         let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), body);
-        assert_eq!(k.verify::<C>(&none, "https://t/", "a").err(), Some(VerifyError::Malformed));
+        assert_eq!(k.verify::<C>(&none, "https://t/", "a", 0).err(), Some(VerifyError::Malformed));
         let n = serde_json::to_string(k.public_jwk()).expect("json");
         let mut h = Header::new(Algorithm::HS256);
         h.kid = Some(k.kid().to_owned());
         let hs = jsonwebtoken::encode(&h, &claims(4_000_000_000), &EncodingKey::from_secret(n.as_bytes())).expect("hs");
-        assert_eq!(k.verify::<C>(&hs, "https://t/", "a").err(), Some(VerifyError::Algorithm));
+        assert_eq!(k.verify::<C>(&hs, "https://t/", "a", 0).err(), Some(VerifyError::Algorithm));
         let other = key();
         let foreign = other.sign(&claims(4_000_000_000)).expect("sign");
-        assert_eq!(k.verify::<C>(&foreign, "https://t/", "a").err(), Some(VerifyError::UnknownKey));
+        assert_eq!(k.verify::<C>(&foreign, "https://t/", "a", 0).err(), Some(VerifyError::UnknownKey));
     }
 
     #[test]

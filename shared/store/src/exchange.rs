@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
-use rt_domain::ports::{CredentialStore, Exchange, ExchangeOutcome, IssueOutcome, Rejection, StoreError};
+use rt_domain::ports::{Exchange, ExchangeOutcome, Rejection, StoreError};
 use rt_domain::scope::Scope;
 use rt_domain::token::SecretHash;
 
@@ -48,15 +48,8 @@ enum Decision {
     Done(ExchangeOutcome),
 }
 
-impl CredentialStore for DynamoStore {
-    async fn issue_credential(
-        &self,
-        cred: &rt_domain::credential::DeviceCredential,
-    ) -> Result<IssueOutcome, StoreError> {
-        self.issue(cred).await
-    }
-
-    async fn exchange(&self, ex: &Exchange<'_>) -> Result<ExchangeOutcome, StoreError> {
+impl DynamoStore {
+    pub(crate) async fn exchange_once(&self, ex: &Exchange<'_>) -> Result<ExchangeOutcome, StoreError> {
         let window = ex.policy.window(ex.now).index;
         let hint_key = (ex.token.id().to_string(), ex.address.to_owned());
         let hint = self.counter_hints.lock().ok().and_then(|h| h.get(&hint_key).copied());

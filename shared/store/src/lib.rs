@@ -2,9 +2,11 @@
 //! storage ports of `rt-domain` over one table whose keys are all in [`keys`].
 
 pub mod counter;
+mod credentials;
 pub mod exchange;
 pub mod items;
 pub mod keys;
+mod query;
 pub mod table;
 
 use std::collections::HashMap;
@@ -19,7 +21,9 @@ use aws_sdk_dynamodb::types::{
 use rt_domain::client::Client;
 use rt_domain::credential::DeviceCredential;
 use rt_domain::ids::{ClientId, Email, UserId};
-use rt_domain::ports::{ClientStore, CreateUser, Freshness, IssueOutcome, StoreError, UserStore};
+use rt_domain::ports::{
+    ClientStore, CreateUser, Freshness, IssueOutcome, PageRequest, StoreError, UpdateUser, UserStore,
+};
 use rt_domain::user::User;
 
 use crate::items::{Item, s};
@@ -214,6 +218,56 @@ impl ClientStore for DynamoStore {
             Err(e) => Err(unavailable(e)),
         }
     }
+
+    async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
+        self.forget_client(&client.id);
+        let r = self
+            .ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(items::client_to_item(client)))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn delete_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        self.forget_client(id);
+        let key = keys::client(id);
+        let out = self
+            .ddb
+            .delete_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(key.pk))
+            .key(keys::SK, s(key.sk))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.attributes.map(|a| items::client_from_item(&a)).transpose()
+    }
+
+    async fn list_clients(&self, page: PageRequest) -> Result<Vec<Client>, StoreError> {
+        let q = query::IndexQuery::gsi2(keys::ALL_CLIENTS.into(), None);
+        self.query_page(&q, page).await?.iter().map(items::client_from_item).collect()
+    }
+
+    async fn count_clients(&self) -> Result<u64, StoreError> {
+        self.query_count(&query::IndexQuery::gsi2(keys::ALL_CLIENTS.into(), None)).await
+    }
+}
+
+impl DynamoStore {
+    fn forget_client(&self, id: &ClientId) {
+        if let Ok(mut cache) = self.clients.lock() {
+            cache.remove(id);
+        }
+    }
 }
 
 impl UserStore for DynamoStore {
@@ -251,6 +305,74 @@ impl UserStore for DynamoStore {
         let user = self.get_user(&id).await?;
         // A user whose e-mail changed leaves no stale index entry behind, but guard anyway.
         Ok(user.filter(|u| &u.email == email))
+    }
+
+    async fn update_user(&self, old: &User, new: &User) -> Result<UpdateUser, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(items::user_to_item(new)))
+            .condition_expression("attribute_exists(pk) AND rev = :rev AND updated_at = :updated")
+            .expression_attribute_values(":rev", items::n(old.rev))
+            .expression_attribute_values(":updated", items::n(old.updated_at.millis()))
+            .build()
+            .map_err(build_err)?;
+        let mut tx = self.ddb.transact_write_items().transact_items(TransactWriteItem::builder().put(put).build());
+        let moving = old.email != new.email;
+        if moving {
+            let old_email = keys::email(&old.email);
+            let del = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key_map(&old_email)))
+                .build()
+                .map_err(build_err)?;
+            tx = tx
+                .transact_items(TransactWriteItem::builder().delete(del).build())
+                .transact_items(self.put_new(items::email_to_item(&new.email, &new.id))?);
+        }
+        match tx.send().await {
+            Ok(_) => Ok(UpdateUser::Updated),
+            Err(e) => match cancellation_codes(&e) {
+                Some(codes) if codes.first().is_some_and(|(c, _)| is_ccf(c)) => Ok(UpdateUser::Conflict),
+                Some(codes) if moving && codes.get(2).is_some_and(|(c, _)| is_ccf(c)) => Ok(UpdateUser::EmailTaken),
+                Some(_) => Err(StoreError::Unavailable("user update cancelled".into())),
+                None => Err(unavailable(e)),
+            },
+        }
+    }
+
+    async fn delete_user(&self, user: &User) -> Result<bool, StoreError> {
+        let del = |key: &keys::Key| {
+            aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key_map(key)))
+                .condition_expression("attribute_exists(pk)")
+                .build()
+                .map(|d| TransactWriteItem::builder().delete(d).build())
+                .map_err(build_err)
+        };
+        let r = self
+            .ddb
+            .transact_write_items()
+            .transact_items(del(&keys::user(&user.id))?)
+            .transact_items(del(&keys::email(&user.email))?)
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) => match cancellation_codes(&e) {
+                Some(_) => Ok(false),
+                None => Err(unavailable(e)),
+            },
+        }
+    }
+
+    async fn list_users(&self, prefix: Option<&str>, page: PageRequest) -> Result<Vec<User>, StoreError> {
+        let q = query::IndexQuery::gsi1(keys::ALL_USERS.into(), prefix.map(str::to_owned));
+        self.query_page(&q, page).await?.iter().map(items::user_from_item).collect()
+    }
+
+    async fn count_users(&self, prefix: Option<&str>) -> Result<u64, StoreError> {
+        self.query_count(&query::IndexQuery::gsi1(keys::ALL_USERS.into(), prefix.map(str::to_owned))).await
     }
 }
 

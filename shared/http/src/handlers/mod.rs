@@ -11,6 +11,8 @@ use crate::app::App;
 pub mod authorize;
 pub mod delegation;
 pub mod jwks;
+pub mod management;
+pub mod oauth_token;
 pub mod openid_configuration;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -25,6 +27,20 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
     ("delegation", delegation::handle),
     ("jwks", jwks::handle),
     ("openid-configuration", openid_configuration::handle),
+    ("oauth-token", oauth_token::handle),
+    ("list-device-credentials", management::list_device_credentials),
+    ("delete-device-credential", management::delete_device_credential),
+    ("list-users", management::list_users),
+    ("get-user", management::get_user),
+    ("create-user", management::create_user),
+    ("update-user", management::update_user),
+    ("delete-user", management::delete_user),
+    ("list-clients", management::list_clients),
+    ("get-client", management::get_client),
+    ("create-client", management::create_client),
+    ("update-client", management::update_client),
+    ("delete-client", management::delete_client),
+    ("api-preflight", management::api_preflight),
 ];
 
 pub fn by_name(name: &str) -> Option<Handler> {

@@ -1,0 +1,6 @@
+//! `oauth-token` Lambda function: wiring only (see `rt_http::handlers::oauth_token`).
+
+#[tokio::main]
+async fn main() -> Result<(), rt_http::Error> {
+    rt_http::bootstrap::run("oauth-token", rt_http::handlers::oauth_token::handle).await
+}

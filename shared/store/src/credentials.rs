@@ -1,0 +1,91 @@
+//! The credential port: issue, exchange, read, revoke, list, count and purge.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::ReturnValue;
+use rt_domain::credential::DeviceCredential;
+use rt_domain::ids::{ClientId, DeviceCredentialId, UserId};
+use rt_domain::ports::{
+    CredentialFilter, CredentialStore, Exchange, ExchangeOutcome, IssueOutcome, PageRequest, Purge, StoreError,
+};
+
+use crate::items::{self, s};
+use crate::keys::{self, attr};
+use crate::query::IndexQuery;
+use crate::{DynamoStore, unavailable};
+
+fn filter_query(f: &CredentialFilter) -> IndexQuery {
+    match f {
+        CredentialFilter::User { user, client } => {
+            IndexQuery::gsi1(keys::credentials_of_user(user), Some(keys::credential_by_user_sk_prefix(client.as_ref())))
+        }
+        CredentialFilter::Client(client) => IndexQuery::gsi2(keys::credentials_of_client(client), Some("DCR#".into())),
+    }
+}
+
+impl CredentialStore for DynamoStore {
+    async fn issue_credential(&self, cred: &DeviceCredential) -> Result<IssueOutcome, StoreError> {
+        self.issue(cred).await
+    }
+
+    async fn exchange(&self, ex: &Exchange<'_>) -> Result<ExchangeOutcome, StoreError> {
+        self.exchange_once(ex).await
+    }
+
+    async fn get_credential(&self, id: &DeviceCredentialId) -> Result<Option<DeviceCredential>, StoreError> {
+        match self.get_item(&keys::credential(id)).await? {
+            Some(item) => Ok(Some(items::credential_from_item(&item)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn revoke_credential(&self, id: &DeviceCredentialId) -> Result<bool, StoreError> {
+        let key = keys::credential(id);
+        let r = self
+            .ddb
+            .delete_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(key.pk))
+            .key(keys::SK, s(key.sk))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(ReturnValue::None)
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn list_credentials(
+        &self,
+        filter: &CredentialFilter,
+        page: PageRequest,
+    ) -> Result<Vec<DeviceCredential>, StoreError> {
+        self.query_page(&filter_query(filter), page).await?.iter().map(items::credential_from_item).collect()
+    }
+
+    async fn count_credentials(&self, filter: &CredentialFilter) -> Result<u64, StoreError> {
+        self.query_count(&filter_query(filter)).await
+    }
+
+    async fn purge_user_credentials(
+        &self,
+        user: &UserId,
+        below_rev: Option<u32>,
+        budget: Duration,
+    ) -> Result<Purge, StoreError> {
+        let q = IndexQuery::gsi1(keys::credentials_of_user(user), Some(keys::credential_by_user_sk_prefix(None)));
+        let keep = |item: &items::Item| match below_rev {
+            None => false,
+            Some(rev) => items::get_u32(item, attr::USER_REV).is_ok_and(|r| r >= rev),
+        };
+        self.purge(&q, keep, budget).await
+    }
+
+    async fn purge_client_credentials(&self, client: &ClientId, budget: Duration) -> Result<Purge, StoreError> {
+        let q = IndexQuery::gsi2(keys::credentials_of_client(client), Some("DCR#".into()));
+        self.purge(&q, |_| false, budget).await
+    }
+}

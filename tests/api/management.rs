@@ -1,0 +1,567 @@
+//! The Management API: machine tokens, device credentials, users and clients.
+
+use base64::Engine as _;
+use reqwest::Method;
+use rt_domain::management::SCOPES;
+use rt_tests::{INVALID_RT, TestApp, jwt_claims};
+use serde_json::{Value, json};
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn the_seed_revoke_story() {
+    let app = TestApp::spawn().await;
+    let rt = app.obtain_refresh_token("my-device").await;
+    assert_eq!(app.post_delegation(&app.delegation_body(&rt)).await.status, 200);
+
+    let token = app.management_token(&["read:device_credentials", "delete:device_credentials"]).await;
+    let path = format!(
+        "/api/v2/device-credentials?type=refresh_token&user_id={}&client_id={}",
+        enc(app.user.user.id.as_str()),
+        app.client.id
+    );
+    let list = app.mgmt(Method::GET, &path, Some(&token), None).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let items = list.json();
+    let items = items.as_array().expect("a bare array without include_totals");
+    assert_eq!(items.len(), 1);
+    let item = &items[0];
+    assert_eq!(item["device_name"], "my-device");
+    assert_eq!(item["type"], "refresh_token");
+    assert_eq!(item["user_id"], app.user.user.id.to_string());
+    assert_eq!(item["client_id"], app.client.id.to_string());
+    let id = item["id"].as_str().unwrap();
+    assert!(id.starts_with("dcr_") && id.len() == 20, "{id}");
+
+    let del = app.mgmt(Method::DELETE, &format!("/api/v2/device-credentials/{id}"), Some(&token), None).await;
+    assert_eq!(del.status, 204, "{}", del.body);
+    assert!(del.body.is_empty());
+    let after = app.post_delegation(&app.delegation_body(&rt)).await;
+    assert_eq!(after.status, 403);
+    assert_eq!(after.json(), json!({"error": "invalid_grant", "error_description": INVALID_RT}));
+    let again = app.mgmt(Method::DELETE, &format!("/api/v2/device-credentials/{id}"), Some(&token), None).await;
+    assert_eq!(again.status, 404);
+    assert_eq!(again.json()["statusCode"], 404);
+    assert_eq!(again.json()["error"], "Not Found");
+}
+
+#[tokio::test]
+async fn client_credentials_grant() {
+    let app = TestApp::spawn().await;
+    let (c, secret) = app.m2m_client(&["read:users", "read:clients"]).await;
+    let audience = format!("{}api/v2/", app.issuer());
+    let cid = c.id.to_string();
+
+    // client_secret_post, JSON.
+    let r = app
+        .post_json("/oauth/token", &json!({"grant_type": "client_credentials", "client_id": cid, "client_secret": secret, "audience": audience}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body = r.json();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 86400);
+    assert_eq!(body["scope"], "read:clients read:users");
+    let claims = app.verify_with_jwks(body["access_token"].as_str().unwrap(), &audience).await;
+    assert_eq!(claims["sub"], format!("{cid}@clients"));
+    assert_eq!(claims["gty"], "client-credentials");
+    assert_eq!(claims["azp"], cid);
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 86400);
+
+    // client_secret_basic, form (as node-auth0 v4/v7 send it), with a narrower scope.
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{cid}:{secret}"));
+    let r = app
+        .http
+        .post(format!("{}/oauth/token", app.base))
+        .header("authorization", format!("Basic {basic}"))
+        .form(&[("grant_type", "client_credentials"), ("audience", &audience), ("scope", "read:users")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["scope"], "read:users");
+
+    let post = |body: Value| {
+        let app = &app;
+        async move { app.post_json("/oauth/token", &body).await }
+    };
+    let cases = [
+        (
+            json!({"grant_type": "client_credentials", "client_id": cid, "client_secret": "wrong", "audience": audience}),
+            401,
+            "invalid_client",
+        ),
+        (
+            json!({"grant_type": "client_credentials", "client_id": "NoSuchClient", "client_secret": secret, "audience": audience}),
+            401,
+            "invalid_client",
+        ),
+        (json!({"grant_type": "client_credentials", "client_id": cid, "audience": audience}), 401, "invalid_client"),
+        (
+            json!({"grant_type": "client_credentials", "client_id": cid, "client_secret": secret, "audience": "https://other/api/"}),
+            403,
+            "access_denied",
+        ),
+        (
+            json!({"grant_type": "client_credentials", "client_id": cid, "client_secret": secret}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"grant_type": "client_credentials", "client_id": cid, "client_secret": secret, "audience": audience, "scope": "delete:users"}),
+            403,
+            "access_denied",
+        ),
+        (json!({"grant_type": "password", "client_id": cid, "client_secret": secret}), 400, "unsupported_grant_type"),
+    ];
+    for (body, status, error) in cases {
+        let r = post(body.clone()).await;
+        assert_eq!((r.status, r.json()["error"].as_str().unwrap()), (status, error), "{body}: {}", r.body);
+        assert!(r.json()["error_description"].is_string());
+    }
+    // A public client may not use the grant.
+    let r = post(json!({"grant_type": "client_credentials", "client_id": app.client.id.to_string(), "client_secret": "x", "audience": audience})).await;
+    assert_eq!(r.status, 401);
+    // A confidential client without the grant.
+    let mut web = rt_devkit::seed::management_client("No grant", "s3cret-s3cret", app.now());
+    web.grant_types = vec!["implicit".into()];
+    rt_domain::ports::ClientStore::create_client(&app.store, &web).await.unwrap();
+    let r = post(json!({"grant_type": "client_credentials", "client_id": web.id.to_string(), "client_secret": "s3cret-s3cret", "audience": audience})).await;
+    assert_eq!((r.status, r.json()["error"].as_str().unwrap()), (403, "unauthorized_client"));
+}
+
+#[tokio::test]
+async fn bearer_tokens_are_checked_strictly() {
+    let app = TestApp::spawn().await;
+    let good = app.management_token(&["read:users"]).await;
+    let path = "/api/v2/users";
+    let call = |t: Option<String>| {
+        let app = &app;
+        async move { app.mgmt(Method::GET, path, t.as_deref(), None).await }
+    };
+    assert_eq!(call(Some(good.clone())).await.status, 200);
+
+    let claims = jwt_claims(&good);
+    let keys = &app.stack.app.keys;
+    let sign = |c: &Value| keys.sign(c).unwrap();
+    let mut wrong_aud = claims.clone();
+    wrong_aud["aud"] = "https://other.example/api/v2/".into();
+    let mut wrong_iss = claims.clone();
+    wrong_iss["iss"] = "https://evil.example/".into();
+    let mut expired = claims.clone();
+    expired["exp"] = (app.now().secs() - 10).into();
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let payload = b64(&claims.to_string());
+    let alg_none = format!("{}.{payload}.", b64(r#"{"alg":"none","typ":"JWT"}"#));
+    let jwk = serde_json::to_string(keys.public_jwk()).unwrap();
+    let mut hs_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs_header.kid = Some(keys.kid().to_owned());
+    let hs256 =
+        jsonwebtoken::encode(&hs_header, &claims, &jsonwebtoken::EncodingKey::from_secret(jwk.as_bytes())).unwrap();
+    let foreign = rt_jwt::SigningKey::from_pem(&rt_jwt::generate_pem().unwrap()).unwrap().sign(&claims).unwrap();
+    let mut tampered = good.clone();
+    tampered.insert(good.find('.').unwrap() + 5, 'A');
+
+    for (name, token) in [
+        ("no token", None),
+        ("garbage", Some("not-a-jwt".to_owned())),
+        ("wrong audience", Some(sign(&wrong_aud))),
+        ("wrong issuer", Some(sign(&wrong_iss))),
+        ("expired", Some(sign(&expired))),
+        ("alg none", Some(alg_none)),
+        ("HS256 signed with the public key", Some(hs256)),
+        ("another key", Some(foreign)),
+        ("tampered", Some(tampered)),
+    ] {
+        let r = call(token).await;
+        assert_eq!(r.status, 401, "{name}: {}", r.body);
+        let b = r.json();
+        assert_eq!((b["statusCode"].as_i64(), b["error"].as_str()), (Some(401), Some("Unauthorized")), "{name}");
+        assert!(b["message"].is_string(), "{name}");
+    }
+    let r = app.http.get(format!("{}{path}", app.base)).header("authorization", "Basic abc").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    // A valid token without the scope.
+    let weak = app.management_token(&["read:clients"]).await;
+    let r = call(Some(weak.clone())).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.json(),
+        json!({"statusCode":403,"error":"Forbidden","message":"Insufficient scope, expected any of: read:users","errorCode":"insufficient_scope"})
+    );
+    let r = app.mgmt(Method::GET, "/api/v2/device-credentials?user_id=x", Some(&weak), None).await;
+    assert_eq!(r.json()["message"], "Insufficient scope, expected any of: read:device_credentials");
+
+    // Expiry, by the clock: tokens live 24 hours.
+    app.clock.advance_secs(86_401);
+    assert_eq!(call(Some(good)).await.status, 401);
+}
+
+#[tokio::test]
+async fn listing_device_credentials_pages_and_selects_fields() {
+    let app = TestApp::spawn().await;
+    app.obtain_refresh_token("phone").await;
+    app.seed_credentials(104, "tablet").await;
+    let token = app.management_token(SCOPES).await;
+    let uid = enc(app.user.user.id.as_str());
+    let get = |q: String| {
+        let (app, token) = (&app, &token);
+        async move { app.mgmt(Method::GET, &format!("/api/v2/device-credentials?{q}"), Some(token), None).await }
+    };
+
+    let r = get(format!("user_id={uid}&page=0&per_page=50&include_totals=true")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = r.json();
+    assert_eq!((b["start"].as_i64(), b["limit"].as_i64(), b["total"].as_i64()), (Some(0), Some(50), Some(105)));
+    assert_eq!(b["device_credentials"].as_array().unwrap().len(), 50);
+    let mut ids = std::collections::BTreeSet::new();
+    for page in 0..3 {
+        let b = get(format!("user_id={uid}&page={page}&per_page=50&include_totals=true")).await.json();
+        for i in b["device_credentials"].as_array().unwrap() {
+            assert!(ids.insert(i["id"].as_str().unwrap().to_owned()), "no item twice");
+        }
+    }
+    assert_eq!(ids.len(), 105);
+    let past = get(format!("user_id={uid}&page=9&per_page=50&include_totals=true")).await;
+    assert_eq!(past.status, 200);
+    assert_eq!(past.json()["device_credentials"], json!([]));
+    assert_eq!(get(format!("user_id={uid}&page=9")).await.json(), json!([]));
+
+    let b = get(format!("user_id={uid}&client_id={}&fields=id,device_name&per_page=1", app.client.id)).await.json();
+    assert_eq!(b[0].as_object().unwrap().keys().collect::<Vec<_>>(), ["device_name", "id"]);
+    let b =
+        get(format!("client_id={}&fields=device_id,type&include_fields=false&per_page=1", app.client.id)).await.json();
+    assert_eq!(b[0].as_object().unwrap().len(), 4);
+    assert_eq!(get(format!("user_id={uid}&type=public_key")).await.json(), json!([]));
+
+    for bad in [
+        format!("user_id={uid}&per_page=101"),
+        format!("user_id={uid}&page=-1"),
+        "type=refresh_token".into(),
+        format!("user_id={uid}&fields=secret_hash"),
+        format!("user_id={uid}&include_totals=maybe"),
+        "user_id=%zz".into(),
+    ] {
+        let r = get(bad.clone()).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert_eq!(r.json()["statusCode"], 400);
+    }
+
+    // node-auth0 v2 sends `{}` and Content-Type: application/json on DELETE.
+    let id = ids.iter().next().unwrap();
+    let r = app
+        .http
+        .delete(format!("{}/api/v2/device-credentials/{id}", app.base))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = app.mgmt(Method::DELETE, "/api/v2/device-credentials/not-an-id", Some(&token), None).await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn users_crud() {
+    let app = TestApp::spawn().await;
+    let token = app.management_token(SCOPES).await;
+    let t = Some(token.as_str());
+    let body = json!({"connection": "Username-Password-Authentication", "email": "New.Person@Example.com", "password": "Sup3r-secret", "name": "New Person"});
+    let r = app.mgmt(Method::POST, "/api/v2/users", t, Some(&body)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let u = r.json();
+    let id = u["user_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("auth0|"));
+    assert_eq!(u["email"], "new.person@example.com");
+    assert_eq!(u["identities"][0]["provider"], "auth0");
+    assert!(u.get("password").is_none() && !r.body.contains("argon2"));
+
+    let dup = app.mgmt(Method::POST, "/api/v2/users", t, Some(&body)).await;
+    assert_eq!(dup.status, 409);
+    assert_eq!(dup.json()["message"], "The user already exists.");
+    for (bad, msg) in [
+        (
+            json!({"connection": "Username-Password-Authentication", "email": "w@example.com", "password": "short"}),
+            "PasswordStrengthError",
+        ),
+        (json!({"connection": "Nope", "email": "w@example.com", "password": "Sup3r-secret"}), "connection"),
+        (json!({"email": "w@example.com", "password": "Sup3r-secret"}), "connection"),
+        (
+            json!({"connection": "Username-Password-Authentication", "email": "not an email", "password": "Sup3r-secret"}),
+            "email",
+        ),
+        (
+            json!({"connection": "Username-Password-Authentication", "email": "w@example.com", "password": "Sup3r-secret", "role": "admin"}),
+            "Additional properties",
+        ),
+    ] {
+        let r = app.mgmt(Method::POST, "/api/v2/users", t, Some(&bad)).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert!(r.json()["message"].as_str().unwrap().contains(msg), "{}", r.body);
+    }
+    let r = app
+        .http
+        .post(format!("{}/api/v2/users", app.base))
+        .bearer_auth(&token)
+        .body("{")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    let got = app.mgmt(Method::GET, &format!("/api/v2/users/{}", enc(&id)), t, None).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.json()["name"], "New Person");
+    let missing = app.mgmt(Method::GET, "/api/v2/users/auth0%7C000000000000000000000000", t, None).await;
+    assert_eq!(missing.status, 404);
+
+    let list = app.mgmt(Method::GET, "/api/v2/users?page=0&per_page=50&include_totals=true", t, None).await.json();
+    assert_eq!(list["total"], 2);
+    assert_eq!(list["length"], 2);
+    let found = app
+        .mgmt(Method::GET, &format!("/api/v2/users?q={}", enc("email:\"new.person@example.com\"")), t, None)
+        .await
+        .json();
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    let prefix = app.mgmt(Method::GET, "/api/v2/users?q=new*&include_totals=true", t, None).await.json();
+    assert_eq!(prefix["users"][0]["user_id"], id);
+    assert_eq!(app.mgmt(Method::GET, "/api/v2/users?q=name:x", t, None).await.status, 400);
+
+    let patched = app
+        .mgmt(
+            Method::PATCH,
+            &format!("/api/v2/users/{}", enc(&id)),
+            t,
+            Some(&json!({"name": "Renamed", "app_metadata": {"admin": true}})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.json()["name"], "Renamed");
+    assert_eq!(patched.json()["app_metadata"]["admin"], true);
+
+    let del = app.mgmt(Method::DELETE, &format!("/api/v2/users/{}", enc(&id)), t, None).await;
+    assert_eq!(del.status, 204);
+    assert_eq!(app.mgmt(Method::GET, &format!("/api/v2/users/{}", enc(&id)), t, None).await.status, 404);
+    assert_eq!(
+        app.mgmt(Method::DELETE, &format!("/api/v2/users/{}", enc(&id)), t, None).await.status,
+        204,
+        "deleting again is fine"
+    );
+    // The e-mail is free again.
+    assert_eq!(app.mgmt(Method::POST, "/api/v2/users", t, Some(&body)).await.status, 201);
+}
+
+#[tokio::test]
+async fn a_password_change_revokes_every_refresh_token_of_the_user() {
+    let app = TestApp::spawn().await;
+    let live = app.obtain_refresh_token("phone").await;
+    let seeded = app.seed_credentials(620, "tablet").await; // more than one page of the purge's queries
+    let token = app.management_token(SCOPES).await;
+    let uid = enc(app.user.user.id.as_str());
+    let r = app
+        .mgmt(Method::PATCH, &format!("/api/v2/users/{uid}"), Some(&token), Some(&json!({"password": "N3w-password!"})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for t in [&live, &seeded[0], &seeded[619]] {
+        assert_eq!(app.post_delegation(&app.delegation_body(t)).await.status, 403);
+    }
+    let left = app
+        .mgmt(Method::GET, &format!("/api/v2/device-credentials?user_id={uid}&include_totals=true"), Some(&token), None)
+        .await;
+    assert_eq!(left.json()["total"], 0, "the records are gone too");
+    // The new password works and yields a working token again.
+    let r = app.login(&app.authorize_params("phone"), &app.user.email, "N3w-password!").await;
+    let fresh = r.fragment["refresh_token"].clone();
+    assert_eq!(app.post_delegation(&app.delegation_body(&fresh)).await.status, 200);
+    assert_eq!(app.login(&app.authorize_params("phone"), &app.user.email, &app.user.password).await.resp.status, 401);
+}
+
+#[tokio::test]
+async fn deleting_a_user_with_a_thousand_tokens() {
+    let app = TestApp::spawn().await;
+    let tokens = app.seed_credentials(1000, "fleet").await;
+    let token = app.management_token(SCOPES).await;
+    let uid = enc(app.user.user.id.as_str());
+    let started = std::time::Instant::now();
+    let r = app.mgmt(Method::DELETE, &format!("/api/v2/users/{uid}"), Some(&token), None).await;
+    let took = started.elapsed();
+    assert_eq!(r.status, 204, "{}", r.body);
+    println!("DELETE /api/v2/users/{{id}} with 1000 refresh tokens took {} ms", took.as_millis());
+    for t in [&tokens[0], &tokens[500], &tokens[999]] {
+        assert_eq!(app.post_delegation(&app.delegation_body(t)).await.status, 403);
+    }
+    assert!(app.credential_items().await.is_empty(), "no record left");
+    assert_eq!(app.login(&app.authorize_params("x"), &app.user.email, &app.user.password).await.resp.status, 401);
+}
+
+#[tokio::test]
+async fn a_deleted_users_tokens_fail_before_their_records_are_gone() {
+    // An interrupted deletion: the user item is gone, the token records are not (yet).
+    let app = TestApp::spawn().await;
+    let rt = app.obtain_refresh_token("phone").await;
+    assert!(rt_domain::ports::UserStore::delete_user(&app.store, &app.user.user).await.unwrap());
+    assert_eq!(app.credential_items().await.len(), 1, "the record is still there");
+    assert_eq!(app.post_delegation(&app.delegation_body(&rt)).await.status, 403);
+    // Re-running the deletion finishes the cleanup.
+    let token = app.management_token(SCOPES).await;
+    let r = app
+        .mgmt(Method::DELETE, &format!("/api/v2/users/{}", enc(app.user.user.id.as_str())), Some(&token), None)
+        .await;
+    assert_eq!(r.status, 204);
+    assert!(app.credential_items().await.is_empty());
+}
+
+#[tokio::test]
+async fn clients_crud_and_deleting_a_client_revokes_its_tokens() {
+    let app = TestApp::spawn().await;
+    let token = app.management_token(SCOPES).await;
+    let t = Some(token.as_str());
+    let r = app
+        .mgmt(
+            Method::POST,
+            "/api/v2/clients",
+            t,
+            Some(&json!({"name": "Backend job", "app_type": "non_interactive", "management_scopes": ["read:users"]})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let created = r.json();
+    let secret = created["client_secret"].as_str().expect("the secret, once").to_owned();
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let got = app.mgmt(Method::GET, &format!("/api/v2/clients/{id}"), t, None).await;
+    assert!(got.json().get("client_secret").is_none(), "never shown again");
+    assert!(!app.snapshot().await.contains(&secret), "stored only as a hash");
+    // The new client can get a token with its secret.
+    let tok = app
+        .post_json("/oauth/token", &json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret, "audience": format!("{}api/v2/", app.issuer())}))
+        .await;
+    assert_eq!(tok.status, 200);
+    assert_eq!(tok.json()["scope"], "read:users");
+
+    let native = app
+        .mgmt(
+            Method::POST,
+            "/api/v2/clients",
+            t,
+            Some(&json!({"name": "Phone app", "app_type": "native", "callbacks": ["com.example.app://cb"]})),
+        )
+        .await
+        .json();
+    assert!(native.get("client_secret").is_none(), "public clients have no secret");
+    for bad in [
+        json!({"app_type": "native"}),
+        json!({"name": "x", "app_type": "desktop"}),
+        json!({"name": "x", "callbacks": ["not a url"]}),
+        json!({"name": "x", "callbacks": ["https://a.example/cb#frag"]}),
+        json!({"name": "x", "web_origins": ["https://a.example/path"]}),
+        json!({"name": "x", "app_type": "native", "management_scopes": ["read:users"]}),
+        json!({"name": "x", "jwt_configuration": {"lifetime_in_seconds": 5}}),
+        json!({"name": "x", "grant_types": ["password"]}),
+    ] {
+        let r = app.mgmt(Method::POST, "/api/v2/clients", t, Some(&bad)).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+
+    // The id_token lifetime of /delegation follows the client's configuration.
+    let rt = app.obtain_refresh_token("phone").await;
+    let r = app
+        .mgmt(
+            Method::PATCH,
+            &format!("/api/v2/clients/{}", app.client.id),
+            t,
+            Some(&json!({"jwt_configuration": {"lifetime_in_seconds": 600}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let d = app.post_delegation(&app.delegation_body(&rt)).await;
+    assert_eq!(d.json()["expires_in"], 600);
+
+    let list = app.mgmt(Method::GET, "/api/v2/clients?include_totals=true", t, None).await.json();
+    assert_eq!(list["total"], 4, "the app, the token's client, the backend job, the phone app");
+    let del = app.mgmt(Method::DELETE, &format!("/api/v2/clients/{}", app.client.id), t, None).await;
+    assert_eq!(del.status, 204);
+    assert_eq!(app.post_delegation(&app.delegation_body(&rt)).await.status, 401, "the client is gone");
+    assert!(app.credential_items().await.is_empty());
+    assert_eq!(app.mgmt(Method::GET, &format!("/api/v2/clients/{}", app.client.id), t, None).await.status, 404);
+}
+
+#[tokio::test]
+async fn revoking_while_exchanges_are_in_flight_leaves_nothing_usable_after_the_204() {
+    let app = std::sync::Arc::new(
+        TestApp::spawn_with(rt_tests::Options {
+            configure: Some(Box::new(|c| c.exchange_rate.limit = 10_000)),
+            ..Default::default()
+        })
+        .await,
+    );
+    let rt = app.obtain_refresh_token("phone").await;
+    let token = app.management_token(SCOPES).await;
+    let list = app
+        .mgmt(
+            Method::GET,
+            &format!("/api/v2/device-credentials?user_id={}", enc(app.user.user.id.as_str())),
+            Some(&token),
+            None,
+        )
+        .await
+        .json();
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    let done = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
+    let mut workers = vec![];
+    for _ in 0..4 {
+        let (app, rt, done) = (app.clone(), rt.clone(), done.clone());
+        workers.push(tokio::spawn(async move {
+            let mut late_successes = 0;
+            for _ in 0..40 {
+                let started = std::time::Instant::now();
+                let r = app.post_delegation(&app.delegation_body(&rt)).await;
+                let revoked_at = *done.lock().unwrap();
+                if r.status == 200 && revoked_at.is_some_and(|at| started > at) {
+                    late_successes += 1;
+                }
+                if revoked_at.is_some() && r.status == 403 {
+                    break;
+                }
+            }
+            late_successes
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let r = app.mgmt(Method::DELETE, &format!("/api/v2/device-credentials/{id}"), Some(&token), None).await;
+    assert_eq!(r.status, 204);
+    *done.lock().unwrap() = Some(std::time::Instant::now());
+    for w in workers {
+        assert_eq!(w.await.unwrap(), 0, "an exchange that started after the 204 succeeded");
+    }
+    assert_eq!(app.post_delegation(&app.delegation_body(&rt)).await.status, 403);
+    assert!(app.credential_items().await.is_empty(), "no exchange brought the record back");
+}
+
+#[tokio::test]
+async fn browsers_may_call_the_management_api_from_registered_origins() {
+    let app = TestApp::spawn().await;
+    let token = app.management_token(&["read:users"]).await; // its client allows https://admin.example.com
+    let pre = app
+        .http
+        .request(Method::OPTIONS, format!("{}/api/v2/users", app.base))
+        .header("origin", "https://admin.example.com")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), 204);
+    assert!(pre.headers()["access-control-allow-headers"].to_str().unwrap().contains("Authorization"));
+    let get = |origin: &'static str| {
+        app.http.get(format!("{}/api/v2/users", app.base)).bearer_auth(&token).header("origin", origin).send()
+    };
+    assert_eq!(
+        get("https://admin.example.com").await.unwrap().headers()["access-control-allow-origin"],
+        "https://admin.example.com"
+    );
+    assert!(get("https://evil.example").await.unwrap().headers().get("access-control-allow-origin").is_none());
+}

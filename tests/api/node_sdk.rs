@@ -1,0 +1,129 @@
+//! Compatibility with the real auth0 Node SDK: `auth0@7.1.0`'s `ManagementClient` (pinned in
+//! `tests/node/package-lock.json`) driven by `tests/node/management-sdk.mjs` against this
+//! process's server. The SDK gets its own token by client_credentials and hard-codes
+//! `https://{domain}`; the script's fetch shim sends that to the local server.
+
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use rt_domain::ids::{Email, UserId};
+use rt_domain::management::SCOPES;
+use rt_domain::ports::UserStore;
+use rt_domain::token::RefreshToken;
+use rt_tests::{Options, TestApp};
+use serde_json::Value;
+
+const DOMAIN: &str = "tenant.test";
+const SEEDED: usize = 120;
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+struct Output {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+fn read_all(mut r: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = r.read_to_string(&mut s);
+        s
+    })
+}
+
+/// Runs `node <script>` with `env`, without blocking the runtime that serves its requests.
+async fn node(root: &Path, script: &str, env: &[(&str, String)]) -> Output {
+    let mut child = Command::new("node")
+        .arg(script)
+        .current_dir(root)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `node` ({e}): Node.js 20+ is needed for the SDK compatibility test"));
+    let out = read_all(child.stdout.take().expect("stdout"));
+    let err = read_all(child.stderr.take().expect("stderr"));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait for node") {
+            break s;
+        }
+        if started.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "node {script} did not finish in {TIMEOUT:?}\n--- stdout\n{}\n--- stderr\n{}",
+                out.join().unwrap_or_default(),
+                err.join().unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    Output { status, stdout: out.join().expect("stdout"), stderr: err.join().expect("stderr") }
+}
+
+#[tokio::test]
+async fn auth0_v7_management_client_against_the_service() {
+    let root = rt_devkit::paths::repo_root();
+    let sdk = root.join("tests/node/node_modules/auth0/package.json");
+    assert!(
+        sdk.exists(),
+        "{} is missing: the auth0 Node SDK is not installed; run `cargo xtask test` or `npm ci` in tests/node",
+        sdk.display()
+    );
+
+    let app = TestApp::spawn_with(Options { issuer: Some(format!("https://{DOMAIN}/")), ..Default::default() }).await;
+    let (m2m, secret) = app.m2m_client(SCOPES).await;
+
+    // One credential through the real login flow, and enough others for 3+ pages of 50.
+    let phone = app.obtain_refresh_token("sdk-phone").await;
+    let phone_id = RefreshToken::parse(&phone).expect("refresh token").id().as_str().to_owned();
+    let tablets = app.seed_credentials(SEEDED, "sdk-tablet").await;
+    assert_eq!(app.post_delegation(&app.delegation_body(&phone)).await.status, 200, "the phone's token works before");
+    let new_email = format!("sdk-{}@example.com", rt_domain::random::alphanumeric(8).to_lowercase());
+
+    let env = [
+        ("RT_BASE", app.base.clone()),
+        ("RT_DOMAIN", DOMAIN.to_owned()),
+        ("RT_CLIENT_ID", m2m.id.to_string()),
+        ("RT_CLIENT_SECRET", secret),
+        ("RT_USER_ID", app.user.user.id.to_string()),
+        ("RT_APP_CLIENT_ID", app.client.id.to_string()),
+        ("RT_EXPECTED_COUNT", (SEEDED + 1).to_string()),
+        ("RT_PHONE_DEVICE", "sdk-phone".to_owned()),
+        ("RT_PHONE_CREDENTIAL_ID", phone_id.clone()),
+        ("RT_NEW_USER_EMAIL", new_email.clone()),
+        ("NODE_NO_WARNINGS", "1".to_owned()),
+    ];
+    let started = Instant::now();
+    let out = node(&root, "tests/node/management-sdk.mjs", &env).await;
+    let report = format!("--- node stdout\n{}--- node stderr\n{}", out.stdout, out.stderr);
+    assert!(out.status.success(), "the auth0 v7 SDK script failed ({}):\n{report}", out.status);
+    eprintln!("node ran in {:?}\n{report}", started.elapsed());
+
+    let result: Value = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("result: "))
+        .map(|j| serde_json::from_str(j).expect("result JSON"))
+        .unwrap_or_else(|| panic!("no result line:\n{report}"));
+    assert_eq!(result["listed"], SEEDED + 1);
+    assert_eq!(result["deleted_credential"], phone_id.as_str());
+
+    // The SDK's delete revoked the phone's refresh token, and only that one.
+    let d = app.post_delegation(&app.delegation_body(&phone)).await;
+    assert_eq!(d.status, 403, "the deleted credential's token must stop working: {}", d.body);
+    assert_eq!(d.json()["error"], "invalid_grant");
+    let d = app.post_delegation(&app.delegation_body(&tablets[0])).await;
+    assert_eq!(d.status, 200, "the other credentials still work: {}", d.body);
+    assert_eq!(app.credential_items().await.len(), SEEDED);
+
+    // The user the SDK created and deleted is gone, by id and by e-mail.
+    let created = UserId::parse(result["created_user"].as_str().expect("created_user")).expect("user id");
+    assert!(app.store.get_user(&created).await.expect("get user").is_none(), "{created} still exists");
+    let email = Email::parse(&new_email).expect("email");
+    assert!(app.store.get_user_by_email(&email).await.expect("by email").is_none(), "{new_email} still exists");
+    assert!(app.store.get_user(&app.user.user.id).await.expect("get user").is_some(), "the seeded user is untouched");
+}
