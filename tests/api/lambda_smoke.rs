@@ -102,24 +102,40 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
     let mut mgmt = rt_devkit::seed::management_client("Smoke m2m", &mgmt_secret, now);
     mgmt.management_scopes = rt_domain::management::SCOPES.iter().map(|s| (*s).to_owned()).collect();
     store.create_client(&mgmt).await.unwrap();
+    let admin = rt_devkit::seed::user("root@example.com", "Smoke-admin-1", "Root", true, now).unwrap();
+    store.create_user(&admin).await.unwrap();
     let token = RefreshToken::generate(&user.id, 0);
-    store
-        .issue_credential(&DeviceCredential {
-            id: token.id().clone(),
-            client_id: client.id.clone(),
-            user_id: user.id.clone(),
-            user_rev: 0,
-            device_name: DeviceName::parse("my-device").unwrap(),
-            scope: Scope::parse("openid offline_access").unwrap(),
-            secret_hash: token.secret_hash(),
-            created_at: now,
-            created_ip: None,
-            last_used_at: None,
-            last_ip: None,
-            use_count: 0,
-        })
-        .await
-        .unwrap();
+    let token2 = RefreshToken::generate(&user.id, 0);
+    for (t, offset) in [(&token, 0), (&token2, 1)] {
+        store
+            .issue_credential(&DeviceCredential {
+                id: t.id().clone(),
+                client_id: client.id.clone(),
+                user_id: user.id.clone(),
+                user_rev: 0,
+                device_name: DeviceName::parse("my-device").unwrap(),
+                scope: Scope::parse("openid offline_access").unwrap(),
+                secret_hash: t.secret_hash(),
+                created_at: rt_domain::clock::Timestamp::from_millis(now.millis() + offset),
+                created_ip: None,
+                last_used_at: None,
+                last_ip: None,
+                use_count: 0,
+            })
+            .await
+            .unwrap();
+    }
+    // A dashboard session of the administrator, made with the same key the functions load.
+    let config = rt_devkit::stack::config("https://auth.example.com/", store.table());
+    let keys = rt_jwt::SigningKey::from_pem(&rt_tests::signing_pem()).unwrap();
+    let local = rt_http::App::new(
+        config,
+        rt_store::DynamoStore::local(&endpoint, store.table().to_owned()),
+        keys,
+        std::sync::Arc::new(rt_domain::SystemClock),
+    );
+    let (set_cookie, csrf) = rt_http::session::start(&local, &admin, now);
+    let session = set_cookie.split(';').next().unwrap().trim_start_matches("rt_admin=").to_owned();
 
     // The binaries, built first so that watch starts them without compiling on the first call.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -172,6 +188,8 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
             .replace("{{mgmt_client_id}}", mgmt.id.as_str())
             .replace("{{mgmt_client_secret}}", &mgmt_secret)
             .replace("{{access_token}}", access_token)
+            .replace("{{session}}", &session)
+            .replace("{{csrf}}", &csrf)
     };
     let body =
         |r: &Value| -> Value { serde_json::from_str(r["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null) };
@@ -194,6 +212,11 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
         "create-client",
         "update-client",
         "api-preflight",
+        "dashboard-login",
+        "dashboard-assets",
+        "dashboard-users",
+        "dashboard-user",
+        "dashboard-revoke",
         "delete-user",
         "delete-client",
     ];
@@ -234,10 +257,11 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
             }
             "list-device-credentials" => {
                 assert_eq!(status, 200, "{r}");
+                assert_eq!(body(&r)["total"], 2, "{r}");
                 assert_eq!(body(&r)["device_credentials"][0]["id"], token.id().as_str());
             }
             "delete-device-credential" | "delete-user" | "delete-client" => assert_eq!(status, 204, "{name}: {r}"),
-            "list-users" => assert_eq!(body(&r)["total"], 1, "{r}"),
+            "list-users" => assert_eq!(body(&r)["total"], 2, "the user and the administrator: {r}"),
             "get-user" => assert_eq!(body(&r)["user_id"], user.id.as_str(), "{r}"),
             "create-user" | "create-client" => assert_eq!(status, 201, "{name}: {r}"),
             "update-user" => assert_eq!(body(&r)["name"], "Renamed User", "{r}"),
@@ -247,6 +271,26 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
             "api-preflight" => {
                 assert_eq!(status, 204, "{r}");
                 assert_eq!(r["headers"]["access-control-allow-origin"], "https://admin.example.com", "{r}");
+            }
+            "dashboard-login" => {
+                assert_eq!(status, 200, "{r}");
+                assert!(r["body"].as_str().unwrap().contains("Dashboard sign-in"));
+            }
+            "dashboard-assets" => assert_eq!(status, 200, "{r}"),
+            "dashboard-users" => {
+                assert_eq!(status, 200, "{r}");
+                assert!(r["body"].as_str().unwrap().contains("smoke@example.com"), "{r}");
+            }
+            "dashboard-user" => {
+                assert_eq!(status, 200, "{r}");
+                assert!(r["body"].as_str().unwrap().contains("aria-label=\"Unlink my-device\""), "{r}");
+            }
+            "dashboard-revoke" => {
+                assert_eq!(status, 303, "{r}");
+                assert!(
+                    store.get_credential(token2.id()).await.unwrap().is_none(),
+                    "unlinked through the Lambda function"
+                );
             }
             other => panic!("no expectation for {other}"),
         }

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod architecture;
+mod dashboard;
+mod dashboard_browser;
 mod delegation_requests;
 mod flow;
 mod lambda_smoke;

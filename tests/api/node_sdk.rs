@@ -3,66 +3,18 @@
 //! process's server. The SDK gets its own token by client_credentials and hard-codes
 //! `https://{domain}`; the script's fetch shim sends that to the local server.
 
-use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
-
 use rt_domain::ids::{Email, UserId};
 use rt_domain::management::SCOPES;
 use rt_domain::ports::UserStore;
 use rt_domain::token::RefreshToken;
+use std::time::Instant;
+
+use rt_tests::node::node;
 use rt_tests::{Options, TestApp};
 use serde_json::Value;
 
 const DOMAIN: &str = "tenant.test";
 const SEEDED: usize = 120;
-const TIMEOUT: Duration = Duration::from_secs(120);
-
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-fn read_all(mut r: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = r.read_to_string(&mut s);
-        s
-    })
-}
-
-/// Runs `node <script>` with `env`, without blocking the runtime that serves its requests.
-async fn node(root: &Path, script: &str, env: &[(&str, String)]) -> Output {
-    let mut child = Command::new("node")
-        .arg(script)
-        .current_dir(root)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run `node` ({e}): Node.js 20+ is needed for the SDK compatibility test"));
-    let out = read_all(child.stdout.take().expect("stdout"));
-    let err = read_all(child.stderr.take().expect("stderr"));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait for node") {
-            break s;
-        }
-        if started.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "node {script} did not finish in {TIMEOUT:?}\n--- stdout\n{}\n--- stderr\n{}",
-                out.join().unwrap_or_default(),
-                err.join().unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    Output { status, stdout: out.join().expect("stdout"), stderr: err.join().expect("stderr") }
-}
 
 #[tokio::test]
 async fn auth0_v7_management_client_against_the_service() {

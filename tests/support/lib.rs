@@ -2,6 +2,7 @@
 //! handlers behind the local HTTP server, a manual clock — and one helper per endpoint.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+pub mod node;
 pub mod proxy;
 
 use std::collections::HashMap;
@@ -246,6 +247,60 @@ impl TestApp {
         Resp::from(req.send().await.expect("management call")).await
     }
 
+    /// An administrator, created directly in the store; returns its e-mail and password.
+    pub async fn admin(&self) -> (String, String) {
+        let password = seed::random_password();
+        let email = format!("admin-{}@example.com", rt_domain::random::alphanumeric(6).to_lowercase());
+        let admin = seed::user(&email, &password, "Admin", true, self.now()).expect("admin");
+        self.store.create_user(&admin).await.expect("create admin");
+        (email, password)
+    }
+
+    /// Signs in to the dashboard over HTTP: the session cookie (`rt_admin=…`) and the CSRF
+    /// token of that session, or the sign-in answer when it did not work.
+    pub async fn dashboard_sign_in(&self, email: &str, password: &str) -> Result<(String, String), Resp> {
+        let page = self.get("/dashboard/login").await;
+        let login_cookie =
+            page.header("set-cookie").expect("login cookie").split(';').next().expect("cookie").to_owned();
+        let field = hidden(&page.body, "login_csrf");
+        let r = Resp::from(
+            self.http
+                .post(format!("{}/dashboard/login", self.base))
+                .header("cookie", &login_cookie)
+                .form(&[("login_csrf", field.as_str()), ("username", email), ("password", password)])
+                .send()
+                .await
+                .expect("POST /dashboard/login"),
+        )
+        .await;
+        if r.status != 303 {
+            return Err(r);
+        }
+        let cookie = r.header("set-cookie").expect("session cookie").split(';').next().expect("cookie").to_owned();
+        let users = self.dashboard_get("/dashboard/users", &cookie).await;
+        assert_eq!(users.status, 200, "{}", users.body);
+        Ok((cookie, hidden(&users.body, "csrf")))
+    }
+
+    pub async fn dashboard_get(&self, path: &str, cookie: &str) -> Resp {
+        Resp::from(self.http.get(format!("{}{path}", self.base)).header("cookie", cookie).send().await.expect("GET"))
+            .await
+    }
+
+    pub async fn dashboard_post(&self, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Resp {
+        let mut req = self.http.post(format!("{}{path}", self.base)).form(form);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        Resp::from(req.send().await.expect("POST")).await
+    }
+
+    /// `/dashboard/users/<percent-encoded id>`
+    pub fn dashboard_user_path(&self) -> String {
+        let enc: String = form_urlencoded::byte_serialize(self.user.user.id.as_str().as_bytes()).collect();
+        format!("/dashboard/users/{enc}")
+    }
+
     /// Puts `n` credential records for this app's user directly (25 per `BatchWriteItem`):
     /// fast seeding for bulk-revocation tests. Returns their tokens.
     pub async fn seed_credentials(&self, n: usize, device: &str) -> Vec<String> {
@@ -470,9 +525,14 @@ fn sorted(i: &HashMap<String, AttributeValue>) -> Vec<(String, String)> {
 
 /// The `tx` hidden field of a login page.
 pub fn hidden_tx(html: &str) -> String {
-    let marker = r#"name="tx" value=""#;
-    let start = html.find(marker).unwrap_or_else(|| panic!("no tx field in {html}")) + marker.len();
-    html[start..].split('"').next().expect("tx").to_owned()
+    hidden(html, "tx")
+}
+
+/// The value of the first hidden field `name` of a page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {html}")) + marker.len();
+    html[start..].split('"').next().expect("value").to_owned()
 }
 
 /// Decodes a JWT's payload without verifying it.

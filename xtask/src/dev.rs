@@ -132,6 +132,9 @@ Refresh-token service on {base}/
      -d audience={base}/api/v2/
    curl -s -H 'Authorization: Bearer <access_token>' '{base}/api/v2/users?include_totals=true'
 
+5. The dashboard (Users > user > Devices > X > UNLINK): {base}/dashboard
+   administrator: {} / {}
+
 Press Ctrl-C to stop.",
         if created { "created from template.yaml" } else { "already existed" },
         s.user_email,
@@ -139,5 +142,7 @@ Press Ctrl-C to stop.",
         s.authorize_url,
         s.client_id,
         s.mgmt_client_id,
+        s.admin_email,
+        s.admin_password,
     );
 }

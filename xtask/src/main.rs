@@ -53,6 +53,7 @@ fn test(args: &[String]) -> Result<()> {
     let root = rt_devkit::paths::repo_root();
     tools::ensure(&tools::test_requirements())?;
     tools::ensure_node_modules()?;
+    tools::ensure_chromium()?;
     let path = tools::path_with_venv();
     eprintln!("xtask: cargo fmt --check");
     run(cargo().current_dir(&root).args(["fmt", "--all", "--check"]))?;

@@ -51,23 +51,49 @@ pub fn path_with_venv() -> String {
     }
 }
 
-/// Installs the pinned Node packages of `tests/node` (the auth0 SDK compatibility test) with
-/// `npm ci`, unless `node_modules` already holds them and is newer than `package-lock.json`.
+/// Installs `tests/node` (the auth0 SDK and playwright-core, pinned by its lockfile) with
+/// `npm ci` unless the installed tree matches the lockfile.
 pub fn ensure_node_modules() -> Result<()> {
     let dir = paths::repo_root().join("tests").join("node");
-    let lock = dir.join("package-lock.json");
-    let installed = dir.join("node_modules").join("auth0").join("package.json");
-    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let lock_time = modified(&lock).ok_or_else(|| format!("{} is missing", lock.display()))?;
-    if modified(&installed).is_some_and(|t| t >= lock_time) {
+    let lock = std::fs::read_to_string(dir.join("package-lock.json"))
+        .map_err(|e| format!("tests/node/package-lock.json: {e}"))?;
+    let installed = std::fs::read_to_string(dir.join("node_modules").join(".package-lock.json")).unwrap_or_default();
+    // npm writes node_modules/.package-lock.json with the lockfile's packages on every install.
+    let packages = |text: &str| -> Option<serde_json::Value> {
+        let v: serde_json::Value = serde_json::from_str(text).ok()?;
+        let mut p = v.get("packages")?.clone();
+        if let Some(m) = p.as_object_mut() {
+            m.remove("");
+        }
+        Some(p)
+    };
+    if packages(&lock).is_some() && packages(&lock) == packages(&installed) {
         return Ok(());
     }
     let npm_works = Command::new("npm").arg("--version").output().is_ok_and(|o| o.status.success());
     if !npm_works {
-        return Err("`npm` was not found: the auth0 Node SDK compatibility test (tests/node) needs Node.js 20.19+ \
-                    with npm (https://nodejs.org/, or Debian: apt-get install nodejs npm)"
+        return Err("`npm` was not found: the tests in tests/node (auth0 SDK, browser) need Node.js 20 with npm \
+                    (Debian: apt-get install nodejs npm)"
             .into());
     }
     eprintln!("xtask: npm ci in {}", dir.display());
     run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir))
+}
+
+/// Debian's Chromium for the browser tests: installed with apt-get when missing (as root).
+pub fn ensure_chromium() -> Result<()> {
+    let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if std::path::Path::new(&path).exists() {
+        return Ok(());
+    }
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if !root {
+        return Err(format!(
+            "{path} is missing: install Debian's chromium (sudo apt-get install chromium) or set CHROMIUM"
+        )
+        .into());
+    }
+    eprintln!("xtask: apt-get install chromium");
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive"))
 }

@@ -99,6 +99,7 @@ pub fn user(email: &str, password: &str, name: &str, admin: bool, now: Timestamp
         blocked: false,
         created_at: now,
         updated_at: now,
+        sessions_after: Timestamp::from_millis(0),
     })
 }
 

@@ -233,6 +233,24 @@ pub async fn login<S: Store, T: TokenSigner>(
     ip: IpAddr,
     now: Timestamp,
 ) -> Result<LoginSuccess, LoginError> {
+    let user = authenticate(store, settings, username, password, ip, now).await?;
+    if user.blocked {
+        return Err(LoginError::Blocked);
+    }
+    issue_tokens(store, signer, settings, req, &user, &ip.to_string(), now).await
+}
+
+/// Counts the attempt against the per-address and per-account limits, then checks the
+/// password (Argon2id; a dummy verification when the account does not exist, so that both
+/// cases take as long and answer the same).
+pub async fn authenticate<S: Store>(
+    store: &S,
+    settings: &Settings,
+    username: &str,
+    password: &SecretString,
+    ip: IpAddr,
+    now: Timestamp,
+) -> Result<User, LoginError> {
     let address = address_key(ip);
     let account = username.trim().to_lowercase();
     for (key, policy) in [
@@ -256,10 +274,7 @@ pub async fn login<S: Store, T: TokenSigner>(
     if !user.password_hash.verify(password) {
         return Err(LoginError::InvalidCredentials);
     }
-    if user.blocked {
-        return Err(LoginError::Blocked);
-    }
-    issue_tokens(store, signer, settings, req, &user, &ip.to_string(), now).await
+    Ok(user)
 }
 
 async fn issue_tokens<S: Store, T: TokenSigner>(

@@ -7,6 +7,7 @@ pub mod claims;
 pub mod client;
 pub mod clock;
 pub mod credential;
+pub mod dashboard;
 pub mod delegation;
 pub mod ids;
 pub mod management;

@@ -22,4 +22,6 @@ pub struct User {
     pub blocked: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Dashboard sessions started before this moment are void (sign-out ends them all).
+    pub sessions_after: Timestamp,
 }

@@ -18,6 +18,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// HMAC key of the login transaction carried by the login form.
     pub(crate) tx_key: SecretBox<[u8; 32]>,
+    /// HMAC key of dashboard session cookies and their CSRF tokens.
+    pub(crate) session_key: SecretBox<[u8; 32]>,
     pub(crate) delegation: delegation::Settings,
     pub(crate) authorize: authorize::Settings,
 }
@@ -42,6 +44,7 @@ impl App {
 
     pub fn new(config: Config, store: DynamoStore, keys: SigningKey, clock: Arc<dyn Clock>) -> Self {
         let tx_key = keys.derive_secret("login transaction");
+        let session_key = keys.derive_secret("dashboard session");
         let delegation = delegation::Settings {
             issuer: config.issuer.clone(),
             policy: config.exchange_rate,
@@ -53,7 +56,7 @@ impl App {
             login_per_address: config.login_per_address,
             login_per_account: config.login_per_account,
         };
-        Self { config, store, keys, clock, tx_key, delegation, authorize }
+        Self { config, store, keys, clock, tx_key, session_key, delegation, authorize }
     }
 }
 

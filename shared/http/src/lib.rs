@@ -10,6 +10,7 @@ pub mod local;
 pub mod mgmt;
 pub mod request;
 pub mod response;
+pub mod session;
 pub mod tx;
 
 pub use app::App;

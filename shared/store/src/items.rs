@@ -122,6 +122,7 @@ pub fn user_to_item(u: &User) -> Item {
     item.insert(attr::BLOCKED.into(), b(u.blocked));
     item.insert(attr::CREATED_AT.into(), n(u.created_at.millis()));
     item.insert(attr::UPDATED_AT.into(), n(u.updated_at.millis()));
+    item.insert(attr::SESSIONS_AFTER.into(), n(u.sessions_after.millis()));
     item
 }
 
@@ -138,6 +139,7 @@ pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
         blocked: get_bool(item, attr::BLOCKED)?,
         created_at: Timestamp::from_millis(get_i64(item, attr::CREATED_AT)?),
         updated_at: Timestamp::from_millis(get_i64(item, attr::UPDATED_AT)?),
+        sessions_after: Timestamp::from_millis(opt_i64(item, attr::SESSIONS_AFTER).unwrap_or(0)),
     })
 }
 

@@ -47,6 +47,7 @@ pub mod attr {
     pub const REV: &str = "rev";
     pub const ADMIN: &str = "admin";
     pub const BLOCKED: &str = "blocked";
+    pub const SESSIONS_AFTER: &str = "sessions_after";
 
     pub const ID: &str = "id";
     pub const USER_REV: &str = "user_rev";

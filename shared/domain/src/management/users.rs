@@ -208,6 +208,7 @@ pub async fn create<S: UserStore>(store: &S, who: &Principal, body: Value, now: 
         blocked: opt_bool(&m, "blocked")?.unwrap_or(false),
         created_at: now,
         updated_at: now,
+        sessions_after: Timestamp::from_millis(0),
     };
     match store.create_user(&user).await? {
         CreateUser::Created => Ok(view(&user)),
@@ -287,6 +288,28 @@ pub async fn update<S: UserStore + CredentialStore>(
         }
     }
     Err(MgmtError::conflict("The user was changed concurrently; try again.", "concurrent_update"))
+}
+
+/// Revokes every refresh token of the user at once by moving it to a new credential revision
+/// (one conditional write), then removes the records of the older revisions.
+pub async fn bump_revision<S: UserStore + CredentialStore>(
+    store: &S,
+    id: &UserId,
+    now: Timestamp,
+) -> Result<crate::ports::Purge, crate::ports::StoreError> {
+    for _ in 0..3 {
+        let Some(old) = store.get_user(id).await? else {
+            // No user: its tokens are dead already; remove what is left of them.
+            return store.purge_user_credentials(id, None, PURGE_BUDGET).await;
+        };
+        let mut new = old.clone();
+        new.rev = old.rev.saturating_add(1);
+        new.updated_at = now.max(old.updated_at);
+        if store.update_user(&old, &new).await? == UpdateUser::Updated {
+            return store.purge_user_credentials(id, Some(new.rev), PURGE_BUDGET).await;
+        }
+    }
+    Err(crate::ports::StoreError::Unavailable("the user kept changing; try again".into()))
 }
 
 /// Deletes the user (204 even when absent, as Auth0) and revokes all of its refresh tokens.

@@ -9,6 +9,7 @@ use lambda_http::{Body, Request, Response};
 use crate::app::App;
 
 pub mod authorize;
+pub mod dashboard;
 pub mod delegation;
 pub mod jwks;
 pub mod management;
@@ -41,6 +42,11 @@ pub const FUNCTIONS: &[(&str, Handler)] = &[
     ("update-client", management::update_client),
     ("delete-client", management::delete_client),
     ("api-preflight", management::api_preflight),
+    ("dashboard-login", dashboard::dashboard_login),
+    ("dashboard-users", dashboard::dashboard_users),
+    ("dashboard-user", dashboard::dashboard_user),
+    ("dashboard-revoke", dashboard::dashboard_revoke),
+    ("dashboard-assets", dashboard::dashboard_assets),
 ];
 
 pub fn by_name(name: &str) -> Option<Handler> {

@@ -1,0 +1,468 @@
+//! The administrators' dashboard under `/dashboard`: sign-in, Users, a user's Details and
+//! Devices tabs, UNLINK (revoke a device's refresh tokens) and Revoke all. Server-rendered
+//! (askama, escaping by default), strict CSP (no inline script or style), every state change a
+//! POST with the session's CSRF token; works without JavaScript.
+
+use askama::Template;
+use lambda_http::{Body, Request, RequestExt as _, Response};
+use rt_domain::clock::Timestamp;
+use rt_domain::dashboard;
+use rt_domain::ids::UserId;
+use rt_domain::params::Params;
+use rt_domain::ports::{PageRequest, StoreError, UserStore};
+use rt_domain::user::User;
+use secrecy::SecretString;
+
+use super::BoxFuture;
+use crate::app::App;
+use crate::request;
+use crate::response::with_header;
+use crate::session::{self, Session};
+
+const PER_PAGE: u32 = 20;
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'; connect-src 'self'";
+
+fn html(status: u16, body: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/html; charset=utf-8")
+        .header("cache-control", "no-store")
+        .header("content-security-policy", CSP)
+        .header("x-frame-options", "DENY")
+        .header("x-content-type-options", "nosniff")
+        .header("referrer-policy", "same-origin")
+        .body(Body::Text(body))
+        .unwrap_or_default()
+}
+
+fn see_other(location: &str) -> Response<Body> {
+    let r = Response::builder().status(303).header("cache-control", "no-store").body(Body::Empty).unwrap_or_default();
+    with_header(r, "location", location)
+}
+
+fn render<T: Template>(status: u16, page: &T) -> Response<Body> {
+    match page.render() {
+        Ok(body) => html(status, body),
+        Err(e) => {
+            tracing::error!(error = %e, "dashboard template");
+            message(500, "Error", "The page could not be shown.")
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/message.html")]
+struct Message<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+fn message(status: u16, title: &str, text: &str) -> Response<Body> {
+    let body = Message { title, message: text }.render().unwrap_or_else(|_| text.to_owned());
+    let r = html(status, body);
+    if status == 503 { with_header(r, "retry-after", "1") } else { r }
+}
+
+fn store_error(e: &StoreError) -> Response<Body> {
+    tracing::error!(error = %e, "dashboard: store");
+    message(503, "Temporarily unavailable", "The service is temporarily unavailable. Try again in a moment.")
+}
+
+fn date(t: Timestamp) -> String {
+    let s = t.to_rfc3339();
+    format!("{} {} UTC", s.get(..10).unwrap_or(""), s.get(11..16).unwrap_or(""))
+}
+
+fn user_href(id: &UserId) -> String {
+    let enc: String = form_urlencoded::byte_serialize(id.as_str().as_bytes()).collect();
+    format!("/dashboard/users/{enc}")
+}
+
+/// State-changing requests must come from our own pages: SameSite=Strict cookies, a CSRF
+/// token, and (when the browser says) our own origin.
+fn same_origin(app: &App, req: &Request) -> bool {
+    match request::header(req, "origin") {
+        None => true,
+        Some(o) => app.config.issuer.trim_end_matches('/') == o,
+    }
+}
+
+// ---------------------------------------------------------------- sign-in and sign-out
+
+#[derive(Template)]
+#[template(path = "dashboard/login.html")]
+struct Login<'a> {
+    login_csrf: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+/// `GET|POST /dashboard/login`, `POST /dashboard/logout`.
+pub fn dashboard_login(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+    Box::pin(async move {
+        match (req.method().as_str(), req.uri().path()) {
+            ("GET", _) => login_page(app, &req).await,
+            ("POST", "/dashboard/logout") => logout(app, &req).await,
+            ("POST", _) => login_post(app, &req).await,
+            _ => message(405, "Not allowed", "Method not allowed."),
+        }
+    })
+}
+
+fn login_form(app: &App, status: u16, username: &str, error: Option<&str>) -> Response<Body> {
+    let value = rt_domain::random::alphanumeric(32);
+    let r = render(status, &Login { login_csrf: &value, username, error });
+    with_header(r, "set-cookie", &session::login_cookie(app, &value))
+}
+
+async fn login_page(app: &App, req: &Request) -> Response<Body> {
+    if session::current(app, req).await.is_some() {
+        return see_other("/dashboard/users");
+    }
+    login_form(app, 200, "", None)
+}
+
+async fn login_post(app: &App, req: &Request) -> Response<Body> {
+    let form = match request::body_params(req) {
+        Ok(f) => f,
+        Err(e) => return message(400, "Invalid request", &e.to_string()),
+    };
+    let posted = form.get("login_csrf");
+    let cookie = request::cookie(req, session::LOGIN_COOKIE);
+    let bound = matches!((posted, cookie), (Some(p), Some(c)) if rt_domain::token::constant_time_eq(p.as_bytes(), c.as_bytes()));
+    if !bound || !same_origin(app, req) {
+        return login_form(app, 403, "", Some("The sign-in form expired or came from another site. Try again."));
+    }
+    let username = form.get("username").unwrap_or("");
+    let password = SecretString::from(form.get("password").unwrap_or("").to_owned());
+    let now = app.clock.now();
+    match dashboard::sign_in(&app.store, &app.authorize, username, &password, request::source_ip(req), now).await {
+        Ok(user) => {
+            tracing::info!(admin = %user.id, "dashboard sign-in");
+            let r = see_other("/dashboard/users");
+            with_header(r, "set-cookie", &session::start(app, &user, now).0)
+        }
+        Err(rt_domain::authorize::LoginError::Throttled { retry_after }) => {
+            let r = login_form(app, 429, username, Some("Too many attempts. Try again later."));
+            with_header(r, "retry-after", &retry_after.to_string())
+        }
+        Err(rt_domain::authorize::LoginError::Store(e)) => store_error(&e),
+        Err(_) => login_form(app, 401, username, Some("Wrong email or password, or not an administrator.")),
+    }
+}
+
+async fn logout(app: &App, req: &Request) -> Response<Body> {
+    let Some(s) = session::current(app, req).await else { return see_other("/dashboard/login") };
+    let form = request::body_params(req).unwrap_or_default();
+    if !s.csrf_ok(form.get("csrf")) || !same_origin(app, req) {
+        return message(403, "Forbidden", "This request did not come from the dashboard.");
+    }
+    if let Err(e) = dashboard::sign_out(&app.store, &s.user.id, app.clock.now()).await {
+        return store_error(&e);
+    }
+    with_header(see_other("/dashboard/login"), "set-cookie", &session::clear(app))
+}
+
+// ---------------------------------------------------------------- users
+
+struct UserRow {
+    href: String,
+    email: String,
+    name: String,
+    created: String,
+    devices: usize,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/users.html")]
+struct Users<'a> {
+    admin_email: &'a str,
+    csrf: &'a str,
+    q: &'a str,
+    rows: Vec<UserRow>,
+    total: u64,
+    page: u32,
+    pages: u64,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+/// `GET /dashboard`, `GET /dashboard/users`.
+pub fn dashboard_users(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+    Box::pin(async move {
+        let Some(s) = session::current(app, &req).await else { return see_other("/dashboard/login") };
+        if req.uri().path() == "/dashboard" {
+            return see_other("/dashboard/users");
+        }
+        let q = request::query(&req).unwrap_or_default();
+        users_page(app, &s, &q).await
+    })
+}
+
+async fn users_page(app: &App, s: &Session, q: &Params) -> Response<Body> {
+    let search = q.get("q").unwrap_or("").trim().to_lowercase();
+    let page = q.get("page").and_then(|p| p.parse::<u32>().ok()).unwrap_or(0).min(10_000);
+    let prefix = (!search.is_empty()).then_some(search.as_str());
+    let (users, total) = match futures_join(
+        app.store.list_users(prefix, PageRequest { page, per_page: PER_PAGE }),
+        app.store.count_users(prefix),
+    )
+    .await
+    {
+        (Ok(u), Ok(t)) => (u, t),
+        (Err(e), _) | (_, Err(e)) => return store_error(&e),
+    };
+    let mut rows = Vec::with_capacity(users.len());
+    for u in &users {
+        let devices = match dashboard::device_count(&app.store, &u.id).await {
+            Ok(n) => n,
+            Err(e) => return store_error(&e),
+        };
+        rows.push(UserRow {
+            href: user_href(&u.id),
+            email: u.email.to_string(),
+            name: u.name.clone(),
+            created: date(u.created_at),
+            devices,
+        });
+    }
+    let pages = total.div_ceil(u64::from(PER_PAGE)).max(1);
+    let link = |p: u32| {
+        let mut ser = form_urlencoded::Serializer::new(String::new());
+        if !search.is_empty() {
+            ser.append_pair("q", &search);
+        }
+        ser.append_pair("page", &p.to_string());
+        format!("/dashboard/users?{}", ser.finish())
+    };
+    render(
+        200,
+        &Users {
+            admin_email: s.user.email.as_str(),
+            csrf: &s.csrf,
+            q: &search,
+            rows,
+            total,
+            page,
+            pages,
+            prev: (page > 0).then(|| link(page - 1)),
+            next: (u64::from(page) + 1 < pages).then(|| link(page + 1)),
+        },
+    )
+}
+
+async fn futures_join<A, B>(a: impl Future<Output = A>, b: impl Future<Output = B>) -> (A, B) {
+    tokio::join!(a, b)
+}
+
+// ---------------------------------------------------------------- one user
+
+struct DeviceRow {
+    name: String,
+    clients: String,
+    tokens: usize,
+    first_issued: String,
+    last_used: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/user.html")]
+struct UserPage<'a> {
+    admin_email: &'a str,
+    csrf: &'a str,
+    base_href: String,
+    user_id: &'a str,
+    user_email: &'a str,
+    user_name: &'a str,
+    email_verified: bool,
+    created: String,
+    updated: String,
+    blocked: bool,
+    admin: bool,
+    devices_tab: bool,
+    devices: Vec<DeviceRow>,
+    token_total: usize,
+    notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/confirm.html")]
+struct Confirm<'a> {
+    admin_email: &'a str,
+    csrf: &'a str,
+    base_href: String,
+    user_email: &'a str,
+    device: &'a str,
+    tokens: usize,
+}
+
+/// The user of a `/dashboard/users/{id}/…` path.
+async fn path_user(app: &App, req: &Request) -> Result<User, Response<Body>> {
+    let not_found = || message(404, "Not found", "There is no such user.");
+    let raw = req.path_parameters_ref().and_then(|p| p.first("id")).map(str::to_owned).ok_or_else(not_found)?;
+    let decoded = rt_domain::management::path_param(&raw).map_err(|_| not_found())?;
+    let id = UserId::parse(&decoded).map_err(|_| not_found())?;
+    match app.store.get_user(&id).await {
+        Ok(Some(u)) => Ok(u),
+        Ok(None) => Err(not_found()),
+        Err(e) => Err(store_error(&e)),
+    }
+}
+
+/// `GET /dashboard/users/{id}`, `…/devices`, `…/devices/unlink` (the confirmation page).
+pub fn dashboard_user(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+    Box::pin(async move {
+        let Some(s) = session::current(app, &req).await else { return see_other("/dashboard/login") };
+        let user = match path_user(app, &req).await {
+            Ok(u) => u,
+            Err(r) => return r,
+        };
+        let path = req.uri().path().to_owned();
+        let q = request::query(&req).unwrap_or_default();
+        if path.ends_with("/devices/unlink") {
+            confirm_page(app, &s, &user, q.get("device").unwrap_or("")).await
+        } else {
+            user_page(app, &s, &user, path.ends_with("/devices"), &q).await
+        }
+    })
+}
+
+async fn user_page(app: &App, s: &Session, user: &User, devices_tab: bool, q: &Params) -> Response<Body> {
+    let summaries = if devices_tab {
+        match dashboard::devices(&app.store, &user.id).await {
+            Ok(d) => d,
+            Err(e) => return store_error(&e),
+        }
+    } else {
+        vec![]
+    };
+    let token_total = summaries.iter().map(|d| d.tokens).sum();
+    let devices = summaries
+        .into_iter()
+        .map(|d| DeviceRow {
+            name: d.device_name,
+            clients: d.clients.join(", "),
+            tokens: d.tokens,
+            first_issued: date(d.first_issued),
+            last_used: match d.last_used {
+                Some((t, Some(ip))) => format!("{} from {ip}", date(t)),
+                Some((t, None)) => date(t),
+                None => "never".into(),
+            },
+        })
+        .collect();
+    let notice = match (q.get("unlinked"), q.get("revoked")) {
+        (Some(device), _) => Some(format!("Unlinked {device}: its refresh tokens no longer work.")),
+        (None, Some(n)) => Some(format!("Revoked all refresh tokens ({n}).")),
+        _ => None,
+    };
+    render(
+        200,
+        &UserPage {
+            admin_email: s.user.email.as_str(),
+            csrf: &s.csrf,
+            base_href: user_href(&user.id),
+            user_id: user.id.as_str(),
+            user_email: user.email.as_str(),
+            user_name: &user.name,
+            email_verified: user.email_verified,
+            created: date(user.created_at),
+            updated: date(user.updated_at),
+            blocked: user.blocked,
+            admin: user.admin,
+            devices_tab,
+            devices,
+            token_total,
+            notice,
+        },
+    )
+}
+
+async fn confirm_page(app: &App, s: &Session, user: &User, device: &str) -> Response<Body> {
+    let devices = match dashboard::devices(&app.store, &user.id).await {
+        Ok(d) => d,
+        Err(e) => return store_error(&e),
+    };
+    let Some(d) = devices.iter().find(|d| d.device_name == device) else {
+        return see_other(&format!("{}/devices", user_href(&user.id)));
+    };
+    render(
+        200,
+        &Confirm {
+            admin_email: s.user.email.as_str(),
+            csrf: &s.csrf,
+            base_href: user_href(&user.id),
+            user_email: user.email.as_str(),
+            device,
+            tokens: d.tokens,
+        },
+    )
+}
+
+// ---------------------------------------------------------------- revocation
+
+/// `POST /dashboard/users/{id}/devices/unlink` (form: `csrf`, `device`) and
+/// `POST /dashboard/users/{id}/revoke-all` (form: `csrf`).
+pub fn dashboard_revoke(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+    Box::pin(async move {
+        let forbidden = || message(403, "Forbidden", "This request did not come from a signed-in dashboard page.");
+        let Some(s) = session::current(app, &req).await else { return forbidden() };
+        let form = match request::body_params(&req) {
+            Ok(f) => f,
+            Err(_) => return forbidden(),
+        };
+        if !s.csrf_ok(form.get("csrf")) || !same_origin(app, &req) {
+            tracing::warn!(admin = %s.user.id, "dashboard: CSRF check failed");
+            return forbidden();
+        }
+        let user = match path_user(app, &req).await {
+            Ok(u) => u,
+            Err(r) => return r,
+        };
+        let back = format!("{}/devices", user_href(&user.id));
+        if req.uri().path().ends_with("/revoke-all") {
+            return match dashboard::revoke_all(&app.store, &user.id, app.clock.now()).await {
+                Ok(p) => {
+                    tracing::info!(admin = %s.user.id, user = %user.id, revoked = p.deleted, "dashboard: revoke all");
+                    see_other(&format!("{back}?revoked={}", p.deleted))
+                }
+                Err(e) => store_error(&e),
+            };
+        }
+        let Some(device) = form.get("device") else { return see_other(&back) };
+        match dashboard::unlink_device(&app.store, &user.id, device).await {
+            Ok(n) => {
+                tracing::info!(admin = %s.user.id, user = %user.id, revoked = n, "dashboard: unlink device");
+                let q: String =
+                    form_urlencoded::Serializer::new(String::new()).append_pair("unlinked", device).finish();
+                see_other(&format!("{back}?{q}"))
+            }
+            Err(e) => store_error(&e),
+        }
+    })
+}
+
+// ---------------------------------------------------------------- assets
+
+const CSS: &str = include_str!("../../assets/dashboard.css");
+const JS: &str = include_str!("../../assets/dashboard.js");
+
+/// `GET /dashboard/assets/{file}`: the stylesheet and the script.
+pub fn dashboard_assets(_app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+    Box::pin(async move {
+        let file = req.path_parameters_ref().and_then(|p| p.first("file")).unwrap_or("").to_owned();
+        let (ty, body) = match file.as_str() {
+            "dashboard.css" => ("text/css; charset=utf-8", CSS),
+            "dashboard.js" => ("text/javascript; charset=utf-8", JS),
+            _ => return message(404, "Not found", "No such file."),
+        };
+        Response::builder()
+            .status(200)
+            .header("content-type", ty)
+            .header("cache-control", "public, max-age=300")
+            .header("x-content-type-options", "nosniff")
+            .body(Body::Text(body.to_owned()))
+            .unwrap_or_default()
+    })
+}

@@ -1,0 +1,79 @@
+//! The dashboard in a real headless Chromium (`tests/node/dashboard-browser.mjs`, Playwright
+//! driving Debian's `chromium`): sign in → Users → the user → Devices → X → UNLINK, and the
+//! refresh tokens of the unlinked device fail at /delegation afterwards.
+//!
+//! Screenshots go to `target/screenshots/`; with `RT_UPDATE_SCREENSHOTS=1` to
+//! `docs/screenshots/` (the ones the README shows).
+
+use rt_devkit::paths::repo_root;
+use rt_domain::ports::UserStore;
+use rt_tests::TestApp;
+use rt_tests::node::{node, require_package};
+
+const XSS: &str = "<img src=x onerror=alert(1)>";
+
+fn chromium() -> String {
+    let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "{path} is missing: the browser tests need Debian's chromium (`apt-get install chromium`, which \
+         `cargo xtask test` and .ci/run do), or CHROMIUM=/path/to/chromium"
+    );
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_unlink_in_a_real_browser() {
+    let root = repo_root();
+    require_package(&root, "playwright-core");
+    let chromium = chromium();
+    let app = TestApp::spawn().await;
+    let admin_password = rt_devkit::seed::random_password();
+    let admin = rt_devkit::seed::user("admin@example.com", &admin_password, "Admin", true, app.now()).unwrap();
+    app.store.create_user(&admin).await.unwrap();
+
+    // Two refresh tokens on my-device, one on a device named like an HTML payload, one on a laptop.
+    let phone = [app.obtain_refresh_token("my-device").await, app.obtain_refresh_token("my-device").await];
+    let xss = app.obtain_refresh_token(XSS).await;
+    let laptop = app.obtain_refresh_token("laptop").await;
+    for t in phone.iter().chain([&xss, &laptop]) {
+        assert_eq!(app.post_delegation(&app.delegation_body(t)).await.status, 200);
+    }
+
+    let shots = if std::env::var("RT_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        root.join("docs/screenshots")
+    } else {
+        root.join("target/screenshots")
+    };
+    let out = node(
+        &root,
+        "tests/node/dashboard-browser.mjs",
+        &[
+            ("RT_BASE", app.base.clone()),
+            ("RT_ADMIN_EMAIL", "admin@example.com".into()),
+            ("RT_ADMIN_PASSWORD", admin_password),
+            ("RT_USER_EMAIL", app.user.email.clone()),
+            ("RT_USER_PASSWORD", app.user.password.clone()),
+            ("RT_XSS_DEVICE", XSS.into()),
+            ("RT_SHOTS", shots.display().to_string()),
+            ("CHROMIUM", chromium),
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "browser run failed ({})\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
+    print!("{}", out.stdout);
+
+    // UNLINK revoked both tokens of my-device (and the no-JS UNLINK the laptop's); the
+    // payload-named device was left alone.
+    for t in phone.iter().chain([&laptop]) {
+        let r = app.post_delegation(&app.delegation_body(t)).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+    }
+    assert_eq!(app.post_delegation(&app.delegation_body(&xss)).await.status, 200);
+}
