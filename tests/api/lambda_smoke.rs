@@ -8,10 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rt_devkit::paths::{self, repo_root};
-use rt_domain::credential::DeviceCredential;
-use rt_domain::ids::DeviceName;
 use rt_domain::ports::{ClientStore, CredentialStore, UserStore};
-use rt_domain::scope::Scope;
 use rt_domain::token::RefreshToken;
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -107,23 +104,8 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
     let token = RefreshToken::generate(&user.id, 0);
     let token2 = RefreshToken::generate(&user.id, 0);
     for (t, offset) in [(&token, 0), (&token2, 1)] {
-        store
-            .issue_credential(&DeviceCredential {
-                id: t.id().clone(),
-                client_id: client.id.clone(),
-                user_id: user.id.clone(),
-                user_rev: 0,
-                device_name: DeviceName::parse("my-device").unwrap(),
-                scope: Scope::parse("openid offline_access").unwrap(),
-                secret_hash: t.secret_hash(),
-                created_at: rt_domain::clock::Timestamp::from_millis(now.millis() + offset),
-                created_ip: None,
-                last_used_at: None,
-                last_ip: None,
-                use_count: 0,
-            })
-            .await
-            .unwrap();
+        let at = rt_domain::clock::Timestamp::from_millis(now.millis() + offset);
+        store.issue_credential(&rt_tests::credential(t, &client.id, "my-device", at)).await.unwrap();
     }
     // A dashboard session of the administrator, made with the same key the functions load.
     let config = rt_devkit::stack::config("https://auth.example.com/", store.table());

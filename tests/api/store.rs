@@ -3,7 +3,7 @@
 
 use rt_domain::clock::Timestamp;
 use rt_domain::credential::DeviceCredential;
-use rt_domain::ids::{ClientId, DeviceName};
+use rt_domain::ids::ClientId;
 use rt_domain::ports::{ClientStore, CredentialStore, Exchange, ExchangeOutcome, IssueOutcome, Rejection, UserStore};
 use rt_domain::ratelimit::RatePolicy;
 use rt_domain::scope::Scope;
@@ -30,20 +30,10 @@ async fn fixture() -> Fixture {
 }
 
 fn credential(f: &Fixture, token: &RefreshToken, scope: &str) -> DeviceCredential {
-    DeviceCredential {
-        id: token.id().clone(),
-        client_id: f.client.id.clone(),
-        user_id: f.user.id.clone(),
-        user_rev: token.user_rev(),
-        device_name: DeviceName::parse("my-device").unwrap(),
-        scope: Scope::parse(scope).unwrap(),
-        secret_hash: token.secret_hash(),
-        created_at: f.now,
-        created_ip: Some("127.0.0.1".into()),
-        last_used_at: None,
-        last_ip: None,
-        use_count: 0,
-    }
+    let mut c = rt_tests::credential(token, &f.client.id, "my-device", f.now);
+    c.scope = Scope::parse(scope).unwrap();
+    c.created_ip = Some("127.0.0.1".into());
+    c
 }
 
 async fn exchange(

@@ -14,10 +14,7 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt as _};
 use rt_domain::claims::IdTokenClaims;
-use rt_domain::credential::DeviceCredential;
-use rt_domain::ids::DeviceName;
 use rt_domain::ports::{ClientStore, CredentialStore, UserStore};
-use rt_domain::scope::Scope;
 use rt_domain::token::RefreshToken;
 use rt_domain::{Clock, SystemClock};
 use secrecy::ExposeSecret;
@@ -66,23 +63,7 @@ async fn bench(runs: usize, calls: usize) {
     println!("delegation: {runs} runs x {calls} exchanges (release, one thread, moto on {endpoint})");
     for run in 0..runs {
         let token = RefreshToken::generate(&user.id, 0);
-        store
-            .issue_credential(&DeviceCredential {
-                id: token.id().clone(),
-                client_id: client.id.clone(),
-                user_id: user.id.clone(),
-                user_rev: 0,
-                device_name: DeviceName::parse("bench").unwrap(),
-                scope: Scope::parse("openid offline_access").unwrap(),
-                secret_hash: token.secret_hash(),
-                created_at: now,
-                created_ip: None,
-                last_used_at: None,
-                last_ip: None,
-                use_count: 0,
-            })
-            .await
-            .unwrap();
+        store.issue_credential(&rt_tests::credential(&token, &client.id, "bench", now)).await.unwrap();
         let body = serde_json::json!({
             "client_id": client.id.to_string(),
             "grant_type": rt_tests::GRANT_JWT_BEARER,
@@ -116,21 +97,13 @@ async fn bench(runs: usize, calls: usize) {
         wall.push(wall_ms);
     }
 
-    let claims = IdTokenClaims {
-        iss: "https://auth.example.com/".into(),
-        sub: user.id.to_string(),
-        aud: client.id.to_string(),
-        iat: now.secs(),
-        exp: now.secs() + 36000,
-        nonce: None,
-        at_hash: None,
-        auth_time: None,
-        name: None,
-        nickname: None,
-        updated_at: None,
-        email: None,
-        email_verified: None,
-    };
+    let claims = IdTokenClaims::new(
+        "https://auth.example.com/".into(),
+        user.id.to_string(),
+        client.id.to_string(),
+        now.secs(),
+        now.secs() + 36000,
+    );
     let c0 = thread_cpu_ns();
     for _ in 0..calls {
         rt_domain::ports::TokenSigner::sign_id_token(&app.keys, &claims).unwrap();

@@ -309,20 +309,7 @@ impl TestApp {
         let mut batch = Vec::new();
         for i in 0..n {
             let t = rt_domain::token::RefreshToken::generate(&self.user.user.id, self.user.user.rev);
-            let cred = rt_domain::credential::DeviceCredential {
-                id: t.id().clone(),
-                client_id: self.client.id.clone(),
-                user_id: self.user.user.id.clone(),
-                user_rev: self.user.user.rev,
-                device_name: rt_domain::ids::DeviceName::parse(device).expect("device"),
-                scope: rt_domain::scope::Scope::parse("openid offline_access").expect("scope"),
-                secret_hash: t.secret_hash(),
-                created_at: Timestamp::from_millis(self.now().millis() + i as i64),
-                created_ip: None,
-                last_used_at: None,
-                last_ip: None,
-                use_count: 0,
-            };
+            let cred = credential(&t, &self.client.id, device, Timestamp::from_millis(self.now().millis() + i as i64));
             tokens.push(t.expose().expose_secret().to_owned());
             let put =
                 PutRequest::builder().set_item(Some(rt_store::items::credential_to_item(&cred))).build().expect("put");
@@ -521,6 +508,29 @@ fn sorted(i: &HashMap<String, AttributeValue>) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = i.iter().map(|(k, v)| (k.clone(), format!("{v:?}"))).collect();
     v.sort();
     v
+}
+
+/// A credential record for `token` (scope `openid offline_access`, never used yet).
+pub fn credential(
+    token: &rt_domain::token::RefreshToken,
+    client: &rt_domain::ids::ClientId,
+    device: &str,
+    created_at: Timestamp,
+) -> rt_domain::credential::DeviceCredential {
+    rt_domain::credential::DeviceCredential {
+        id: token.id().clone(),
+        client_id: client.clone(),
+        user_id: token.user().clone(),
+        user_rev: token.user_rev(),
+        device_name: rt_domain::ids::DeviceName::parse(device).expect("device"),
+        scope: rt_domain::scope::Scope::parse("openid offline_access").expect("scope"),
+        secret_hash: token.secret_hash(),
+        created_at,
+        created_ip: None,
+        last_used_at: None,
+        last_ip: None,
+        use_count: 0,
+    }
 }
 
 /// The `tx` hidden field of a login page.

@@ -17,18 +17,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 /// Every Management API scope, granted to the seeded machine-to-machine client.
-pub const MANAGEMENT_SCOPES: &[&str] = &[
-    "read:device_credentials",
-    "delete:device_credentials",
-    "read:users",
-    "create:users",
-    "update:users",
-    "delete:users",
-    "read:clients",
-    "create:clients",
-    "update:clients",
-    "delete:clients",
-];
+pub use rt_domain::management::SCOPES as MANAGEMENT_SCOPES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {

@@ -312,21 +312,12 @@ async fn issue_tokens<S: Store, T: TokenSigner>(
     };
 
     if req.scope.contains(OPENID) {
-        let mut claims = IdTokenClaims {
-            iss: settings.issuer.clone(),
-            sub: user.id.to_string(),
-            aud: req.client.id.to_string(),
-            iat,
-            exp: iat + i64::from(req.client.id_token_lifetime_secs),
-            nonce: req.nonce.clone(),
-            at_hash: access_token.as_deref().map(at_hash),
-            auth_time: Some(iat),
-            name: None,
-            nickname: None,
-            updated_at: None,
-            email: None,
-            email_verified: None,
-        };
+        let exp = iat + i64::from(req.client.id_token_lifetime_secs);
+        let mut claims =
+            IdTokenClaims::new(settings.issuer.clone(), user.id.to_string(), req.client.id.to_string(), iat, exp);
+        claims.nonce = req.nonce.clone();
+        claims.at_hash = access_token.as_deref().map(at_hash);
+        claims.auth_time = Some(iat);
         add_profile_claims(&mut claims, user, &req.scope);
         fragment.push(("id_token", signer.sign_id_token(&claims).map_err(sign_err)?));
         if access_token.is_none() {

@@ -29,6 +29,27 @@ pub struct IdTokenClaims {
     pub email_verified: Option<bool>,
 }
 
+impl IdTokenClaims {
+    /// The required claims only; the optional ones are set by the caller.
+    pub fn new(iss: String, sub: String, aud: String, iat: i64, exp: i64) -> Self {
+        Self {
+            iss,
+            sub,
+            aud,
+            iat,
+            exp,
+            nonce: None,
+            at_hash: None,
+            auth_time: None,
+            name: None,
+            nickname: None,
+            updated_at: None,
+            email: None,
+            email_verified: None,
+        }
+    }
+}
+
 /// An OAuth 2.0 access token (RFC 9068 shape, as Auth0 issues them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessTokenClaims {

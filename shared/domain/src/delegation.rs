@@ -222,21 +222,8 @@ pub async fn delegate<S: Store, T: TokenSigner>(
     };
     let iat = now.secs();
     let exp = iat + i64::from(client.id_token_lifetime_secs);
-    let mut claims = IdTokenClaims {
-        iss: settings.issuer.clone(),
-        sub: req.token.user().to_string(),
-        aud: req.client_id.to_string(),
-        iat,
-        exp,
-        nonce: None,
-        at_hash: None,
-        auth_time: None,
-        name: None,
-        nickname: None,
-        updated_at: None,
-        email: None,
-        email_verified: None,
-    };
+    let mut claims =
+        IdTokenClaims::new(settings.issuer.clone(), req.token.user().to_string(), req.client_id.to_string(), iat, exp);
     if !granted.is_empty() {
         let user =
             store.get_user(req.token.user()).await?.ok_or(DelegationError::InvalidGrant(INVALID_REFRESH_TOKEN))?;

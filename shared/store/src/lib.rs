@@ -204,36 +204,12 @@ impl ClientStore for DynamoStore {
     }
 
     async fn create_client(&self, client: &Client) -> Result<bool, StoreError> {
-        let r = self
-            .ddb
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(items::client_to_item(client)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        self.put_client(client, "attribute_not_exists(pk)").await
     }
 
     async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
         self.forget_client(&client.id);
-        let r = self
-            .ddb
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(items::client_to_item(client)))
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        self.put_client(client, "attribute_exists(pk)").await
     }
 
     async fn delete_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
@@ -263,6 +239,23 @@ impl ClientStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// One conditional `PutItem` of a client; `false` when `condition` does not hold.
+    async fn put_client(&self, client: &Client, condition: &str) -> Result<bool, StoreError> {
+        let r = self
+            .ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(items::client_to_item(client)))
+            .condition_expression(condition)
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     fn forget_client(&self, id: &ClientId) {
         if let Ok(mut cache) = self.clients.lock() {
             cache.remove(id);

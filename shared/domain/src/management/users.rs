@@ -34,6 +34,18 @@ pub const CREATE: &[&str] = &["create:users"];
 pub const UPDATE: &[&str] = &["update:users"];
 pub const DELETE: &[&str] = &["delete:users"];
 const MAX_NAME: usize = 300;
+/// The properties `POST` and `PATCH` accept.
+const WRITABLE: &[&str] = &[
+    "connection",
+    "email",
+    "password",
+    "name",
+    "nickname",
+    "email_verified",
+    "verify_email",
+    "blocked",
+    "app_metadata",
+];
 
 /// Auth0's user object.
 pub fn view(u: &User) -> Value {
@@ -176,20 +188,7 @@ fn parse_email(m: &Map<String, Value>) -> Result<Option<Email>, MgmtError> {
 pub async fn create<S: UserStore>(store: &S, who: &Principal, body: Value, now: Timestamp) -> Result<Value, MgmtError> {
     who.require(CREATE)?;
     let m = body_object(body)?;
-    only_known(
-        &m,
-        &[
-            "connection",
-            "email",
-            "password",
-            "name",
-            "nickname",
-            "email_verified",
-            "verify_email",
-            "blocked",
-            "app_metadata",
-        ],
-    )?;
+    only_known(&m, WRITABLE)?;
     connection(&m, true)?;
     let email = parse_email(&m)?
         .ok_or_else(|| MgmtError::bad_request("Payload validation error: Missing required property: email"))?;
@@ -226,20 +225,7 @@ pub async fn update<S: UserStore + CredentialStore>(
     who.require(UPDATE)?;
     let id = parse_id(raw_id)?;
     let m = body_object(body)?;
-    only_known(
-        &m,
-        &[
-            "connection",
-            "email",
-            "password",
-            "name",
-            "nickname",
-            "email_verified",
-            "verify_email",
-            "blocked",
-            "app_metadata",
-        ],
-    )?;
+    only_known(&m, WRITABLE)?;
     connection(&m, false)?;
     let password = new_password(&m)?;
     let email = parse_email(&m)?;
