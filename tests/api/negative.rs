@@ -263,3 +263,34 @@ async fn a_token_is_bound_to_its_client() {
     assert_eq!(r.json()["error_description"], "The refresh token was not issued to this client.");
     assert_eq!(state(&app).await, before);
 }
+
+#[tokio::test]
+async fn dynamodb_trouble_is_a_503_with_retry_after_never_a_500() {
+    // The app's DynamoDB endpoint refuses connections; the data was seeded directly.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let app =
+        TestApp::spawn_with(rt_tests::Options { endpoint: Some(format!("http://{closed}")), ..Default::default() })
+            .await;
+    let token = rt_domain::token::RefreshToken::generate(&app.user.user.id, 0);
+    let token = secrecy::ExposeSecret::expose_secret(&token.expose()).to_owned();
+
+    let r = app.post_delegation(&app.delegation_body(&token)).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(r.json()["error"], "temporarily_unavailable");
+
+    let r = app.get_authorize(&app.authorize_params("my-device")).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), Some("1"));
+
+    let r = app
+        .post_json(
+            "/oauth/token",
+            &json!({"grant_type": "client_credentials", "client_id": "abc", "client_secret": "x", "audience": format!("{}api/v2/", app.issuer())}),
+        )
+        .await;
+    assert_eq!((r.status, r.header("retry-after")), (503, Some("1")));
+
+    let page = app.get("/dashboard/login").await;
+    assert_eq!(page.status, 200, "the sign-in page needs no database");
+}

@@ -169,7 +169,7 @@ async fn dispatch(app: &App, routes: &[Route], peer: SocketAddr, req: hyper::Req
 /// server only (it stands for the app; it is not part of the service).
 const CALLBACK_PAGE: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Demo app callback</title>
+<title>Demo app callback</title><link rel="icon" href="data:,">
 <style>body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#1d2330}
 td,th{text-align:left;vertical-align:top;padding:.35rem .6rem;border-bottom:1px solid #d9dee8}td{font-family:ui-monospace,monospace;word-break:break-all}
 pre{background:#f3f5f9;padding:1rem;border-radius:8px;white-space:pre-wrap;word-break:break-all}</style></head>

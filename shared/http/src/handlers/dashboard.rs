@@ -204,29 +204,30 @@ async fn users_page(app: &App, s: &Session, q: &Params) -> Response<Body> {
     let search = q.get("q").unwrap_or("").trim().to_lowercase();
     let page = q.get("page").and_then(|p| p.parse::<u32>().ok()).unwrap_or(0).min(10_000);
     let prefix = (!search.is_empty()).then_some(search.as_str());
-    let (users, total) = match futures_join(
+    let (users, total) = match tokio::join!(
         app.store.list_users(prefix, PageRequest { page, per_page: PER_PAGE }),
-        app.store.count_users(prefix),
-    )
-    .await
-    {
+        app.store.count_users(prefix)
+    ) {
         (Ok(u), Ok(t)) => (u, t),
         (Err(e), _) | (_, Err(e)) => return store_error(&e),
     };
-    let mut rows = Vec::with_capacity(users.len());
-    for u in &users {
-        let devices = match dashboard::device_count(&app.store, &u.id).await {
-            Ok(n) => n,
+    // One Query per user on the page, all at once.
+    let counts =
+        match futures::future::try_join_all(users.iter().map(|u| dashboard::device_count(&app.store, &u.id))).await {
+            Ok(c) => c,
             Err(e) => return store_error(&e),
         };
-        rows.push(UserRow {
+    let rows = users
+        .iter()
+        .zip(counts)
+        .map(|(u, devices)| UserRow {
             href: user_href(&u.id),
             email: u.email.to_string(),
             name: u.name.clone(),
             created: date(u.created_at),
             devices,
-        });
-    }
+        })
+        .collect();
     let pages = total.div_ceil(u64::from(PER_PAGE)).max(1);
     let link = |p: u32| {
         let mut ser = form_urlencoded::Serializer::new(String::new());
@@ -250,10 +251,6 @@ async fn users_page(app: &App, s: &Session, q: &Params) -> Response<Body> {
             next: (u64::from(page) + 1 < pages).then(|| link(page + 1)),
         },
     )
-}
-
-async fn futures_join<A, B>(a: impl Future<Output = A>, b: impl Future<Output = B>) -> (A, B) {
-    tokio::join!(a, b)
 }
 
 // ---------------------------------------------------------------- one user
