@@ -27,8 +27,7 @@ pub fn error(e: &MgmtError) -> Response<Body> {
 
 fn input(e: &InputError) -> MgmtError {
     match e {
-        InputError::TooLarge => MgmtError::new(413, e.to_string(), None),
-        InputError::ContentType => MgmtError::new(415, e.to_string(), None),
+        InputError::TooLarge | InputError::ContentType => MgmtError::new(e.status(), e.to_string(), None),
         _ => MgmtError::bad_query(format!("Invalid request query string: {e}")),
     }
 }

@@ -23,6 +23,17 @@ pub enum InputError {
     Duplicate(String),
 }
 
+impl InputError {
+    /// The HTTP status for this input problem.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::TooLarge => 413,
+            Self::ContentType => 415,
+            _ => 400,
+        }
+    }
+}
+
 /// The caller's address: `requestContext.http.sourceIp` in Lambda, the TCP peer locally.
 pub fn source_ip(req: &Request) -> IpAddr {
     match req.request_context_ref() {

@@ -40,6 +40,11 @@ pub fn oauth_error(status: u16, error: &str, description: &str) -> Response<Body
     json(status, &OAuthError { error, error_description: description })
 }
 
+/// An unreadable request body or query, in the Authentication API envelope.
+pub fn oauth_input_error(e: &crate::request::InputError) -> Response<Body> {
+    oauth_error(e.status(), "invalid_request", &e.to_string())
+}
+
 /// A 503 for database trouble, with `Retry-After`.
 pub fn unavailable_oauth() -> Response<Body> {
     with_header(

@@ -55,12 +55,7 @@ fn error_page(status: u16, title: &str, message: &str) -> Response<Body> {
 }
 
 fn input_error_page(e: &InputError) -> Response<Body> {
-    let status = match e {
-        InputError::TooLarge => 413,
-        InputError::ContentType => 415,
-        _ => 400,
-    };
-    error_page(status, "Invalid request", &e.to_string())
+    error_page(e.status(), "Invalid request", &e.to_string())
 }
 
 fn redirect_error(r: &RedirectError) -> Response<Body> {

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::BoxFuture;
 use crate::app::App;
-use crate::request::{self, InputError};
-use crate::response::{json, oauth_error, preflight, unavailable_oauth, with_cors, with_rate};
+use crate::request;
+use crate::response::{json, oauth_error, oauth_input_error, preflight, unavailable_oauth, with_cors, with_rate};
 
 #[derive(Serialize)]
 struct Success<'a> {
@@ -25,15 +25,6 @@ pub fn handle(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
             _ => super::method_not_allowed(),
         }
     })
-}
-
-fn input_error(e: &InputError) -> Response<Body> {
-    let status = match e {
-        InputError::TooLarge => 413,
-        InputError::ContentType => 415,
-        _ => 400,
-    };
-    oauth_error(status, "invalid_request", &e.to_string())
 }
 
 fn error(e: &DelegationError) -> Response<Body> {
@@ -56,7 +47,7 @@ fn error(e: &DelegationError) -> Response<Body> {
 async fn post(app: &App, req: &Request) -> Response<Body> {
     let params = match request::body_params(req) {
         Ok(p) => p,
-        Err(e) => return input_error(&e),
+        Err(e) => return oauth_input_error(&e),
     };
     let parsed = match uc::parse_request(&params) {
         Ok(r) => r,

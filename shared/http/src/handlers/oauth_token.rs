@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::BoxFuture;
 use crate::app::App;
-use crate::request::{self, InputError};
-use crate::response::{json, oauth_error, preflight, unavailable_oauth, with_header};
+use crate::request;
+use crate::response::{json, oauth_error, oauth_input_error, preflight, unavailable_oauth, with_header};
 
 #[derive(Serialize)]
 struct Success<'a> {
@@ -60,14 +60,7 @@ fn error(e: &TokenError) -> Response<Body> {
 async fn post(app: &App, req: &Request) -> Response<Body> {
     let params = match request::body_params(req) {
         Ok(p) => p,
-        Err(e) => {
-            let status = match e {
-                InputError::TooLarge => 413,
-                InputError::ContentType => 415,
-                _ => 400,
-            };
-            return oauth_error(status, "invalid_request", &e.to_string());
-        }
+        Err(e) => return oauth_input_error(&e),
     };
     let result = async {
         let grant = params
