@@ -1,46 +1,43 @@
-//! Round trips are the cost: DynamoDB requests per /delegation, counted by a proxy in front of
-//! the DynamoDB server.
+//! Round trips are the cost: DynamoDB requests per call, counted by the semantics layer in
+//! front of the DynamoDB server.
 
-use rt_tests::proxy::CountingProxy;
-use rt_tests::{Options, TestApp, dynamodb_endpoint};
+use rt_tests::TestApp;
 
 #[tokio::test]
 async fn one_dynamodb_request_per_delegation_on_the_common_path() {
-    let proxy = CountingProxy::start(&dynamodb_endpoint()).await;
-    let app = TestApp::spawn_with(Options { endpoint: Some(proxy.endpoint.clone()), ..Default::default() }).await;
+    let app = TestApp::spawn().await;
     let rt = app.obtain_refresh_token("my-device").await;
     let body = app.delegation_body(&rt);
-    proxy.requests.take();
+    app.layer.take_operations();
 
     // Validate + count + record last use: one request, every time. (The client's configuration
     // is cached per process for 30 s; the login above read it. A cold process reads it once.)
     for _ in 0..5 {
         let r = app.post_delegation(&body).await;
         assert_eq!(r.status, 200, "{}", r.body);
-        assert_eq!(proxy.requests.take(), ["TransactWriteItems"]);
+        assert_eq!(app.layer.take_operations(), ["TransactWriteItems"]);
     }
 
     // Refusals cost one request too (and write nothing).
     let mut bad = body.clone();
     bad["refresh_token"] = rt_tests::INVALID_RT.into();
     assert_eq!(app.post_delegation(&bad).await.status, 403);
-    assert!(proxy.requests.take().is_empty(), "a malformed token never reaches DynamoDB");
+    assert!(app.layer.take_operations().is_empty(), "a malformed token never reaches DynamoDB");
 }
 
 #[tokio::test]
 async fn issuing_a_refresh_token_is_one_transaction() {
-    let proxy = CountingProxy::start(&dynamodb_endpoint()).await;
-    let app = TestApp::spawn_with(Options { endpoint: Some(proxy.endpoint.clone()), ..Default::default() }).await;
+    let app = TestApp::spawn().await;
     let page = app.get_authorize(&app.authorize_params("my-device")).await;
     assert_eq!(page.status, 200);
-    assert_eq!(proxy.requests.take(), ["GetItem"], "GET /authorize reads the client");
+    assert_eq!(app.layer.take_operations(), ["GetItem"], "GET /authorize reads the client");
     let tx = rt_tests::hidden_tx(&page.body);
     let cookie = page.header("set-cookie").unwrap().split(';').next().unwrap().to_owned();
     let r = app.post_login(&tx, Some(&cookie), &app.user.email, &app.user.password).await;
     assert_eq!(r.resp.status, 302);
     // client, two login counters, e-mail → user, then one transaction for the credential.
     assert_eq!(
-        proxy.requests.take(),
+        app.layer.take_operations(),
         ["GetItem", "UpdateItem", "UpdateItem", "GetItem", "GetItem", "TransactWriteItems"]
     );
 }
@@ -48,33 +45,32 @@ async fn issuing_a_refresh_token_is_one_transaction() {
 #[tokio::test]
 async fn management_requests_per_call() {
     use reqwest::Method;
-    let proxy = CountingProxy::start(&dynamodb_endpoint()).await;
-    let app = TestApp::spawn_with(Options { endpoint: Some(proxy.endpoint.clone()), ..Default::default() }).await;
+    let app = TestApp::spawn().await;
     app.obtain_refresh_token("phone").await;
     app.seed_credentials(60, "tablet").await;
     let token = app.management_token(rt_domain::management::SCOPES).await;
     let uid: String = form_urlencoded::byte_serialize(app.user.user.id.as_str().as_bytes()).collect();
-    proxy.requests.take();
+    app.layer.take_operations();
 
     // A page: one Query (the caller's client is cached since its token was issued).
     let path = format!("/api/v2/device-credentials?user_id={uid}&page=0&per_page=50");
     assert_eq!(app.mgmt(Method::GET, &path, Some(&token), None).await.status, 200);
-    assert_eq!(proxy.requests.take(), ["Query"]);
+    assert_eq!(app.layer.take_operations(), ["Query"]);
     // With include_totals, one more Query with Select=COUNT.
     let r = app.mgmt(Method::GET, &format!("{path}&include_totals=true"), Some(&token), None).await;
     assert_eq!(r.json()["total"], 61);
-    assert_eq!(proxy.requests.take(), ["Query", "Query"]);
+    assert_eq!(app.layer.take_operations(), ["Query", "Query"]);
     // A deeper page reads the skipped items too (DynamoDB has no offsets).
     let r = app
         .mgmt(Method::GET, &format!("/api/v2/device-credentials?user_id={uid}&page=1&per_page=50"), Some(&token), None)
         .await;
     assert_eq!(r.json().as_array().unwrap().len(), 11);
-    assert_eq!(proxy.requests.take(), ["Query"]);
+    assert_eq!(app.layer.take_operations(), ["Query"]);
 
     // Revoking one refresh token: one conditional DeleteItem.
     let id = r.json()[0]["id"].as_str().unwrap().to_owned();
     let d = app.mgmt(Method::DELETE, &format!("/api/v2/device-credentials/{id}"), Some(&token), None).await;
     assert_eq!(d.status, 204);
-    assert_eq!(proxy.requests.take(), ["DeleteItem"]);
+    assert_eq!(app.layer.take_operations(), ["DeleteItem"]);
     println!("requests: list page = 1 Query (+1 Query with include_totals); delete = 1 DeleteItem");
 }

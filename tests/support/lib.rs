@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 pub mod node;
-pub mod proxy;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -11,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use rt_devkit::moto::Moto;
 use rt_devkit::seed;
+use rt_devkit::semantics::{Layer, Rules};
 use rt_devkit::stack::{self, Stack};
 use rt_devkit::template::Template;
 use rt_domain::client::Client;
@@ -27,9 +27,10 @@ use serde_json::Value;
 pub const GRANT_JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 pub const INVALID_RT: &str = "Unknown or invalid refresh token.";
 
-/// The DynamoDB endpoint: `RT_TEST_DYNAMODB_ENDPOINT` (set by `cargo xtask test`), else a
-/// moto server this process starts once (and which exits with it).
-pub fn dynamodb_endpoint() -> String {
+/// The DynamoDB API server: `RT_TEST_DYNAMODB_ENDPOINT` (set by `cargo xtask test`), else a
+/// moto server this process starts once (and which exits with it). Tests talk to it through
+/// a DynamoDB-semantics layer ([`dynamodb_endpoint`], [`TestApp::layer`]), never directly.
+pub fn moto_endpoint() -> String {
     rt_http::bootstrap::init_tracing_for_humans();
     static STARTED: OnceLock<String> = OnceLock::new();
     STARTED
@@ -47,6 +48,23 @@ pub fn dynamodb_endpoint() -> String {
             }
         })
         .clone()
+}
+
+/// A DynamoDB endpoint with the real service's semantics ([`Rules::for_tests`]): one
+/// semantics layer per test process in front of [`moto_endpoint`].
+pub fn dynamodb_endpoint() -> String {
+    static LAYER: OnceLock<Layer> = OnceLock::new();
+    LAYER
+        .get_or_init(|| Layer::start(&moto_endpoint(), Rules::for_tests()).expect("start the DynamoDB semantics layer"))
+        .endpoint()
+        .to_owned()
+}
+
+/// Logs warnings and errors only (for tests whose output is a report). Call first.
+pub fn quiet_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,aws_smithy_runtime=error"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
 }
 
 pub fn template() -> &'static Template {
@@ -82,7 +100,9 @@ pub type Configure = Box<dyn FnOnce(&mut Config) + Send>;
 
 #[derive(Default)]
 pub struct Options {
-    /// Route the app's DynamoDB traffic through this endpoint (e.g. a counting proxy).
+    /// The DynamoDB rules of the app's semantics layer (default: [`Rules::for_tests`]).
+    pub rules: Option<Rules>,
+    /// Send the app's DynamoDB traffic here instead of through its layer (e.g. a closed port).
     pub endpoint: Option<String>,
     /// The public issuer (default: the local server's URL). SDKs that hard-code
     /// `https://{domain}/` need e.g. `https://tenant.test/`.
@@ -92,8 +112,11 @@ pub struct Options {
 
 pub struct TestApp {
     pub stack: Stack,
+    /// The DynamoDB-semantics layer in front of moto that the app and [`Self::store`] use:
+    /// its operation log counts requests, its events show conflicts and throttling.
+    pub layer: Layer,
     pub clock: Arc<ManualClock>,
-    /// A store on the same table, for direct checks (not through the proxy).
+    /// A store on the same table, for direct checks (through the same layer).
     pub store: DynamoStore,
     pub client: Client,
     pub user: TestUser,
@@ -150,10 +173,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(opts: Options) -> Self {
-        let moto = dynamodb_endpoint();
-        let store = fresh_store(&moto).await;
+        let layer =
+            Layer::start(&moto_endpoint(), opts.rules.unwrap_or_else(Rules::for_tests)).expect("semantics layer");
+        let store = fresh_store(layer.endpoint()).await;
         let table = store.table().to_owned();
-        let app_store = DynamoStore::local(opts.endpoint.as_deref().unwrap_or(&moto), table.clone());
+        let app_store = DynamoStore::local(opts.endpoint.as_deref().unwrap_or(layer.endpoint()), table.clone());
 
         let now = rt_domain::clock::SystemClock;
         let clock = Arc::new(ManualClock::new(rt_domain::Clock::now(&now)));
@@ -188,8 +212,10 @@ impl TestApp {
         }
         let keys = SigningKey::from_pem(&signing_pem()).expect("key");
         let stack = Stack::start(config, app_store, keys, clock.clone(), template(), addr).await.expect("stack");
+        layer.take_operations();
         Self {
             stack,
+            layer,
             clock,
             store,
             client,
@@ -316,6 +342,7 @@ impl TestApp {
             batch.push(WriteRequest::builder().put_request(put).build());
             if batch.len() == 25 || i + 1 == n {
                 let mut pending = std::mem::take(&mut batch);
+                let mut delay = std::time::Duration::from_millis(10);
                 while !pending.is_empty() {
                     let out = self
                         .store
@@ -326,6 +353,10 @@ impl TestApp {
                         .await
                         .expect("batch write");
                     pending = out.unprocessed_items.and_then(|mut m| m.remove(self.store.table())).unwrap_or_default();
+                    if !pending.is_empty() {
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(std::time::Duration::from_millis(500));
+                    }
                 }
             }
         }
@@ -370,15 +401,39 @@ impl TestApp {
 
     /// GET /authorize, then post the login form with these credentials.
     pub async fn login(&self, params: &[(String, String)], email: &str, password: &str) -> LoginResult {
-        let page = self.get_authorize(params).await;
-        assert_eq!(page.status, 200, "login form: {}", page.body);
+        self.login_with(&self.http, params, email, password).await
+    }
+
+    /// [`Self::login`] with another HTTP client (e.g. bound to another source address).
+    pub async fn login_with(
+        &self,
+        http: &reqwest::Client,
+        params: &[(String, String)],
+        email: &str,
+        password: &str,
+    ) -> LoginResult {
+        let page = Resp::from(http.get(self.authorize_url(params)).send().await.expect("GET /authorize")).await;
+        if page.status != 200 {
+            return LoginResult { resp: page, location: None, fragment: HashMap::new() };
+        }
         let tx = hidden_tx(&page.body);
         let cookie = page.header("set-cookie").expect("login cookie").split(';').next().expect("cookie").to_owned();
-        self.post_login(&tx, Some(&cookie), email, password).await
+        self.post_login_with(http, &tx, Some(&cookie), email, password).await
     }
 
     pub async fn post_login(&self, tx: &str, cookie: Option<&str>, email: &str, password: &str) -> LoginResult {
-        let mut req = self.http.post(format!("{}/authorize", self.base)).form(&[
+        self.post_login_with(&self.http, tx, cookie, email, password).await
+    }
+
+    async fn post_login_with(
+        &self,
+        http: &reqwest::Client,
+        tx: &str,
+        cookie: Option<&str>,
+        email: &str,
+        password: &str,
+    ) -> LoginResult {
+        let mut req = http.post(format!("{}/authorize", self.base)).form(&[
             ("tx", tx),
             ("username", email),
             ("password", password),

@@ -5,6 +5,7 @@
 pub mod moto;
 pub mod paths;
 pub mod seed;
+pub mod semantics;
 pub mod stack;
 pub mod template;
 
