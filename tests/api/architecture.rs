@@ -104,20 +104,49 @@ fn every_function_is_in_the_template_with_a_handler_and_a_crate() {
 fn the_table_is_what_the_store_expects_and_has_no_ttl() {
     let t = &template().table;
     assert_eq!((t.hash_key.as_str(), t.range_key.as_deref()), (keys::PK, Some(keys::SK)));
-    let ix: Vec<(&str, &str, Option<&str>, &str)> = t
+    type Index<'a> = (&'a str, &'a str, Option<&'a str>, (&'a str, Vec<&'a str>));
+    let ix: Vec<Index> = t
         .indexes
         .iter()
-        .map(|i| (i.name.as_str(), i.hash_key.as_str(), i.range_key.as_deref(), i.projection.as_str()))
+        .map(|i| {
+            let projected = i.non_key_attributes.iter().map(String::as_str).collect();
+            (i.name.as_str(), i.hash_key.as_str(), i.range_key.as_deref(), (i.projection.as_str(), projected))
+        })
         .collect();
+    let (p1, a1) = keys::GSI1_PROJECTION;
+    let (p2, a2) = keys::GSI2_PROJECTION;
     assert_eq!(
         ix,
         [
-            (keys::GSI1, keys::GSI1_PK, Some(keys::GSI1_SK), "ALL"),
-            (keys::GSI2, keys::GSI2_PK, Some(keys::GSI2_SK), "ALL")
+            (keys::GSI1, keys::GSI1_PK, Some(keys::GSI1_SK), (p1, a1.to_vec())),
+            (keys::GSI2, keys::GSI2_PK, Some(keys::GSI2_SK), (p2, a2.to_vec()))
         ]
     );
+    // No index projects what an exchange writes: a refresh writes no index partition.
+    for i in &t.indexes {
+        assert_ne!(i.projection, "ALL", "{} projects every attribute", i.name);
+        for v in keys::VOLATILE {
+            assert!(!i.non_key_attributes.iter().any(|a| a == v), "{} projects {v}", i.name);
+        }
+    }
     let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
     assert!(!text.contains("TimeToLiveSpecification"), "refresh tokens never expire: no TTL");
+}
+
+#[test]
+fn every_per_route_throttle_names_a_route() {
+    // API Gateway refuses a deployment whose RouteSettings name a route it does not have.
+    let t = template();
+    let routes: BTreeSet<String> = t.routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    let section =
+        text.split("\n      RouteSettings:").nth(1).expect("per-route throttles").split("\n\n").next().unwrap();
+    let keys: Vec<&str> =
+        section.lines().filter_map(|l| l.trim().strip_prefix('"').and_then(|l| l.strip_suffix("\":"))).collect();
+    assert!(keys.len() >= 3, "{keys:?}");
+    for k in keys {
+        assert!(routes.contains(k), "RouteSettings names {k}, which is no route");
+    }
 }
 
 #[test]

@@ -30,16 +30,14 @@ async fn issuing_a_refresh_token_is_one_transaction() {
     let app = TestApp::spawn().await;
     let page = app.get_authorize(&app.authorize_params("my-device")).await;
     assert_eq!(page.status, 200);
-    assert_eq!(app.layer.take_operations(), ["GetItem"], "GET /authorize reads the client");
+    assert_eq!(app.layer.take_operations(), ["GetItem"], "GET /authorize reads the client (then caches it)");
     let tx = rt_tests::hidden_tx(&page.body);
     let cookie = page.header("set-cookie").unwrap().split(';').next().unwrap().to_owned();
     let r = app.post_login(&tx, Some(&cookie), &app.user.email, &app.user.password).await;
     assert_eq!(r.resp.status, 302);
-    // client, two login counters, e-mail → user, then one transaction for the credential.
-    assert_eq!(
-        app.layer.take_operations(),
-        ["GetItem", "UpdateItem", "UpdateItem", "GetItem", "GetItem", "TransactWriteItems"]
-    );
+    // Two login counters, e-mail → user, then one transaction for the credential (the client
+    // comes from the cache: its item is shared by every user of the application).
+    assert_eq!(app.layer.take_operations(), ["UpdateItem", "UpdateItem", "GetItem", "GetItem", "TransactWriteItems"]);
 }
 
 #[tokio::test]
@@ -52,25 +50,45 @@ async fn management_requests_per_call() {
     let uid: String = form_urlencoded::byte_serialize(app.user.user.id.as_str().as_bytes()).collect();
     app.layer.take_operations();
 
-    // A page: one Query (the caller's client is cached since its token was issued).
+    let ops = || {
+        let mut v = app.layer.take_operations();
+        v.sort();
+        v
+    };
+    // A page: the keys from the user's index partition (one Query), the items by one
+    // BatchGetItem (the caller's client is cached since its token was issued).
     let path = format!("/api/v2/device-credentials?user_id={uid}&page=0&per_page=50");
     assert_eq!(app.mgmt(Method::GET, &path, Some(&token), None).await.status, 200);
-    assert_eq!(app.layer.take_operations(), ["Query"]);
+    assert_eq!(ops(), ["BatchGetItem", "Query"]);
     // With include_totals, one more Query with Select=COUNT.
     let r = app.mgmt(Method::GET, &format!("{path}&include_totals=true"), Some(&token), None).await;
     assert_eq!(r.json()["total"], 61);
-    assert_eq!(app.layer.take_operations(), ["Query", "Query"]);
-    // A deeper page reads the skipped items too (DynamoDB has no offsets).
+    assert_eq!(ops(), ["BatchGetItem", "Query", "Query"]);
+    // A deeper page reads the skipped keys too (DynamoDB has no offsets), not their items.
     let r = app
         .mgmt(Method::GET, &format!("/api/v2/device-credentials?user_id={uid}&page=1&per_page=50"), Some(&token), None)
         .await;
     assert_eq!(r.json().as_array().unwrap().len(), 11);
-    assert_eq!(app.layer.take_operations(), ["Query"]);
+    assert_eq!(ops(), ["BatchGetItem", "Query"]);
+    // A client's credentials are spread over 16 index partitions: one Query each.
+    let r = app
+        .mgmt(
+            Method::GET,
+            &format!("/api/v2/device-credentials?client_id={}&per_page=5", app.client.id),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(r.json().as_array().unwrap().len(), 5);
+    let expected: Vec<&str> = std::iter::once("BatchGetItem").chain(std::iter::repeat_n("Query", 16)).collect();
+    assert_eq!(ops(), expected);
 
     // Revoking one refresh token: one conditional DeleteItem.
     let id = r.json()[0]["id"].as_str().unwrap().to_owned();
     let d = app.mgmt(Method::DELETE, &format!("/api/v2/device-credentials/{id}"), Some(&token), None).await;
     assert_eq!(d.status, 204);
     assert_eq!(app.layer.take_operations(), ["DeleteItem"]);
-    println!("requests: list page = 1 Query (+1 Query with include_totals); delete = 1 DeleteItem");
+    println!(
+        "requests: a user's page = 1 Query + 1 BatchGetItem (+1 Query with include_totals); a client's page = 16 Query + 1 BatchGetItem; delete = 1 DeleteItem"
+    );
 }

@@ -491,6 +491,45 @@ async fn clients_crud_and_deleting_a_client_revokes_its_tokens() {
 }
 
 #[tokio::test]
+async fn a_deleted_client_is_refused_at_once_where_deleted_and_within_30_s_by_every_other_warm_function() {
+    let app = TestApp::spawn().await;
+    let rt = app.obtain_refresh_token("phone").await;
+    let body = app.delegation_body(&rt);
+    // Another warm function: its own process cache, on the same table and clock.
+    let other_store =
+        rt_store::DynamoStore::local(app.layer.endpoint(), app.store.table().to_owned()).with_clock(app.clock.clone());
+    let keys = rt_jwt::SigningKey::from_pem(&rt_tests::signing_pem()).unwrap();
+    let other = rt_devkit::stack::Stack::start(
+        app.stack.app.config.clone(),
+        other_store,
+        keys,
+        app.clock.clone(),
+        rt_tests::template(),
+        rt_tests::socket("127.0.0.1:0"),
+    )
+    .await
+    .unwrap();
+    let at_other = || async {
+        app.http.post(format!("{}/delegation", other.url())).json(&body).send().await.unwrap().status().as_u16()
+    };
+    assert_eq!(at_other().await, 200, "the other function has the client cached now");
+
+    // The client is deleted by this function, before its records are purged (a purge that
+    // was interrupted, or that has not reached them yet).
+    rt_domain::ports::ClientStore::delete_client(&app.stack.app.store, &app.client.id).await.unwrap();
+    assert_eq!(app.post_delegation(&body).await.status, 401, "refused at once where it was deleted");
+    assert_eq!(at_other().await, 200, "another warm function may still serve it from its cache…");
+    app.clock.advance_secs(31);
+    assert_eq!(at_other().await, 401, "…for at most 30 s");
+
+    // Deleting again (204 for an absent client) finishes the purge.
+    let token = app.management_token(SCOPES).await;
+    let r = app.mgmt(Method::DELETE, &format!("/api/v2/clients/{}", app.client.id), Some(&token), None).await;
+    assert_eq!(r.status, 204);
+    assert!(app.credential_items().await.is_empty());
+}
+
+#[tokio::test]
 async fn revoking_while_exchanges_are_in_flight_leaves_nothing_usable_after_the_204() {
     let app = std::sync::Arc::new(
         TestApp::spawn_with(rt_tests::Options {

@@ -1,6 +1,7 @@
 //! The store's exchange against the DynamoDB server directly: every rejection reason, and
 //! the bound fields never change.
 
+use rt_devkit::semantics::{Layer, Rules};
 use rt_domain::clock::Timestamp;
 use rt_domain::credential::DeviceCredential;
 use rt_domain::ids::ClientId;
@@ -10,7 +11,7 @@ use rt_domain::scope::Scope;
 use rt_domain::token::RefreshToken;
 use rt_store::DynamoStore;
 use rt_store::items::{n, s};
-use rt_tests::{dynamodb_endpoint, fresh_store};
+use rt_tests::{dynamodb_endpoint, fresh_store, moto_endpoint};
 
 struct Fixture {
     store: DynamoStore,
@@ -123,20 +124,39 @@ async fn a_password_change_or_user_deletion_kills_every_token_at_once() {
 }
 
 #[tokio::test]
-async fn deleting_the_client_kills_its_tokens() {
-    let f = fixture().await;
+async fn issuing_and_exchanging_touch_only_the_callers_items_and_partitions() {
+    // Through a layer of its own, to see exactly which partitions the writes reach.
+    let layer = Layer::start(&moto_endpoint(), Rules::for_tests()).unwrap();
+    let store = fresh_store(layer.endpoint()).await;
+    let f = Fixture { store, ..fixture().await };
+    f.store.create_client(&f.client).await.unwrap();
+    f.store.create_user(&f.user).await.unwrap();
     let t = RefreshToken::generate(&f.user.id, 0);
+    let written = |layer: &Layer| -> Vec<String> {
+        let mut v: Vec<String> = layer
+            .consumed()
+            .into_iter()
+            .filter(|(_, c)| c.write > 0.0)
+            .map(|(p, _)| format!("{}{}", p.index.map(|i| i + ":").unwrap_or_default(), p.key))
+            .collect();
+        v.sort();
+        v
+    };
+    let (cred, user) = (format!("DCR#{}", t.id()), format!("USER#{}", f.user.id));
+    layer.reset();
     f.store.issue_credential(&credential(&f, &t, "openid offline_access")).await.unwrap();
-    f.store
-        .ddb()
-        .delete_item()
-        .table_name(f.store.table())
-        .key("pk", s(format!("CLIENT#{}", f.client.id)))
-        .key("sk", s("CLIENT"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(exchange(&f, &t, &f.client.id, &[]).await, ExchangeOutcome::Rejected(Rejection::ClientGone));
+    let shard = format!("gsi2:CLIENT#{}#{:02}", f.client.id, rt_store::keys::client_shard(&f.user.id));
+    let mut expected = vec![cred.clone(), user.clone(), format!("gsi1:{user}"), shard];
+    expected.sort();
+    assert_eq!(written(&layer), expected, "issuing: the credential, its index entries, the user's check");
+    layer.reset();
+    for _ in 0..3 {
+        assert!(matches!(exchange(&f, &t, &f.client.id, &[]).await, ExchangeOutcome::Granted { .. }));
+    }
+    let mut expected = vec![cred, user];
+    expected.sort();
+    assert_eq!(written(&layer), expected, "exchanging: the credential and the user's check, no index");
+    assert!(layer.consumed().iter().all(|(p, _)| !p.key.starts_with("CLIENT")), "the client item is never read");
 }
 
 #[tokio::test]

@@ -177,10 +177,11 @@ impl TestApp {
             Layer::start(&moto_endpoint(), opts.rules.unwrap_or_else(Rules::for_tests)).expect("semantics layer");
         let store = fresh_store(layer.endpoint()).await;
         let table = store.table().to_owned();
-        let app_store = DynamoStore::local(opts.endpoint.as_deref().unwrap_or(layer.endpoint()), table.clone());
-
         let now = rt_domain::clock::SystemClock;
         let clock = Arc::new(ManualClock::new(rt_domain::Clock::now(&now)));
+        let app_store = DynamoStore::local(opts.endpoint.as_deref().unwrap_or(layer.endpoint()), table.clone())
+            .with_clock(clock.clone());
+
         let t0 = rt_domain::Clock::now(clock.as_ref());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
         let addr = listener.local_addr().expect("addr");

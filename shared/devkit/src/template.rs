@@ -91,6 +91,13 @@ impl Template {
                             hash_key: h,
                             range_key: r,
                             projection: s(&g["Projection"]["ProjectionType"], "ProjectionType")?.to_owned(),
+                            non_key_attributes: g["Projection"]["NonKeyAttributes"]
+                                .as_vec()
+                                .map(Vec::as_slice)
+                                .unwrap_or(&[])
+                                .iter()
+                                .map(|a| s(a, "NonKeyAttributes").map(str::to_owned))
+                                .collect::<Result<_, _>>()?,
                         });
                     }
                     table = Some(TableSpec { hash_key, range_key, attributes, indexes });

@@ -186,8 +186,9 @@ pub async fn delegate<S: Store, T: TokenSigner>(
 ) -> Result<Delegated, DelegationError> {
     let address = address_key(ip);
     let source_ip = ip.to_string();
-    // Client configuration may come from the per-process cache: the exchange below re-checks
-    // in the same transaction that the client still exists.
+    // The client's existence and settings come from the per-process cache (at most
+    // CLIENT_CACHE_TTL old): the client item is shared by every user of the application, so
+    // the exchange does not touch it.
     let client = store.get_client(&req.client_id, Freshness::Cached).await?.ok_or(DelegationError::InvalidClient)?;
     if !client.allows_grant(GRANT_JWT_BEARER) {
         return Err(DelegationError::UnauthorizedClient);
@@ -216,7 +217,7 @@ pub async fn delegate<S: Store, T: TokenSigner>(
         ExchangeOutcome::Rejected(Rejection::WrongClient) => {
             return Err(DelegationError::InvalidGrant("The refresh token was not issued to this client."));
         }
-        ExchangeOutcome::Rejected(Rejection::Unknown | Rejection::UserGone | Rejection::ClientGone) => {
+        ExchangeOutcome::Rejected(Rejection::Unknown | Rejection::UserGone) => {
             return Err(DelegationError::InvalidGrant(INVALID_REFRESH_TOKEN));
         }
     };

@@ -49,8 +49,9 @@ pub trait ClientStore: Send + Sync {
     /// One `PutItem` conditional on the client still existing; `false` if it is gone.
     fn update_client(&self, client: &Client) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// One `DeleteItem` returning the old item. Every refresh token of the client stops
-    /// working at once (the exchange checks the client item); their records are removed by
+    /// One `DeleteItem` returning the old item. The client's refresh tokens are refused from
+    /// then on wherever the client is read ([`Freshness::Cached`]: at once in this process,
+    /// within the cache lifetime everywhere else); their records are removed by
     /// [`CredentialStore::purge_client_credentials`].
     fn delete_client(&self, id: &ClientId) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;
 
@@ -125,8 +126,6 @@ pub enum IssueOutcome {
     Issued,
     /// The user was deleted, blocked or changed its password since it was read.
     UserChanged,
-    /// The client was deleted since it was read.
-    ClientGone,
 }
 
 /// One refresh-token exchange: validate, count the rate limit, record the use.
@@ -174,21 +173,20 @@ pub enum Rejection {
     WrongClient,
     /// The user was deleted, blocked, or revoked all its tokens (password change).
     UserGone,
-    /// The client was deleted.
-    ClientGone,
 }
 
 pub trait CredentialStore: Send + Sync {
-    /// One `TransactWriteItems`: put the credential (new id) and check that the user and its
-    /// revision, and the client, are unchanged.
+    /// One `TransactWriteItems`: put the credential (new id) and check that the user is still
+    /// at its revision and not blocked. Contention is retried within a budget.
     fn issue_credential(
         &self,
         cred: &DeviceCredential,
     ) -> impl Future<Output = Result<IssueOutcome, StoreError>> + Send;
 
     /// One `TransactWriteItems` on the common path: a conditional update of the credential
-    /// (secret hash, client, user revision, rate-limit counter, last use) together with
-    /// condition checks on the user and client items. Strongly consistent; at most once.
+    /// (secret hash, client, user revision, rate-limit counter, last use) together with a
+    /// condition check on the user item — the caller's own items only. Strongly consistent;
+    /// at most once. Contention on those items is retried within a budget, then `Unavailable`.
     fn exchange(&self, ex: &Exchange<'_>) -> impl Future<Output = Result<ExchangeOutcome, StoreError>> + Send;
 
     /// One strongly consistent `GetItem`.
@@ -202,7 +200,8 @@ pub trait CredentialStore: Send + Sync {
     fn revoke_credential(&self, id: &DeviceCredentialId) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// One page of credentials: of a user (GSI1, optionally of one client) or of a client
-    /// (GSI2), oldest first. Eventually consistent.
+    /// (the client's GSI2 shards, merged), oldest first per user: keys from the index
+    /// (eventually consistent), items by strongly consistent `BatchGetItem`.
     fn list_credentials(
         &self,
         filter: &CredentialFilter,

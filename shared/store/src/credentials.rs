@@ -12,6 +12,7 @@ use rt_domain::ports::{
 use crate::items::{self, s};
 use crate::keys::{self, attr};
 use crate::query::IndexQuery;
+use crate::retry::{self, Backoff};
 use crate::{DynamoStore, unavailable};
 
 fn filter_query(f: &CredentialFilter) -> IndexQuery {
@@ -19,7 +20,9 @@ fn filter_query(f: &CredentialFilter) -> IndexQuery {
         CredentialFilter::User { user, client } => {
             IndexQuery::gsi1(keys::credentials_of_user(user), Some(keys::credential_by_user_sk_prefix(client.as_ref())))
         }
-        CredentialFilter::Client(client) => IndexQuery::gsi2(keys::credentials_of_client(client), Some("DCR#".into())),
+        CredentialFilter::Client(client) => {
+            IndexQuery::gsi2(keys::credentials_of_client_all(client), Some(keys::credential_by_user_sk_prefix(None)))
+        }
     }
 }
 
@@ -41,20 +44,27 @@ impl CredentialStore for DynamoStore {
 
     async fn revoke_credential(&self, id: &DeviceCredentialId) -> Result<bool, StoreError> {
         let key = keys::credential(id);
-        let r = self
-            .ddb
-            .delete_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(key.pk))
-            .key(keys::SK, s(key.sk))
-            .condition_expression("attribute_exists(pk)")
-            .return_values(ReturnValue::None)
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(unavailable(e)),
+        // An exchange of this very token may be in flight (TransactionConflictException).
+        let mut backoff = Backoff::start();
+        loop {
+            let r = self
+                .ddb
+                .delete_item()
+                .table_name(&self.table)
+                .key(keys::PK, s(key.pk.clone()))
+                .key(keys::SK, s(key.sk))
+                .condition_expression("attribute_exists(pk)")
+                .return_values(ReturnValue::None)
+                .send()
+                .await;
+            match r {
+                Ok(_) => return Ok(true),
+                Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                    return Ok(false);
+                }
+                Err(e) if retry::is_contention_error(&e) && backoff.pause().await => {}
+                Err(e) => return Err(unavailable(e)),
+            }
         }
     }
 
@@ -85,7 +95,8 @@ impl CredentialStore for DynamoStore {
     }
 
     async fn purge_client_credentials(&self, client: &ClientId, budget: Duration) -> Result<Purge, StoreError> {
-        let q = IndexQuery::gsi2(keys::credentials_of_client(client), Some("DCR#".into()));
+        let q =
+            IndexQuery::gsi2(keys::credentials_of_client_all(client), Some(keys::credential_by_user_sk_prefix(None)));
         self.purge(&q, |_| false, budget).await
     }
 }

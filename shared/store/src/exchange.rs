@@ -2,18 +2,24 @@
 //!
 //! The transaction holds (0) a conditional `Update` of the credential — secret hash, bound
 //! user/revision/client, granted claim scopes as guessed, the per-address rate-limit counter
-//! as guessed, and the record of this use — (1) a `ConditionCheck` that the user exists, is not
-//! blocked and is still at the revision the token was issued under, and (2) a `ConditionCheck`
-//! that the client exists. When a guess is wrong the credential's old image comes back with the
-//! cancellation (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), the guess is corrected and
-//! the transaction sent again; every write is conditional on the exact state it was computed
-//! from, so concurrent exchanges never over-count.
+//! as guessed, and the record of this use — and (1) a `ConditionCheck` that the user exists, is
+//! not blocked and is still at the revision the token was issued under. Both items belong to
+//! the caller: nothing another user's request touches is part of it (the client's existence
+//! and settings come from the cached client read), and the attributes it writes are projected
+//! into no index.
+//!
+//! When a guess is wrong the credential's old image comes back with the cancellation
+//! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), the guess is corrected and the
+//! transaction sent again; every write is conditional on the exact state it was computed from,
+//! so concurrent exchanges never over-count. When the transaction meets another in flight on
+//! the same credential or user (`TransactionConflict`) or a throttled partition, it pauses
+//! (jittered backoff, [`crate::retry`]), reads the credential's committed state and plans again:
+//! a counter that reached the limit answers "rate limited" without another transaction.
 //!
 //! Guesses: a new rate-limit window for this address (true for any client that refreshes less
 //! often than the window), and the claim scopes the caller hinted.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use rt_domain::ports::{Exchange, ExchangeOutcome, Rejection, StoreError};
@@ -22,11 +28,11 @@ use rt_domain::token::SecretHash;
 
 use crate::items::{self, Item, n, s};
 use crate::keys::{self, attr};
+use crate::retry::{self, Backoff};
 use crate::{DynamoStore, build_err, cancellation_codes, is_ccf, unavailable};
 
 /// Most stale address counters removed in one write.
 const MAX_PRUNE: usize = 20;
-const MAX_CONFLICT_RETRIES: u32 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum RatePlan {
@@ -60,20 +66,16 @@ impl DynamoStore {
             _ => RatePlan::Fresh { prune: vec![] },
         };
         let mut plan = Plan { rate, claims: ex.claim_scopes.to_vec() };
-        let max_attempts = (ex.policy.limit as usize).saturating_add(6).min(64);
-        let mut conflicts = 0;
-        let mut attempt = 0;
-        while attempt < max_attempts {
-            attempt += 1;
-            let result = self
-                .ddb
-                .transact_write_items()
-                .transact_items(self.exchange_update(ex, window, &plan)?)
-                .transact_items(self.user_is_current(ex.token.user(), ex.token.user_rev())?)
-                .transact_items(self.client_exists(ex.client_id)?)
-                .client_request_token(rt_domain::random::alphanumeric(32))
-                .send()
-                .await;
+        // Wrong guesses (each corrects the plan from the returned item) are bounded by the
+        // limit; contention (another request of this token or this user in flight, or this
+        // token's partition throttled) by the time budget.
+        let max_guesses = (ex.policy.limit as usize).saturating_add(6).min(64);
+        let mut guesses = 0;
+        let mut backoff = Backoff::start();
+        loop {
+            let items =
+                [self.exchange_update(ex, window, &plan)?, self.user_is_current(ex.token.user(), ex.token.user_rev())?];
+            let result = self.ddb.transact_write_items().set_transact_items(Some(items.to_vec())).send().await;
             let e = match result {
                 Ok(_) => {
                     let (w, used) = match plan.rate {
@@ -86,32 +88,35 @@ impl DynamoStore {
                 }
                 Err(e) => e,
             };
-            let Some(codes) = cancellation_codes(&e) else {
-                return Err(unavailable(e));
-            };
-            if codes.iter().any(|(c, _)| c == "TransactionConflict") {
-                conflicts += 1;
-                if conflicts > MAX_CONFLICT_RETRIES {
-                    return Err(StoreError::Unavailable("TransactionConflict".into()));
+            let codes = match cancellation_codes(&e) {
+                Some(codes) if !codes.iter().any(|(c, _)| retry::is_contention_reason(c)) => codes,
+                contended if contended.is_some() || retry::is_contention_error(&e) => {
+                    if !backoff.pause().await {
+                        tracing::warn!(credential = %ex.token.id(), attempts = backoff.attempts(), "exchange gave up: contention");
+                        return Err(StoreError::Unavailable("exchange: contention".into()));
+                    }
+                    // Another request changed (or is changing) this credential: plan from its
+                    // committed state. A counter already at the limit is final for the window.
+                    match self.get_item(&keys::credential(ex.token.id())).await? {
+                        None => return Ok(ExchangeOutcome::Rejected(Rejection::Unknown)),
+                        Some(item) => match decide(&item, ex, window, &plan)? {
+                            Decision::Done(outcome) => return Ok(self.finish(hint_key, window, outcome)),
+                            Decision::Retry(next) => plan = next,
+                        },
+                    }
+                    continue;
                 }
-                attempt -= 1;
-                let jitter = u64::from(rt_domain::random::bytes::<1>()[0] % 20);
-                tokio::time::sleep(Duration::from_millis(5 + jitter)).await;
-                continue;
-            }
+                _ => return Err(unavailable(e)),
+            };
             let failed = |i: usize| codes.get(i).is_some_and(|(c, _)| is_ccf(c));
             if failed(0) {
                 let Some(Some(item)) = codes.first().map(|(_, item)| item.as_ref()) else {
                     return Ok(ExchangeOutcome::Rejected(Rejection::Unknown));
                 };
+                guesses += 1;
                 match decide(item, ex, window, &plan)? {
-                    Decision::Done(outcome) => {
-                        if let ExchangeOutcome::RateLimited { used } = outcome {
-                            self.remember(hint_key, window, used);
-                        }
-                        return Ok(outcome);
-                    }
-                    Decision::Retry(next) if next != plan => plan = next,
+                    Decision::Done(outcome) => return Ok(self.finish(hint_key, window, outcome)),
+                    Decision::Retry(next) if next != plan && guesses < max_guesses => plan = next,
                     Decision::Retry(_) => {
                         tracing::warn!(credential = %ex.token.id(), "exchange condition failed for no known reason");
                         return Err(StoreError::Unavailable("exchange condition failed unexpectedly".into()));
@@ -119,15 +124,20 @@ impl DynamoStore {
                 }
             } else if failed(1) {
                 return Ok(ExchangeOutcome::Rejected(Rejection::UserGone));
-            } else if failed(2) {
-                return Ok(ExchangeOutcome::Rejected(Rejection::ClientGone));
             } else {
                 let summary: Vec<&str> = codes.iter().map(|(c, _)| c.as_str()).collect();
                 tracing::warn!(?summary, "exchange transaction cancelled");
                 return Err(StoreError::Unavailable("exchange cancelled".into()));
             }
         }
-        Err(StoreError::Unavailable("exchange did not converge".into()))
+    }
+
+    /// Remembers the counter of a rate-limited outcome.
+    fn finish(&self, hint_key: (String, String), window: i64, outcome: ExchangeOutcome) -> ExchangeOutcome {
+        if let ExchangeOutcome::RateLimited { used } = outcome {
+            self.remember(hint_key, window, used);
+        }
+        outcome
     }
 }
 

@@ -155,7 +155,7 @@ pub fn credential_to_item(c: &DeviceCredential) -> Item {
     key_attrs(&mut item, &keys::credential(&c.id), keys::KIND_CREDENTIAL);
     item.insert(keys::GSI1_PK.into(), s(keys::credentials_of_user(&c.user_id)));
     item.insert(keys::GSI1_SK.into(), s(keys::credential_by_user_sk(&c.client_id, c.created_at, &c.id)));
-    item.insert(keys::GSI2_PK.into(), s(keys::credentials_of_client(&c.client_id)));
+    item.insert(keys::GSI2_PK.into(), s(keys::credentials_of_client(&c.client_id, keys::client_shard(&c.user_id))));
     item.insert(keys::GSI2_SK.into(), s(keys::credential_by_client_sk(&c.user_id, c.created_at, &c.id)));
     item.insert(attr::ID.into(), s(c.id.as_str()));
     item.insert(attr::CLIENT_ID.into(), s(c.client_id.as_str()));

@@ -1,15 +1,22 @@
 //! Every key shape and attribute name of the single table. Nothing else formats keys.
 //!
-//! | item               | pk               | sk       | gsi1pk / gsi1sk                             | gsi2pk / gsi2sk                              |
-//! |--------------------|------------------|----------|---------------------------------------------|----------------------------------------------|
-//! | client             | `CLIENT#<cid>`   | `CLIENT` | –                                           | `CLIENTS` / `<cid>`                          |
-//! | user               | `USER#<uid>`     | `USER`   | `USERS` / `<email>`                         | –                                            |
-//! | e-mail uniqueness  | `EMAIL#<email>`  | `EMAIL`  | –                                           | –                                            |
-//! | device credential  | `DCR#<dcr id>`   | `DCR`    | `USER#<uid>` / `DCR#<cid>#<created>#<id>`   | `CLIENT#<cid>` / `DCR#<uid>#<created>#<id>`  |
-//! | rate-limit counter | `RL#<key>`       | `RL`     | –                                           | –                                            |
+//! | item               | pk               | sk       | gsi1pk / gsi1sk                             | gsi2pk / gsi2sk                                   |
+//! |--------------------|------------------|----------|---------------------------------------------|---------------------------------------------------|
+//! | client             | `CLIENT#<cid>`   | `CLIENT` | –                                           | `CLIENTS` / `<cid>`                               |
+//! | user               | `USER#<uid>`     | `USER`   | `USERS` / `<email>`                         | –                                                 |
+//! | e-mail uniqueness  | `EMAIL#<email>`  | `EMAIL`  | –                                           | –                                                 |
+//! | device credential  | `DCR#<dcr id>`   | `DCR`    | `USER#<uid>` / `DCR#<cid>#<created>#<id>`   | `CLIENT#<cid>#<shard>` / `DCR#<uid>#<created>#<id>` |
+//! | rate-limit counter | `RL#<key>`       | `RL`     | –                                           | –                                                 |
 //!
 //! `<created>` is the creation time in milliseconds, zero-padded to 13 digits so that sort keys
-//! order by time.
+//! order by time. `<shard>` is one of [`CLIENT_SHARDS`] two-digit shards, a fixed function of
+//! the user id ([`client_shard`]): a client's credentials are spread over that many index
+//! partitions so that issuing and revoking tokens of many users never concentrates on one.
+//!
+//! Both indexes project only what never changes once written ([`GSI1_PROJECTION`],
+//! [`GSI2_PROJECTION`]): the attributes an exchange writes ([`VOLATILE`]) reach no index, so a
+//! refresh writes the credential item and nothing else. Listings read keys from an index and
+//! the items themselves with `BatchGetItem`.
 
 use rt_domain::clock::Timestamp;
 use rt_domain::ids::{ClientId, DeviceCredentialId, Email, UserId};
@@ -78,6 +85,19 @@ pub const COUNTER_SK: &str = "RL";
 pub const ALL_USERS: &str = "USERS";
 pub const ALL_CLIENTS: &str = "CLIENTS";
 
+/// `ProjectionType` and `NonKeyAttributes` of GSI1 (as `template.yaml` must declare them):
+/// the credential's revision, which the purge after a password change filters on.
+pub const GSI1_PROJECTION: (&str, &[&str]) = ("INCLUDE", &[attr::USER_REV]);
+/// `ProjectionType` of GSI2.
+pub const GSI2_PROJECTION: (&str, &[&str]) = ("KEYS_ONLY", &[]);
+
+/// Attributes that a refresh exchange writes: never projected into an index.
+pub const VOLATILE: &[&str] = &[attr::RATE, attr::LAST_USED_AT, attr::LAST_IP, attr::USE_COUNT];
+
+/// How many GSI2 partitions hold one client's credentials. Fixed for ever: changing it would
+/// hide the credentials written under the old count from the client's listing.
+pub const CLIENT_SHARDS: u8 = 16;
+
 /// A primary key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
@@ -110,9 +130,24 @@ pub fn credentials_of_user(u: &UserId) -> String {
     format!("USER#{u}")
 }
 
-/// The partition of GSI2 that lists a client's credentials.
-pub fn credentials_of_client(c: &ClientId) -> String {
-    format!("CLIENT#{c}")
+/// The GSI2 shard of a user's credentials of any client: FNV-1a of the user id.
+pub fn client_shard(u: &UserId) -> u8 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in u.as_str().bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    (h % u32::from(CLIENT_SHARDS)) as u8
+}
+
+/// The GSI2 partition that lists a client's credentials of the users in `shard`.
+pub fn credentials_of_client(c: &ClientId, shard: u8) -> String {
+    format!("CLIENT#{c}#{shard:02}")
+}
+
+/// Every GSI2 partition of a client's credentials.
+pub fn credentials_of_client_all(c: &ClientId) -> Vec<String> {
+    (0..CLIENT_SHARDS).map(|s| credentials_of_client(c, s)).collect()
 }
 
 fn created(t: Timestamp) -> String {
@@ -150,6 +185,9 @@ mod tests {
         assert_eq!(client(&c).pk, "CLIENT#abc");
         assert_eq!(user(&u).pk, "USER#auth0|0123456789abcdef01234567");
         assert_eq!(credential(&d).pk, "DCR#dcr_dFJiaAxbEroQ5xxx");
+        // The shard function is part of the stored format: it must never change.
+        assert_eq!(client_shard(&u), 15);
+        assert_eq!(credentials_of_client(&c, client_shard(&u)), "CLIENT#abc#15");
         assert_eq!(
             credential_by_user_sk(&c, Timestamp::from_millis(42), &d),
             "DCR#abc#0000000000042#dcr_dFJiaAxbEroQ5xxx"
@@ -173,6 +211,13 @@ mod tests {
             let kb = credential_by_user_sk(&cb, Timestamp::from_millis(t1), &d);
             prop_assert_eq!(kb.starts_with(&credential_by_user_sk_prefix(Some(&ca))), a == b);
             prop_assert!(k1.starts_with(&credential_by_user_sk_prefix(None)));
+        }
+
+        #[test]
+        fn shards_are_stable_and_in_range(x in "[a-f0-9]{24}") {
+            let u = UserId::parse(&format!("auth0|{x}")).expect("id");
+            prop_assert!(client_shard(&u) < CLIENT_SHARDS);
+            prop_assert_eq!(client_shard(&u), client_shard(&u.clone()));
         }
 
         #[test]

@@ -7,18 +7,20 @@ pub mod exchange;
 pub mod items;
 pub mod keys;
 mod query;
+pub mod retry;
 pub mod table;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client as Ddb;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use rt_domain::client::Client;
+use rt_domain::clock::{Clock, SystemClock, Timestamp};
 use rt_domain::credential::DeviceCredential;
 use rt_domain::ids::{ClientId, Email, UserId};
 use rt_domain::ports::{
@@ -27,11 +29,23 @@ use rt_domain::ports::{
 use rt_domain::user::User;
 
 use crate::items::{Item, s};
+use crate::retry::Backoff;
 
 pub use aws_sdk_dynamodb;
 
-/// How long a client's configuration may be served from the per-process cache.
-const CLIENT_CACHE_TTL: Duration = Duration::from_secs(30);
+/// The SDK's own retries (throttling and transient faults of single requests): three attempts,
+/// pauses from 25 ms, so that a request gives up in well under a second instead of the
+/// default's seconds.
+fn retry_config() -> aws_sdk_dynamodb::config::retry::RetryConfig {
+    aws_sdk_dynamodb::config::retry::RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(25))
+        .with_max_backoff(Duration::from_millis(400))
+}
+
+/// How long a client's configuration may be served from the per-process cache. This bounds
+/// how long a changed or deleted client takes to reach every warm function (ARCHITECTURE.md).
+pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(30);
 const CLIENT_CACHE_MAX: usize = 1024;
 pub(crate) const COUNTER_HINTS_MAX: usize = 4096;
 
@@ -39,7 +53,9 @@ pub(crate) const COUNTER_HINTS_MAX: usize = 4096;
 pub struct DynamoStore {
     ddb: Ddb,
     table: String,
-    clients: Mutex<HashMap<ClientId, (Instant, Client)>>,
+    clients: Mutex<HashMap<ClientId, (Timestamp, Client)>>,
+    /// What the client cache measures its lifetime with.
+    clock: Arc<dyn Clock>,
     /// Last known rate-limit counter per (credential id, address): a guess that saves a round
     /// trip when the same client comes back to the same warm process within a window. Only a
     /// hint — every write is conditional on the exact value it guessed.
@@ -60,7 +76,11 @@ impl DynamoStore {
             .operation_attempt_timeout(Duration::from_secs(5))
             .operation_timeout(Duration::from_secs(12))
             .build();
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts).load().await;
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .retry_config(retry_config())
+            .load()
+            .await;
         Self::new(Ddb::new(&conf), table)
     }
 
@@ -71,6 +91,7 @@ impl DynamoStore {
             .endpoint_url(endpoint)
             .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "static"))
+            .retry_config(retry_config())
             .timeout_config(
                 aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
                     .operation_attempt_timeout(Duration::from_secs(20))
@@ -81,7 +102,19 @@ impl DynamoStore {
     }
 
     pub fn new(ddb: Ddb, table: String) -> Self {
-        Self { ddb, table, clients: Mutex::new(HashMap::new()), counter_hints: Mutex::new(HashMap::new()) }
+        Self {
+            ddb,
+            table,
+            clients: Mutex::new(HashMap::new()),
+            clock: Arc::new(SystemClock),
+            counter_hints: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The clock the client cache ages by (the application's clock; tests move it).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn table(&self) -> &str {
@@ -140,9 +173,36 @@ impl DynamoStore {
             HashMap::from([(":urev".to_owned(), items::n(rev)), (":no".to_owned(), items::b(false))]),
         )
     }
+}
 
-    fn client_exists(&self, client: &ClientId) -> Result<TransactWriteItem, StoreError> {
-        self.check(&keys::client(client), "attribute_exists(pk)", HashMap::new())
+/// How a transaction ended.
+pub(crate) enum Transaction {
+    Committed,
+    /// Cancelled for a reason other than contention: the reason code of each item, with the
+    /// old item where one was asked for.
+    Cancelled(Vec<(String, Option<Item>)>),
+}
+
+impl DynamoStore {
+    /// Sends a transaction, retrying contention (conflicts, throttling) within the budget.
+    pub(crate) async fn transact(&self, items: &[TransactWriteItem], what: &str) -> Result<Transaction, StoreError> {
+        let mut backoff = Backoff::start();
+        loop {
+            let r = self.ddb.transact_write_items().set_transact_items(Some(items.to_vec())).send().await;
+            let contended = match r {
+                Ok(_) => return Ok(Transaction::Committed),
+                Err(e) => match cancellation_codes(&e) {
+                    Some(codes) if codes.iter().any(|(c, _)| retry::is_contention_reason(c)) => true,
+                    Some(codes) => return Ok(Transaction::Cancelled(codes)),
+                    None if retry::is_contention_error(&e) => true,
+                    None => return Err(unavailable(e)),
+                },
+            };
+            if contended && !backoff.pause().await {
+                tracing::warn!(what, attempts = backoff.attempts(), "gave up: the items stayed contended");
+                return Err(StoreError::Unavailable(format!("{what}: contention")));
+            }
+        }
     }
 }
 
@@ -186,7 +246,7 @@ impl ClientStore for DynamoStore {
         if freshness == Freshness::Cached
             && let Ok(cache) = self.clients.lock()
             && let Some((at, c)) = cache.get(id)
-            && at.elapsed() < CLIENT_CACHE_TTL
+            && self.clock.now().millis().saturating_sub(at.millis()) < CLIENT_CACHE_TTL.as_millis() as i64
         {
             return Ok(Some(c.clone()));
         }
@@ -198,7 +258,7 @@ impl ClientStore for DynamoStore {
             if cache.len() >= CLIENT_CACHE_MAX {
                 cache.clear();
             }
-            cache.insert(id.clone(), (Instant::now(), c.clone()));
+            cache.insert(id.clone(), (self.clock.now(), c.clone()));
         }
         Ok(client)
     }
@@ -229,12 +289,12 @@ impl ClientStore for DynamoStore {
     }
 
     async fn list_clients(&self, page: PageRequest) -> Result<Vec<Client>, StoreError> {
-        let q = query::IndexQuery::gsi2(keys::ALL_CLIENTS.into(), None);
+        let q = query::IndexQuery::gsi2(vec![keys::ALL_CLIENTS.into()], None);
         self.query_page(&q, page).await?.iter().map(items::client_from_item).collect()
     }
 
     async fn count_clients(&self) -> Result<u64, StoreError> {
-        self.query_count(&query::IndexQuery::gsi2(keys::ALL_CLIENTS.into(), None)).await
+        self.query_count(&query::IndexQuery::gsi2(vec![keys::ALL_CLIENTS.into()], None)).await
     }
 }
 
@@ -265,20 +325,12 @@ impl DynamoStore {
 
 impl UserStore for DynamoStore {
     async fn create_user(&self, user: &User) -> Result<CreateUser, StoreError> {
-        let r = self
-            .ddb
-            .transact_write_items()
-            .transact_items(self.put_new(items::user_to_item(user))?)
-            .transact_items(self.put_new(items::email_to_item(&user.email, &user.id))?)
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(CreateUser::Created),
-            Err(e) => match cancellation_codes(&e) {
-                Some(codes) if codes.get(1).is_some_and(|(c, _)| is_ccf(c)) => Ok(CreateUser::EmailTaken),
-                Some(_) => Err(StoreError::Unavailable("user creation cancelled".into())),
-                None => Err(unavailable(e)),
-            },
+        let items =
+            [self.put_new(items::user_to_item(user))?, self.put_new(items::email_to_item(&user.email, &user.id))?];
+        match self.transact(&items, "create user").await? {
+            Transaction::Committed => Ok(CreateUser::Created),
+            Transaction::Cancelled(codes) if codes.get(1).is_some_and(|(c, _)| is_ccf(c)) => Ok(CreateUser::EmailTaken),
+            Transaction::Cancelled(_) => Err(StoreError::Unavailable("user creation cancelled".into())),
         }
     }
 
@@ -301,35 +353,29 @@ impl UserStore for DynamoStore {
     }
 
     async fn update_user(&self, old: &User, new: &User) -> Result<UpdateUser, StoreError> {
-        let put = Put::builder()
+        // Only the attributes that change are written: a revision bump, a block or a sign-out
+        // touches no index key, so it writes the user item alone (no index partition shared by
+        // all users). The e-mail moves its uniqueness item in the same transaction.
+        let update = self.user_update(old, new)?;
+        if old.email == new.email {
+            return self.update_alone(update).await;
+        }
+        let old_email = keys::email(&old.email);
+        let del = aws_sdk_dynamodb::types::Delete::builder()
             .table_name(&self.table)
-            .set_item(Some(items::user_to_item(new)))
-            .condition_expression("attribute_exists(pk) AND rev = :rev AND updated_at = :updated")
-            .expression_attribute_values(":rev", items::n(old.rev))
-            .expression_attribute_values(":updated", items::n(old.updated_at.millis()))
+            .set_key(Some(Self::key_map(&old_email)))
             .build()
             .map_err(build_err)?;
-        let mut tx = self.ddb.transact_write_items().transact_items(TransactWriteItem::builder().put(put).build());
-        let moving = old.email != new.email;
-        if moving {
-            let old_email = keys::email(&old.email);
-            let del = aws_sdk_dynamodb::types::Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(Self::key_map(&old_email)))
-                .build()
-                .map_err(build_err)?;
-            tx = tx
-                .transact_items(TransactWriteItem::builder().delete(del).build())
-                .transact_items(self.put_new(items::email_to_item(&new.email, &new.id))?);
-        }
-        match tx.send().await {
-            Ok(_) => Ok(UpdateUser::Updated),
-            Err(e) => match cancellation_codes(&e) {
-                Some(codes) if codes.first().is_some_and(|(c, _)| is_ccf(c)) => Ok(UpdateUser::Conflict),
-                Some(codes) if moving && codes.get(2).is_some_and(|(c, _)| is_ccf(c)) => Ok(UpdateUser::EmailTaken),
-                Some(_) => Err(StoreError::Unavailable("user update cancelled".into())),
-                None => Err(unavailable(e)),
-            },
+        let items = [
+            TransactWriteItem::builder().update(update).build(),
+            TransactWriteItem::builder().delete(del).build(),
+            self.put_new(items::email_to_item(&new.email, &new.id))?,
+        ];
+        match self.transact(&items, "update user").await? {
+            Transaction::Committed => Ok(UpdateUser::Updated),
+            Transaction::Cancelled(codes) if codes.first().is_some_and(|(c, _)| is_ccf(c)) => Ok(UpdateUser::Conflict),
+            Transaction::Cancelled(codes) if codes.get(2).is_some_and(|(c, _)| is_ccf(c)) => Ok(UpdateUser::EmailTaken),
+            Transaction::Cancelled(_) => Err(StoreError::Unavailable("user update cancelled".into())),
         }
     }
 
@@ -343,20 +389,8 @@ impl UserStore for DynamoStore {
                 .map(|d| TransactWriteItem::builder().delete(d).build())
                 .map_err(build_err)
         };
-        let r = self
-            .ddb
-            .transact_write_items()
-            .transact_items(del(&keys::user(&user.id))?)
-            .transact_items(del(&keys::email(&user.email))?)
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) => match cancellation_codes(&e) {
-                Some(_) => Ok(false),
-                None => Err(unavailable(e)),
-            },
-        }
+        let items = [del(&keys::user(&user.id))?, del(&keys::email(&user.email))?];
+        Ok(matches!(self.transact(&items, "delete user").await?, Transaction::Committed))
     }
 
     async fn list_users(&self, prefix: Option<&str>, page: PageRequest) -> Result<Vec<User>, StoreError> {
@@ -370,34 +404,80 @@ impl UserStore for DynamoStore {
 }
 
 impl DynamoStore {
-    /// Issues a credential: one `TransactWriteItems` (put + user revision check + client check).
+    /// Issues a credential: one `TransactWriteItems` (put if absent + check of the user's
+    /// revision), retried on contention. The client item is not part of it: that item is
+    /// shared by every user of the application (see [`CLIENT_CACHE_TTL`]).
     pub(crate) async fn issue(&self, cred: &DeviceCredential) -> Result<IssueOutcome, StoreError> {
-        let r = self
-            .ddb
-            .transact_write_items()
-            .transact_items(self.put_new(items::credential_to_item(cred))?)
-            .transact_items(self.user_is_current(&cred.user_id, cred.user_rev)?)
-            .transact_items(self.client_exists(&cred.client_id)?)
-            .client_request_token(rt_domain::random::alphanumeric(32))
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(IssueOutcome::Issued),
-            Err(e) => match cancellation_codes(&e) {
-                Some(codes) => {
-                    let failed = |i: usize| codes.get(i).is_some_and(|(c, _)| is_ccf(c));
-                    if failed(1) {
-                        Ok(IssueOutcome::UserChanged)
-                    } else if failed(2) {
-                        Ok(IssueOutcome::ClientGone)
-                    } else {
-                        let summary: Vec<&str> = codes.iter().map(|(c, _)| c.as_str()).collect();
-                        tracing::warn!(?summary, "credential issue cancelled");
-                        Err(StoreError::Unavailable("credential issue cancelled".into()))
+        let items =
+            [self.put_new(items::credential_to_item(cred))?, self.user_is_current(&cred.user_id, cred.user_rev)?];
+        match self.transact(&items, "issue credential").await? {
+            Transaction::Committed => Ok(IssueOutcome::Issued),
+            Transaction::Cancelled(codes) if codes.get(1).is_some_and(|(c, _)| is_ccf(c)) => {
+                Ok(IssueOutcome::UserChanged)
+            }
+            Transaction::Cancelled(codes) => {
+                let summary: Vec<&str> = codes.iter().map(|(c, _)| c.as_str()).collect();
+                tracing::warn!(?summary, "credential issue cancelled");
+                Err(StoreError::Unavailable("credential issue cancelled".into()))
+            }
+        }
+    }
+
+    /// The `Update` that turns the stored `old` into `new`: a `SET` of the attributes that
+    /// differ (and `updated_at`), conditional on the stored revision and `updated_at`.
+    fn user_update(&self, old: &User, new: &User) -> Result<Update, StoreError> {
+        let before = items::user_to_item(old);
+        let mut after: Vec<(String, AttributeValue)> = items::user_to_item(new).into_iter().collect();
+        after.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut u = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_map(&keys::user(&new.id))))
+            .condition_expression("attribute_exists(pk) AND #rev = :rev0 AND #upd = :upd0")
+            .expression_attribute_names("#rev", keys::attr::REV)
+            .expression_attribute_names("#upd", keys::attr::UPDATED_AT)
+            .expression_attribute_values(":rev0", items::n(old.rev))
+            .expression_attribute_values(":upd0", items::n(old.updated_at.millis()));
+        let mut sets = Vec::new();
+        for (i, (name, value)) in after.into_iter().enumerate() {
+            let changed = before.get(&name) != Some(&value) || name == keys::attr::UPDATED_AT;
+            if name == keys::PK || name == keys::SK || !changed {
+                continue;
+            }
+            sets.push(format!("#a{i} = :a{i}"));
+            u = u
+                .expression_attribute_names(format!("#a{i}"), name)
+                .expression_attribute_values(format!(":a{i}"), value);
+        }
+        u.update_expression(format!("SET {}", sets.join(", "))).build().map_err(build_err)
+    }
+
+    /// A user update without an e-mail change: one conditional `UpdateItem`.
+    async fn update_alone(&self, u: Update) -> Result<UpdateUser, StoreError> {
+        let mut backoff = Backoff::start();
+        loop {
+            let r = self
+                .ddb
+                .update_item()
+                .table_name(u.table_name())
+                .set_key(Some(u.key().clone()))
+                .update_expression(u.update_expression())
+                .set_condition_expression(u.condition_expression().map(str::to_owned))
+                .set_expression_attribute_names(u.expression_attribute_names().cloned())
+                .set_expression_attribute_values(u.expression_attribute_values().cloned())
+                .send()
+                .await;
+            match r {
+                Ok(_) => return Ok(UpdateUser::Updated),
+                Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                    return Ok(UpdateUser::Conflict);
+                }
+                Err(e) if retry::is_contention_error(&e) => {
+                    if !backoff.pause().await {
+                        return Err(unavailable(e));
                     }
                 }
-                None => Err(unavailable(e)),
-            },
+                Err(e) => return Err(unavailable(e)),
+            }
         }
     }
 }

@@ -1,41 +1,60 @@
-//! Queries on the indexes: offset pages, counts, and bulk removal of credential records.
+//! Queries on the indexes: offset pages (keys from the index, items by `BatchGetItem`), counts,
+//! and bulk removal of credential records. A listing may span several partitions of an index
+//! (a client's credentials are sharded): their pages are merged in sort-key order.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{DeleteRequest, Select, WriteRequest};
+use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, Select, WriteRequest};
+use futures::future::try_join_all;
 use rt_domain::ports::{PageRequest, Purge, StoreError};
 
 use crate::items::{Item, s};
 use crate::keys;
 use crate::{DynamoStore, attr_names, unavailable};
 
-/// A key condition on one index: partition value and optional sort-key prefix.
+/// `BatchGetItem` takes at most 100 keys.
+const BATCH_GET_MAX: usize = 100;
+
+/// A key condition on one index: partition values (merged in sort-key order) and an optional
+/// sort-key prefix.
 #[derive(Debug, Clone)]
 pub(crate) struct IndexQuery {
     pub index: &'static str,
     pub pk_attr: &'static str,
     pub sk_attr: &'static str,
-    pub pk: String,
+    pub pks: Vec<String>,
     pub prefix: Option<String>,
 }
 
 impl IndexQuery {
     pub fn gsi1(pk: String, prefix: Option<String>) -> Self {
-        Self { index: keys::GSI1, pk_attr: keys::GSI1_PK, sk_attr: keys::GSI1_SK, pk, prefix }
+        Self { index: keys::GSI1, pk_attr: keys::GSI1_PK, sk_attr: keys::GSI1_SK, pks: vec![pk], prefix }
     }
-    pub fn gsi2(pk: String, prefix: Option<String>) -> Self {
-        Self { index: keys::GSI2, pk_attr: keys::GSI2_PK, sk_attr: keys::GSI2_SK, pk, prefix }
+    pub fn gsi2(pks: Vec<String>, prefix: Option<String>) -> Self {
+        Self { index: keys::GSI2, pk_attr: keys::GSI2_PK, sk_attr: keys::GSI2_SK, pks, prefix }
     }
 }
 
+fn sk_of<'a>(q: &IndexQuery, item: &'a Item) -> &'a str {
+    item.get(q.sk_attr).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or("")
+}
+
+fn primary_key(item: &Item) -> Option<Item> {
+    Some(Item::from([
+        (keys::PK.to_owned(), item.get(keys::PK)?.clone()),
+        (keys::SK.to_owned(), item.get(keys::SK)?.clone()),
+    ]))
+}
+
 impl DynamoStore {
-    fn query_builder(&self, q: &IndexQuery) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
-        let mut b = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .index_name(q.index)
-            .expression_attribute_values(":pk", s(q.pk.clone()));
+    fn query_builder(
+        &self,
+        q: &IndexQuery,
+        pk: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let mut b =
+            self.ddb.query().table_name(&self.table).index_name(q.index).expression_attribute_values(":pk", s(pk));
         b = match &q.prefix {
             Some(p) => b
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
@@ -48,54 +67,115 @@ impl DynamoStore {
         b
     }
 
-    /// Items `page.skip() .. page.skip() + per_page` in sort-key order. DynamoDB has no
-    /// offsets: the skipped items are read and dropped (fine for the page depths of a UI).
-    pub(crate) async fn query_page(&self, q: &IndexQuery, page: PageRequest) -> Result<Vec<Item>, StoreError> {
-        let skip = page.skip();
-        let want = skip + u64::from(page.per_page);
-        let mut seen = 0u64;
+    /// The first `want` index entries of one partition, in sort-key order.
+    async fn first_entries(&self, q: &IndexQuery, pk: &str, want: u64) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
-            let limit = i32::try_from((want - seen).min(1000)).unwrap_or(1000);
-            let r =
-                self.query_builder(q).limit(limit).set_exclusive_start_key(start).send().await.map_err(unavailable)?;
-            for item in r.items.unwrap_or_default() {
-                if seen >= skip && seen < want {
-                    out.push(item);
-                }
-                seen += 1;
+            let left = want.saturating_sub(out.len() as u64);
+            if left == 0 {
+                return Ok(out);
             }
+            let limit = i32::try_from(left.min(1000)).unwrap_or(1000);
+            let r = self
+                .query_builder(q, pk)
+                .limit(limit)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            out.extend(r.items.unwrap_or_default());
             start = r.last_evaluated_key;
-            if seen >= want || start.is_none() {
+            if start.is_none() {
                 return Ok(out);
             }
         }
     }
 
-    /// Number of items under the key condition (`Select=COUNT`, all pages).
-    pub(crate) async fn query_count(&self, q: &IndexQuery) -> Result<u64, StoreError> {
-        let mut total = 0u64;
-        let mut start = None;
-        loop {
-            let r = self
-                .query_builder(q)
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            total += u64::try_from(r.count).unwrap_or(0);
-            start = r.last_evaluated_key;
-            if start.is_none() {
-                return Ok(total);
-            }
-        }
+    /// Items `page.skip() .. page.skip() + per_page` in sort-key order: index entries read
+    /// from every partition of `q` (concurrently; the skipped ones too — DynamoDB has no
+    /// offsets), then the items themselves, strongly consistent, with `BatchGetItem`. An item
+    /// deleted in between is left out.
+    pub(crate) async fn query_page(&self, q: &IndexQuery, page: PageRequest) -> Result<Vec<Item>, StoreError> {
+        let skip = page.skip();
+        let want = skip + u64::from(page.per_page);
+        let parts = try_join_all(q.pks.iter().map(|pk| self.first_entries(q, pk, want))).await?;
+        let mut entries: Vec<Item> = parts.into_iter().flatten().collect();
+        entries.sort_by(|a, b| sk_of(q, a).cmp(sk_of(q, b)));
+        let keys: Vec<Item> = entries
+            .iter()
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+            .take(page.per_page as usize)
+            .filter_map(primary_key)
+            .collect();
+        self.get_items(&keys).await
     }
 
-    /// Deletes the base-table items found under `q` for which `keep` is false: query pages,
-    /// `BatchWriteItem` 25 at a time, unprocessed items retried with backoff. Stops when a
-    /// query from the start finds nothing more to delete, or when `budget` is spent.
+    /// The items under `keys` (strongly consistent `BatchGetItem`s, 100 keys each, unprocessed
+    /// keys retried), in the order of `keys`; missing items are left out.
+    pub(crate) async fn get_items(&self, keys: &[Item]) -> Result<Vec<Item>, StoreError> {
+        let mut found: HashMap<(String, String), Item> = HashMap::new();
+        let id = |i: &Item| -> (String, String) {
+            let part = |k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            (part(keys::PK), part(keys::SK))
+        };
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(crate::build_err)?,
+            );
+            let mut delay = Duration::from_millis(20);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while let Some(request) = pending.take() {
+                let r =
+                    self.ddb.batch_get_item().request_items(&self.table, request).send().await.map_err(unavailable)?;
+                for item in r.responses.and_then(|mut m| m.remove(&self.table)).unwrap_or_default() {
+                    found.insert(id(&item), item);
+                }
+                pending = r.unprocessed_keys.and_then(|mut m| m.remove(&self.table)).filter(|k| !k.keys().is_empty());
+                if pending.is_some() {
+                    if Instant::now() + delay > deadline {
+                        return Err(StoreError::Unavailable("BatchGetItem kept returning unprocessed keys".into()));
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+        Ok(keys.iter().filter_map(|k| found.remove(&id(k))).collect())
+    }
+
+    /// Number of items under the key condition (`Select=COUNT`, all pages, all partitions).
+    pub(crate) async fn query_count(&self, q: &IndexQuery) -> Result<u64, StoreError> {
+        let counts = try_join_all(q.pks.iter().map(|pk| async move {
+            let mut total = 0u64;
+            let mut start = None;
+            loop {
+                let r = self
+                    .query_builder(q, pk)
+                    .select(Select::Count)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                total += u64::try_from(r.count).unwrap_or(0);
+                start = r.last_evaluated_key;
+                if start.is_none() {
+                    return Ok::<u64, StoreError>(total);
+                }
+            }
+        }))
+        .await?;
+        Ok(counts.into_iter().sum())
+    }
+
+    /// Deletes the base-table items found under `q` for which `keep` (which sees the index
+    /// entry) is false: query pages, `BatchWriteItem` 25 at a time, unprocessed items retried
+    /// with backoff. Stops when a query from the start finds nothing more to delete, or when
+    /// `budget` is spent.
     pub(crate) async fn purge(
         &self,
         q: &IndexQuery,
@@ -104,46 +184,44 @@ impl DynamoStore {
     ) -> Result<Purge, StoreError> {
         let deadline = Instant::now() + budget;
         let mut deleted = 0u64;
-        loop {
-            let mut start = None;
-            let mut found = 0u64;
+        for pk in &q.pks {
             loop {
-                if Instant::now() > deadline {
-                    return Ok(Purge { deleted, complete: false });
+                let mut start = None;
+                let mut found = 0u64;
+                loop {
+                    if Instant::now() > deadline {
+                        return Ok(Purge { deleted, complete: false });
+                    }
+                    let r = self
+                        .query_builder(q, pk)
+                        .limit(500)
+                        .set_exclusive_start_key(start)
+                        .send()
+                        .await
+                        .map_err(unavailable)?;
+                    let doomed: Vec<Item> = r
+                        .items
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|i| !keep(i))
+                        .filter_map(|i| primary_key(&i))
+                        .collect();
+                    found += doomed.len() as u64;
+                    for chunk in doomed.chunks(25) {
+                        self.batch_delete(chunk.to_vec(), deadline).await?;
+                        deleted += chunk.len() as u64;
+                    }
+                    start = r.last_evaluated_key;
+                    if start.is_none() {
+                        break;
+                    }
                 }
-                let r = self
-                    .query_builder(q)
-                    .limit(500)
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                let doomed: Vec<Item> = r
-                    .items
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|i| !keep(i))
-                    .filter_map(|i| {
-                        Some(Item::from([
-                            (keys::PK.to_owned(), i.get(keys::PK)?.clone()),
-                            (keys::SK.to_owned(), i.get(keys::SK)?.clone()),
-                        ]))
-                    })
-                    .collect();
-                found += doomed.len() as u64;
-                for chunk in doomed.chunks(25) {
-                    self.batch_delete(chunk.to_vec(), deadline).await?;
-                    deleted += chunk.len() as u64;
-                }
-                start = r.last_evaluated_key;
-                if start.is_none() {
+                if found == 0 {
                     break;
                 }
             }
-            if found == 0 {
-                return Ok(Purge { deleted, complete: true });
-            }
         }
+        Ok(Purge { deleted, complete: true })
     }
 
     async fn batch_delete(&self, keys: Vec<Item>, deadline: Instant) -> Result<(), StoreError> {

@@ -23,7 +23,10 @@ pub struct IndexSpec {
     pub name: String,
     pub hash_key: String,
     pub range_key: Option<String>,
+    /// `ALL`, `KEYS_ONLY` or `INCLUDE`.
     pub projection: String,
+    /// The attributes an `INCLUDE` projection adds to the keys.
+    pub non_key_attributes: Vec<String>,
 }
 
 fn schema(hash: &str, range: Option<&String>) -> Result<Vec<KeySchemaElement>, StoreError> {
@@ -59,7 +62,12 @@ impl DynamoStore {
                     .index_name(&ix.name)
                     .set_key_schema(Some(schema(&ix.hash_key, ix.range_key.as_ref())?))
                     .projection(
-                        Projection::builder().projection_type(ProjectionType::from(ix.projection.as_str())).build(),
+                        Projection::builder()
+                            .projection_type(ProjectionType::from(ix.projection.as_str()))
+                            .set_non_key_attributes(
+                                (!ix.non_key_attributes.is_empty()).then(|| ix.non_key_attributes.clone()),
+                            )
+                            .build(),
                     )
                     .build()
                     .map_err(build_err)?,
