@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rt_devkit::moto::Moto;
 use rt_devkit::paths;
 use rt_devkit::seed::{self, SeedFile};
+use rt_devkit::semantics::{Layer, Rules};
 use rt_devkit::stack::{self, Stack};
 use rt_devkit::template::Template;
 use rt_domain::clock::{Clock, SystemClock};
@@ -16,20 +17,28 @@ use crate::{Result, tools};
 
 const DEFAULT_TABLE: &str = "refresh-tokens";
 
-fn port(args: &[String]) -> Result<u16> {
+struct Args {
+    port: u16,
+    /// Put the DynamoDB-semantics layer (rt_devkit::semantics, `Rules::dynamodb()`) in front
+    /// of the DynamoDB server: latency, transaction conflicts, per-partition throughput.
+    realistic: bool,
+}
+
+fn parse(args: &[String]) -> Result<Args> {
     let mut it = args.iter();
-    let mut port = 3000;
+    let mut parsed = Args { port: 3000, realistic: false };
     while let Some(a) = it.next() {
         match a.as_str() {
             "--port" | "-p" => {
-                port = it.next().ok_or("--port needs a number")?.parse().map_err(|_| "--port needs a number")?;
+                parsed.port = it.next().ok_or("--port needs a number")?.parse().map_err(|_| "--port needs a number")?;
             }
+            "--realistic" => parsed.realistic = true,
             other => {
-                return Err(format!("unknown argument {other}; usage: cargo xtask dev [--port N]").into());
+                return Err(format!("unknown argument {other}; usage: cargo xtask dev [--port N] [--realistic]").into());
             }
         }
     }
-    Ok(port)
+    Ok(parsed)
 }
 
 /// The signing key for local runs: generated once into target/dev (never committed).
@@ -53,36 +62,43 @@ fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
 }
 
 pub fn main(args: &[String]) -> Result<()> {
-    let port = port(args)?;
+    let args = parse(args)?;
     let external = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
     if external.is_none() {
         tools::ensure(&tools::dev_requirements())?;
     }
     rt_http::bootstrap::init_tracing_for_humans();
     let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(serve(port, external))
+    rt.block_on(serve(args, external))
 }
 
-async fn serve(port: u16, external: Option<String>) -> Result<()> {
+async fn serve(args: Args, external: Option<String>) -> Result<()> {
+    let port = args.port;
     let table = std::env::var("TABLE_NAME").ok().filter(|t| !t.is_empty()).unwrap_or_else(|| DEFAULT_TABLE.into());
     let issuer =
         std::env::var("ISSUER").ok().filter(|i| !i.is_empty()).unwrap_or_else(|| format!("http://127.0.0.1:{port}/"));
-    let (_moto, store, endpoint) = match external {
-        Some(endpoint) => {
-            // Local servers accept any credentials; real ones come from the environment.
-            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-                let store = DynamoStore::local(&endpoint, table.clone());
-                (None, store, endpoint)
-            } else {
-                (None, DynamoStore::from_env(table.clone()).await, endpoint)
-            }
-        }
+    let (moto, upstream) = match external {
+        Some(endpoint) => (None, endpoint),
         None => {
             let moto = Moto::start()?;
             let endpoint = moto.endpoint();
-            let store = DynamoStore::local(&endpoint, table.clone());
-            (Some(moto), store, endpoint)
+            (Some(moto), endpoint)
         }
+    };
+    let layer = if args.realistic { Some(Layer::start(&upstream, Rules::dynamodb())?) } else { None };
+    let endpoint = layer.as_ref().map_or(upstream.clone(), |l| l.endpoint().to_owned());
+    // Local servers accept any credentials; real ones come from the environment.
+    let store = if moto.is_none() && layer.is_none() && std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+        DynamoStore::from_env(table.clone()).await
+    } else {
+        DynamoStore::local(&endpoint, table.clone())
+    };
+    let endpoint = match &layer {
+        Some(l) => format!(
+            "{upstream} through the DynamoDB-semantics layer on {} (12 ms transactions, conflicts, per-partition throughput)",
+            l.endpoint()
+        ),
+        None => upstream,
     };
     let template = Template::load()?;
     let created = stack::create_table(&store, &template).await?;

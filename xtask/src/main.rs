@@ -13,7 +13,9 @@ pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  dev [--port N]     run the API locally (default port 3000) over moto, seed demo data
+  dev [--port N] [--realistic]
+                     run the API locally (default port 3000) over moto, seed demo data;
+                     --realistic adds DynamoDB's latency, conflicts and throughput limits
   test               install test tools, lint (fmt, clippy, cfn-lint), run all tests
   bench [--runs N]   measure the /delegation hot path against a local DynamoDB
 ";
