@@ -243,6 +243,11 @@ async fn one_token_hammered_by_forty_concurrent_requests_lets_exactly_the_limit_
             .map(|(o, ())| o)
             .collect();
     let phase = Phase { name: "one token, 40 at once", outcomes };
+    let mut ops: BTreeMap<String, usize> = BTreeMap::new();
+    for o in app.layer.take_operations() {
+        *ops.entry(o).or_default() += 1;
+    }
+    println!("DynamoDB requests: {ops:?}");
     println!("{}", report(&app.layer, &[&phase]));
     assert_eq!(phase.count(|s| s == 200), 10, "exactly the limit gets through");
     assert_eq!(phase.count(|s| s == 429), 30, "the rest are rate limited, none unavailable");

@@ -97,12 +97,27 @@ impl DynamoStore {
                     }
                     // Another request changed (or is changing) this credential: plan from its
                     // committed state. A counter already at the limit is final for the window.
-                    match self.get_item(&keys::credential(ex.token.id())).await? {
-                        None => return Ok(ExchangeOutcome::Rejected(Rejection::Unknown)),
-                        Some(item) => match decide(&item, ex, window, &plan)? {
-                            Decision::Done(outcome) => return Ok(self.finish(hint_key, window, outcome)),
-                            Decision::Retry(next) => plan = next,
+                    let key = keys::credential(ex.token.id());
+                    let read = self
+                        .ddb
+                        .get_item()
+                        .table_name(&self.table)
+                        .key(keys::PK, s(key.pk))
+                        .key(keys::SK, s(key.sk))
+                        .consistent_read(true)
+                        .send()
+                        .await;
+                    match read {
+                        Ok(out) => match out.item {
+                            None => return Ok(ExchangeOutcome::Rejected(Rejection::Unknown)),
+                            Some(item) => match decide(&item, ex, window, &plan)? {
+                                Decision::Done(outcome) => return Ok(self.finish(hint_key, window, outcome)),
+                                Decision::Retry(next) => plan = next,
+                            },
                         },
+                        // The read is throttled too: keep the plan, the next attempt tells.
+                        Err(e) if retry::is_contention_error(&e) => {}
+                        Err(e) => return Err(unavailable(e)),
                     }
                     continue;
                 }
