@@ -254,3 +254,41 @@ async fn one_token_hammered_by_forty_concurrent_requests_lets_exactly_the_limit_
     let uses: u32 = app.credential_items().await[0]["use_count"].as_n().unwrap().parse().unwrap();
     assert_eq!(uses, 10, "no over-count");
 }
+
+#[tokio::test]
+async fn eight_devices_of_one_user_refreshing_at_once_never_see_a_503() {
+    rt_tests::quiet_logs();
+    let app = TestApp::spawn_with(Options { rules: Some(rules(false)), ..Default::default() }).await;
+    let mut tokens = Vec::new();
+    for d in 0..8 {
+        tokens.push(app.obtain_refresh_token(&format!("device-{d}")).await);
+    }
+    app.layer.set_rules(rules(true));
+    app.layer.reset();
+    // Every device refreshes 5 times in a row, all devices at once: their transactions all
+    // check the same user item, so they conflict with each other — on the user's own item.
+    let outcomes: Vec<Outcome> = join_all(tokens.iter().map(|rt| {
+        let (app, body) = (&app, app.delegation_body(rt));
+        async move {
+            let mut v = Vec::new();
+            for _ in 0..EXCHANGES_PER_USER {
+                let (o, ()) = timed(async { (app.post_delegation(&body).await.status, ()) }).await;
+                v.push(o);
+            }
+            v
+        }
+    }))
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
+    let phase = Phase { name: "one user, 8 devices at once", outcomes };
+    println!("{}", report(&app.layer, &[&phase]));
+    assert_eq!(phase.count(|s| s == 200), 8 * EXCHANGES_PER_USER, "every refresh succeeds");
+    let user = keys::user(&app.user.user.id).pk;
+    for e in app.layer.events() {
+        if let Event::Conflict { item, .. } = &e {
+            assert!(item.pk == user || item.pk.starts_with("DCR#"), "conflict on a shared item: {e:?}");
+        }
+    }
+}

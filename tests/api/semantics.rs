@@ -88,6 +88,22 @@ fn update(t: &str, pk: &str) -> Update {
         .expect("update")
 }
 
+/// `SET <attr> = :v` on item `pk`/`x`, as a request to send.
+fn set_attr(
+    c: &Client,
+    t: &str,
+    pk: &str,
+    attr: &str,
+    v: AttributeValue,
+) -> rt_store::aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    c.update_item()
+        .table_name(t)
+        .key("pk", s(pk))
+        .key("sk", s("x"))
+        .update_expression(format!("SET {attr} = :v"))
+        .expression_attribute_values(":v", v)
+}
+
 fn cancellation_codes<R: std::fmt::Debug>(
     e: &rt_store::aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
 ) -> Vec<String> {
@@ -163,16 +179,7 @@ async fn transactions_conflict_on_any_shared_item_and_single_writes_on_items_in_
     assert_eq!(cancellation_codes(&e), ["None", "TransactionConflict"]);
 
     // A single-item write of `a`: TransactionConflictException. Of another item: fine.
-    let e = c
-        .update_item()
-        .table_name(&t)
-        .key("pk", s("a"))
-        .key("sk", s("x"))
-        .update_expression("SET m = :v")
-        .expression_attribute_values(":v", s("2"))
-        .send()
-        .await
-        .expect_err("conflict");
+    let e = set_attr(&c, &t, "a", "m", s("2")).send().await.expect_err("conflict");
     assert_eq!(e.code(), Some("TransactionConflictException"));
     c.put_item().table_name(&t).item("pk", s("d")).item("sk", s("x")).send().await.expect("unrelated write");
 
@@ -202,15 +209,7 @@ async fn transactions_conflict_on_any_shared_item_and_single_writes_on_items_in_
     assert_eq!(conflicts, ["b", "a", "a"]);
 
     // Once it is over, the same requests go through; and with the rule off they never conflict.
-    c.update_item()
-        .table_name(&t)
-        .key("pk", s("a"))
-        .key("sk", s("x"))
-        .update_expression("SET m = :v")
-        .expression_attribute_values(":v", s("2"))
-        .send()
-        .await
-        .expect("after the transaction");
+    set_attr(&c, &t, "a", "m", s("2")).send().await.expect("after the transaction");
     layer.set_rules(Rules { conflicts: false, ..rules });
     let first = {
         let (c, t) = (c.clone(), t.clone());
@@ -322,27 +321,14 @@ async fn throughput_is_limited_per_partition_key_of_the_table_and_of_each_index_
     layer.reset();
     for round in 0..6 {
         for i in 0..5 {
-            c.update_item()
-                .table_name(&t)
-                .key("pk", s(&format!("k{i}")))
-                .key("sk", s("x"))
-                .update_expression("SET n = :n")
-                .expression_attribute_values(":n", AttributeValue::N(round.to_string()))
+            set_attr(&c, &t, &format!("k{i}"), "n", AttributeValue::N(round.to_string()))
                 .send()
                 .await
                 .expect("counter update");
         }
     }
     assert!(layer.consumed().iter().all(|(p, _)| p.index.is_none()), "{:?}", layer.consumed());
-    c.update_item()
-        .table_name(&t)
-        .key("pk", s("k0"))
-        .key("sk", s("x"))
-        .update_expression("SET g2 = :g")
-        .expression_attribute_values(":g", s("H2"))
-        .send()
-        .await
-        .expect("key update");
+    set_attr(&c, &t, "k0", "g2", s("H2")).send().await.expect("key update");
     let keys: Vec<String> = layer
         .consumed()
         .iter()
@@ -389,13 +375,7 @@ async fn unused_placeholders_and_oversized_key_operands_are_validation_errors() 
     assert_eq!(e.code(), Some("ValidationException"));
     assert!(e.message().unwrap_or("").contains(":unused"), "{:?}", e.message());
 
-    let e = c
-        .update_item()
-        .table_name(&t)
-        .key("pk", s("a"))
-        .key("sk", s("x"))
-        .update_expression("SET n = :v")
-        .expression_attribute_values(":v", s("1"))
+    let e = set_attr(&c, &t, "a", "n", s("1"))
         .expression_attribute_names("#gone", "g")
         .send()
         .await
@@ -455,16 +435,7 @@ async fn items_over_400_kb_are_refused() {
     assert_eq!(e.code(), Some("ValidationException"));
     assert!(e.message().unwrap_or("").contains("maximum allowed size"));
     // An update that would grow the item over the limit.
-    let e = c
-        .update_item()
-        .table_name(&t)
-        .key("pk", s("big"))
-        .key("sk", s("x"))
-        .update_expression("SET w = :w")
-        .expression_attribute_values(":w", s(&"y".repeat(20_000)))
-        .send()
-        .await
-        .expect_err("grows over 400 KB");
+    let e = set_attr(&c, &t, "big", "w", s(&"y".repeat(20_000))).send().await.expect_err("grows over 400 KB");
     assert_eq!(e.code(), Some("ValidationException"));
     assert_eq!(layer.events().iter().filter(|e| matches!(e, Event::Invalid { .. })).count(), 2, "refused by the layer");
 }

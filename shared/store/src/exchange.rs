@@ -95,6 +95,14 @@ impl DynamoStore {
                         tracing::warn!(credential = %ex.token.id(), attempts = backoff.attempts(), "exchange gave up: contention");
                         return Err(StoreError::Unavailable("exchange: contention".into()));
                     }
+                    // Only the user item was contended (another device of the user): the plan
+                    // still holds.
+                    let credential_contended = contended
+                        .as_ref()
+                        .is_none_or(|codes| codes.first().is_none_or(|(c, _)| retry::is_contention_reason(c)));
+                    if !credential_contended {
+                        continue;
+                    }
                     // Another request changed (or is changing) this credential: plan from its
                     // committed state. A counter already at the limit is final for the window.
                     let key = keys::credential(ex.token.id());

@@ -327,6 +327,12 @@ fn error(kind: &str, message: &str) -> Response {
 const CONFLICT_MESSAGE: &str = "Transaction is ongoing for the item";
 const THROTTLE_MESSAGE: &str = "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly.";
 
+/// A `TransactionCanceledException` of `n` items, with `code` at `positions`.
+fn cancelled_at(n: usize, positions: &[usize], code: &str) -> Response {
+    let reasons: Vec<Option<&str>> = (0..n).map(|i| positions.contains(&i).then_some(code)).collect();
+    cancelled(&reasons)
+}
+
 fn cancelled(reasons: &[Option<&str>]) -> Response {
     let codes: Vec<&str> = reasons.iter().map(|r| r.unwrap_or("None")).collect();
     let list: Vec<Value> = reasons
@@ -721,6 +727,25 @@ fn size_error(plans: &[&WritePlan], writes: &[&Write]) -> Option<&'static str> {
     None
 }
 
+/// Why planned writes were refused.
+enum Refusal {
+    Invalid(&'static str),
+    /// The writes (by index) that hit a partition without enough units.
+    Throttled(Vec<usize>),
+}
+
+/// The item-size and throughput rules for planned writes; takes their units when admitted.
+fn admit(shared: &Shared, call: &Call, writes: &[&Write], plans: &[WritePlan]) -> Result<(), Refusal> {
+    let plan_refs: Vec<&WritePlan> = plans.iter().collect();
+    if call.rules.item_size_limit
+        && let Some(m) = size_error(&plan_refs, writes)
+    {
+        shared.state().event(Event::Invalid { operation: call.op.clone(), message: m.into() });
+        return Err(Refusal::Invalid(m));
+    }
+    take_write_units(shared, &call.op, &plan_refs, call.rules.throughput).map_err(Refusal::Throttled)
+}
+
 /// Plans the writes (reading the current items when a rule needs them).
 async fn plan(ctx: &Ctx, call: &Call, writes: &[&Write], transactional: bool) -> Vec<WritePlan> {
     let mut plans = Vec::new();
@@ -774,25 +799,18 @@ async fn transact_write(ctx: &Ctx, call: &Call) -> Response {
         Ok(f) => f,
         Err(busy) => {
             tokio::time::sleep(call.rules.single_latency).await;
-            let reasons: Vec<Option<&str>> =
-                (0..keys.len()).map(|i| busy.contains(&i).then_some("TransactionConflict")).collect();
-            return cancelled(&reasons);
+            return cancelled_at(keys.len(), &busy, "TransactionConflict");
         }
     };
     let refs: Vec<&Write> = writes.iter().collect();
     let plans = plan(ctx, call, &refs, true).await;
-    let plan_refs: Vec<&WritePlan> = plans.iter().collect();
-    if call.rules.item_size_limit
-        && let Some(m) = size_error(&plan_refs, &refs)
-    {
-        ctx.shared.state().event(Event::Invalid { operation: call.op.clone(), message: m.into() });
-        return error("ValidationException", m);
-    }
-    if let Err(hit) = take_write_units(&ctx.shared, &call.op, &plan_refs, call.rules.throughput) {
-        tokio::time::sleep(call.rules.single_latency).await;
-        let reasons: Vec<Option<&str>> =
-            (0..keys.len()).map(|i| hit.contains(&i).then_some("ThrottlingError")).collect();
-        return cancelled(&reasons);
+    match admit(&ctx.shared, call, &refs, &plans) {
+        Ok(()) => {}
+        Err(Refusal::Invalid(m)) => return error("ValidationException", m),
+        Err(Refusal::Throttled(hit)) => {
+            tokio::time::sleep(call.rules.single_latency).await;
+            return cancelled_at(keys.len(), &hit, "ThrottlingError");
+        }
     }
     tokio::time::sleep(call.rules.transaction_latency).await;
     let answer = ctx.forward(call).await;
@@ -815,16 +833,13 @@ async fn single_write(ctx: &Ctx, call: &Call) -> Response {
     };
     let refs = [&w];
     let plans = plan(ctx, call, &refs, false).await;
-    let plan_refs: Vec<&WritePlan> = plans.iter().collect();
-    if call.rules.item_size_limit
-        && let Some(m) = size_error(&plan_refs, &refs)
-    {
-        ctx.shared.state().event(Event::Invalid { operation: call.op.clone(), message: m.into() });
-        return error("ValidationException", m);
-    }
-    if take_write_units(&ctx.shared, &call.op, &plan_refs, call.rules.throughput).is_err() {
-        tokio::time::sleep(call.rules.single_latency).await;
-        return error("ProvisionedThroughputExceededException", THROTTLE_MESSAGE);
+    match admit(&ctx.shared, call, &refs, &plans) {
+        Ok(()) => {}
+        Err(Refusal::Invalid(m)) => return error("ValidationException", m),
+        Err(Refusal::Throttled(_)) => {
+            tokio::time::sleep(call.rules.single_latency).await;
+            return error("ProvisionedThroughputExceededException", THROTTLE_MESSAGE);
+        }
     }
     tokio::time::sleep(call.rules.single_latency).await;
     let answer = ctx.forward(call).await;
@@ -930,9 +945,7 @@ async fn transact_get(ctx: &Ctx, call: &Call) -> Response {
         Ok(f) => f,
         Err(busy) => {
             tokio::time::sleep(call.rules.single_latency).await;
-            let reasons: Vec<Option<&str>> =
-                (0..keys.len()).map(|i| busy.contains(&i).then_some("TransactionConflict")).collect();
-            return cancelled(&reasons);
+            return cancelled_at(keys.len(), &busy, "TransactionConflict");
         }
     };
     tokio::time::sleep(call.rules.transaction_latency).await;
