@@ -105,6 +105,18 @@ fn report(layer: &Layer, phases: &[&Phase]) -> String {
     }
     out.push_str(&format!("conflicts by item kind: {conflicts:?}\n"));
     out.push_str(&format!("throttled requests by partition kind: {throttles:?}\n"));
+    // Per kind of application-wide partition: how many, units in all, most units on one.
+    let mut shared: BTreeMap<String, (usize, f64, f64, f64)> = BTreeMap::new();
+    for (p, c) in layer.consumed() {
+        if p.key.starts_with("CLIENT") || p.key == keys::ALL_USERS {
+            let e = shared.entry(kind(p.index.as_deref(), &p.key)).or_default();
+            *e = (e.0 + 1, e.1 + c.write, e.2 + c.read, e.3.max(c.write));
+        }
+    }
+    out.push_str("partitions shared by the application's users (partitions, write units, read units, most write units on one):\n");
+    for (k, (n, w, r, most)) in shared {
+        out.push_str(&format!("  {k:<14} {n:>3} {w:>7.1} {r:>7.1} {most:>7.1}\n"));
+    }
     out.push_str("hottest partitions (write units, read units):\n");
     for (p, c) in layer.consumed().iter().take(6) {
         out.push_str(&format!(
