@@ -304,3 +304,26 @@ async fn eight_devices_of_one_user_refreshing_at_once_never_see_a_503() {
         }
     }
 }
+
+#[tokio::test]
+async fn contention_that_outlasts_the_retry_budget_is_a_503_with_retry_after() {
+    rt_tests::quiet_logs();
+    let app = TestApp::spawn_with(Options { rules: Some(rules(false)), ..Default::default() }).await;
+    let phone = app.obtain_refresh_token("phone").await;
+    let tablet = app.obtain_refresh_token("tablet").await;
+    // One exchange holds the user's item in flight for longer than the retry budget (2.5 s).
+    app.layer.set_rules(Rules { transaction_latency: Duration::from_millis(3500), ..rules(false) });
+    let phone_body = app.delegation_body(&phone);
+    let slow = app.post_delegation(&phone_body);
+    let other = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.post_delegation(&app.delegation_body(&tablet)).await
+    };
+    let (slow, other) = tokio::join!(slow, other);
+    assert_eq!(slow.status, 200, "{}", slow.body);
+    assert_eq!(other.status, 503, "the other device gave up after its budget: {}", other.body);
+    assert_eq!(other.json()["error"], "temporarily_unavailable");
+    assert!(other.header("retry-after").is_some());
+    let conflicts = app.layer.events().iter().filter(|e| matches!(e, Event::Conflict { .. })).count();
+    assert!(conflicts > 3, "it retried ({conflicts} conflicts) before giving up");
+}
