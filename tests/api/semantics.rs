@@ -396,24 +396,17 @@ async fn unused_placeholders_and_oversized_key_operands_are_validation_errors() 
     assert_eq!(e.expect_err("unused in a transaction").code(), Some("ValidationException"));
 
     // A sort-key operand over 1 KiB in a key condition.
-    let e = c
-        .query()
-        .table_name(&t)
-        .key_condition_expression("pk = :p AND begins_with(sk, :s)")
-        .expression_attribute_values(":p", s("a"))
-        .expression_attribute_values(":s", s(&"x".repeat(1025)))
-        .send()
-        .await
-        .expect_err("long operand");
+    let prefix_query = |len: usize| {
+        c.query()
+            .table_name(&t)
+            .key_condition_expression("pk = :p AND begins_with(sk, :s)")
+            .expression_attribute_values(":p", s("a"))
+            .expression_attribute_values(":s", s(&"x".repeat(len)))
+            .send()
+    };
+    let e = prefix_query(1025).await.expect_err("long operand");
     assert_eq!(e.code(), Some("ValidationException"));
-    c.query()
-        .table_name(&t)
-        .key_condition_expression("pk = :p AND begins_with(sk, :s)")
-        .expression_attribute_values(":p", s("a"))
-        .expression_attribute_values(":s", s(&"x".repeat(1024)))
-        .send()
-        .await
-        .expect("1 KiB is allowed");
+    prefix_query(1024).await.expect("1 KiB is allowed");
     let invalid = layer.events().iter().filter(|e| matches!(e, Event::Invalid { .. })).count();
     assert_eq!(invalid, 4);
 

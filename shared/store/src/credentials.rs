@@ -12,7 +12,7 @@ use rt_domain::ports::{
 use crate::items::{self, s};
 use crate::keys::{self, attr};
 use crate::query::IndexQuery;
-use crate::retry::{self, Backoff};
+use crate::retry;
 use crate::{DynamoStore, unavailable};
 
 fn filter_query(f: &CredentialFilter) -> IndexQuery {
@@ -45,10 +45,8 @@ impl CredentialStore for DynamoStore {
     async fn revoke_credential(&self, id: &DeviceCredentialId) -> Result<bool, StoreError> {
         let key = keys::credential(id);
         // An exchange of this very token may be in flight (TransactionConflictException).
-        let mut backoff = Backoff::start();
-        loop {
-            let r = self
-                .ddb
+        let r = retry::single(|| {
+            self.ddb
                 .delete_item()
                 .table_name(&self.table)
                 .key(keys::PK, s(key.pk.clone()))
@@ -56,15 +54,12 @@ impl CredentialStore for DynamoStore {
                 .condition_expression("attribute_exists(pk)")
                 .return_values(ReturnValue::None)
                 .send()
-                .await;
-            match r {
-                Ok(_) => return Ok(true),
-                Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
-                    return Ok(false);
-                }
-                Err(e) if retry::is_contention_error(&e) && backoff.pause().await => {}
-                Err(e) => return Err(unavailable(e)),
-            }
+        })
+        .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable(e)),
         }
     }
 
@@ -86,7 +81,7 @@ impl CredentialStore for DynamoStore {
         below_rev: Option<u32>,
         budget: Duration,
     ) -> Result<Purge, StoreError> {
-        let q = IndexQuery::gsi1(keys::credentials_of_user(user), Some(keys::credential_by_user_sk_prefix(None)));
+        let q = filter_query(&CredentialFilter::User { user: user.clone(), client: None });
         let keep = |item: &items::Item| match below_rev {
             None => false,
             Some(rev) => items::get_u32(item, attr::USER_REV).is_ok_and(|r| r >= rev),
@@ -95,8 +90,6 @@ impl CredentialStore for DynamoStore {
     }
 
     async fn purge_client_credentials(&self, client: &ClientId, budget: Duration) -> Result<Purge, StoreError> {
-        let q =
-            IndexQuery::gsi2(keys::credentials_of_client_all(client), Some(keys::credential_by_user_sk_prefix(None)));
-        self.purge(&q, |_| false, budget).await
+        self.purge(&filter_query(&CredentialFilter::Client(client.clone())), |_| false, budget).await
     }
 }

@@ -29,7 +29,7 @@ use rt_domain::token::SecretHash;
 use crate::items::{self, Item, n, s};
 use crate::keys::{self, attr};
 use crate::retry::{self, Backoff};
-use crate::{DynamoStore, build_err, cancellation_codes, is_ccf, unavailable};
+use crate::{DynamoStore, Refusal, build_err, is_ccf, refusal, unavailable};
 
 /// Most stale address counters removed in one write.
 const MAX_PRUNE: usize = 20;
@@ -73,9 +73,11 @@ impl DynamoStore {
         let mut guesses = 0;
         let mut backoff = Backoff::start();
         loop {
-            let items =
-                [self.exchange_update(ex, window, &plan)?, self.user_is_current(ex.token.user(), ex.token.user_rev())?];
-            let result = self.ddb.transact_write_items().set_transact_items(Some(items.to_vec())).send().await;
+            let items = vec![
+                self.exchange_update(ex, window, &plan)?,
+                self.user_is_current(ex.token.user(), ex.token.user_rev())?,
+            ];
+            let result = self.ddb.transact_write_items().set_transact_items(Some(items)).send().await;
             let e = match result {
                 Ok(_) => {
                     let (w, used) = match plan.rate {
@@ -88,48 +90,28 @@ impl DynamoStore {
                 }
                 Err(e) => e,
             };
-            let codes = match cancellation_codes(&e) {
-                Some(codes) if !codes.iter().any(|(c, _)| retry::is_contention_reason(c)) => codes,
-                contended if contended.is_some() || retry::is_contention_error(&e) => {
+            let codes = match refusal(e)? {
+                Refusal::Cancelled(codes) => codes,
+                Refusal::Contended(codes) => {
                     if !backoff.pause().await {
-                        tracing::warn!(credential = %ex.token.id(), attempts = backoff.attempts(), "exchange gave up: contention");
-                        return Err(StoreError::Unavailable("exchange: contention".into()));
+                        return Err(backoff.give_up("exchange"));
                     }
-                    // Only the user item was contended (another device of the user): the plan
-                    // still holds.
-                    let credential_contended = contended
-                        .as_ref()
-                        .is_none_or(|codes| codes.first().is_none_or(|(c, _)| retry::is_contention_reason(c)));
-                    if !credential_contended {
-                        continue;
-                    }
-                    // Another request changed (or is changing) this credential: plan from its
-                    // committed state. A counter already at the limit is final for the window.
-                    let key = keys::credential(ex.token.id());
-                    let read = self
-                        .ddb
-                        .get_item()
-                        .table_name(&self.table)
-                        .key(keys::PK, s(key.pk))
-                        .key(keys::SK, s(key.sk))
-                        .consistent_read(true)
-                        .send()
-                        .await;
-                    match read {
-                        Ok(out) => match out.item {
-                            None => return Ok(ExchangeOutcome::Rejected(Rejection::Unknown)),
-                            Some(item) => match decide(&item, ex, window, &plan)? {
-                                Decision::Done(outcome) => return Ok(self.finish(hint_key, window, outcome)),
-                                Decision::Retry(next) => plan = next,
-                            },
-                        },
-                        // The read is throttled too: keep the plan, the next attempt tells.
-                        Err(e) if retry::is_contention_error(&e) => {}
-                        Err(e) => return Err(unavailable(e)),
+                    // When only the user item was contended (another device of the user), the
+                    // plan still holds. Otherwise another request changed (or is changing) this
+                    // credential: plan from its committed state; a counter already at the limit
+                    // is final for the window.
+                    let credential_contended = codes.first().is_none_or(|(c, _)| retry::is_contention_reason(c));
+                    if credential_contended && let Some(committed) = self.committed(ex).await? {
+                        let Some(item) = committed else {
+                            return Ok(ExchangeOutcome::Rejected(Rejection::Unknown));
+                        };
+                        match decide(&item, ex, window, &plan)? {
+                            Decision::Done(outcome) => return Ok(self.finish(hint_key, window, outcome)),
+                            Decision::Retry(next) => plan = next,
+                        }
                     }
                     continue;
                 }
-                _ => return Err(unavailable(e)),
             };
             let failed = |i: usize| codes.get(i).is_some_and(|(c, _)| is_ccf(c));
             if failed(0) {
@@ -152,6 +134,16 @@ impl DynamoStore {
                 tracing::warn!(?summary, "exchange transaction cancelled");
                 return Err(StoreError::Unavailable("exchange cancelled".into()));
             }
+        }
+    }
+
+    /// The credential's committed state (strongly consistent), or `None` when the read is
+    /// throttled too: then the next attempt tells.
+    async fn committed(&self, ex: &Exchange<'_>) -> Result<Option<Option<Item>>, StoreError> {
+        match self.read(&keys::credential(ex.token.id())).send().await {
+            Ok(out) => Ok(Some(out.item)),
+            Err(e) if retry::is_contention_error(&e) => Ok(None),
+            Err(e) => Err(unavailable(e)),
         }
     }
 

@@ -125,18 +125,21 @@ impl DynamoStore {
         &self.ddb
     }
 
-    async fn get_item(&self, key: &keys::Key) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .ddb
+    /// A strongly consistent `GetItem` of `key`, to send.
+    pub(crate) fn read(
+        &self,
+        key: &keys::Key,
+    ) -> aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder {
+        self.ddb
             .get_item()
             .table_name(&self.table)
             .key(keys::PK, s(key.pk.clone()))
             .key(keys::SK, s(key.sk))
             .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(out.item)
+    }
+
+    async fn get_item(&self, key: &keys::Key) -> Result<Option<Item>, StoreError> {
+        Ok(self.read(key).send().await.map_err(unavailable)?.item)
     }
 
     fn key_map(key: &keys::Key) -> Item {
@@ -175,6 +178,28 @@ impl DynamoStore {
     }
 }
 
+/// Why a transaction attempt was refused.
+pub(crate) enum Refusal {
+    /// Contention (a conflict with another request in flight, or throttling): try again. The
+    /// reason of each item when DynamoDB gave them.
+    Contended(Vec<(String, Option<Item>)>),
+    /// A condition (or another rule) failed: the reason of each item.
+    Cancelled(Vec<(String, Option<Item>)>),
+}
+
+/// Classifies a failed `TransactWriteItems`; anything but a cancellation or contention is
+/// [`StoreError::Unavailable`].
+pub(crate) fn refusal<R: std::fmt::Debug>(
+    e: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> Result<Refusal, StoreError> {
+    match cancellation_codes(&e) {
+        Some(codes) if codes.iter().any(|(c, _)| retry::is_contention_reason(c)) => Ok(Refusal::Contended(codes)),
+        Some(codes) => Ok(Refusal::Cancelled(codes)),
+        None if retry::is_contention_error(&e) => Ok(Refusal::Contended(vec![])),
+        None => Err(unavailable(e)),
+    }
+}
+
 /// How a transaction ended.
 pub(crate) enum Transaction {
     Committed,
@@ -188,19 +213,14 @@ impl DynamoStore {
     pub(crate) async fn transact(&self, items: &[TransactWriteItem], what: &str) -> Result<Transaction, StoreError> {
         let mut backoff = Backoff::start();
         loop {
-            let r = self.ddb.transact_write_items().set_transact_items(Some(items.to_vec())).send().await;
-            let contended = match r {
+            let e = match self.ddb.transact_write_items().set_transact_items(Some(items.to_vec())).send().await {
                 Ok(_) => return Ok(Transaction::Committed),
-                Err(e) => match cancellation_codes(&e) {
-                    Some(codes) if codes.iter().any(|(c, _)| retry::is_contention_reason(c)) => true,
-                    Some(codes) => return Ok(Transaction::Cancelled(codes)),
-                    None if retry::is_contention_error(&e) => true,
-                    None => return Err(unavailable(e)),
-                },
+                Err(e) => e,
             };
-            if contended && !backoff.pause().await {
-                tracing::warn!(what, attempts = backoff.attempts(), "gave up: the items stayed contended");
-                return Err(StoreError::Unavailable(format!("{what}: contention")));
+            match refusal(e)? {
+                Refusal::Cancelled(codes) => return Ok(Transaction::Cancelled(codes)),
+                Refusal::Contended(_) if backoff.pause().await => {}
+                Refusal::Contended(_) => return Err(backoff.give_up(what)),
             }
         }
     }
@@ -453,10 +473,8 @@ impl DynamoStore {
 
     /// A user update without an e-mail change: one conditional `UpdateItem`.
     async fn update_alone(&self, u: Update) -> Result<UpdateUser, StoreError> {
-        let mut backoff = Backoff::start();
-        loop {
-            let r = self
-                .ddb
+        let r = retry::single(|| {
+            self.ddb
                 .update_item()
                 .table_name(u.table_name())
                 .set_key(Some(u.key().clone()))
@@ -465,19 +483,14 @@ impl DynamoStore {
                 .set_expression_attribute_names(u.expression_attribute_names().cloned())
                 .set_expression_attribute_values(u.expression_attribute_values().cloned())
                 .send()
-                .await;
-            match r {
-                Ok(_) => return Ok(UpdateUser::Updated),
-                Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
-                    return Ok(UpdateUser::Conflict);
-                }
-                Err(e) if retry::is_contention_error(&e) => {
-                    if !backoff.pause().await {
-                        return Err(unavailable(e));
-                    }
-                }
-                Err(e) => return Err(unavailable(e)),
+        })
+        .await;
+        match r {
+            Ok(_) => Ok(UpdateUser::Updated),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Ok(UpdateUser::Conflict)
             }
+            Err(e) => Err(unavailable(e)),
         }
     }
 }

@@ -10,6 +10,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use rt_domain::ports::StoreError;
 
 /// How long one request keeps retrying contention before it gives up.
 pub const CONTENTION_BUDGET: Duration = Duration::from_millis(2500);
@@ -32,6 +33,23 @@ pub(crate) fn is_contention_error<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>
                 | "RequestLimitExceeded"
         )
     )
+}
+
+/// Sends a single request (`send` builds and sends it anew each time), retrying contention
+/// within the budget; returns the last result.
+pub(crate) async fn single<T, E, R, F, Fut>(mut send: F) -> Result<T, SdkError<E, R>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
+    E: ProvideErrorMetadata,
+{
+    let mut backoff = Backoff::start();
+    loop {
+        match send().await {
+            Err(e) if is_contention_error(&e) && backoff.pause().await => {}
+            result => return result,
+        }
+    }
 }
 
 /// Full-jitter exponential backoff within [`CONTENTION_BUDGET`].
@@ -59,7 +77,9 @@ impl Backoff {
         true
     }
 
-    pub fn attempts(&self) -> u32 {
-        self.attempt
+    /// The error for a request that spent its budget on contention (logged).
+    pub fn give_up(&self, what: &str) -> StoreError {
+        tracing::warn!(what, attempts = self.attempt, "gave up: the items stayed contended");
+        StoreError::Unavailable(format!("{what}: contention"))
     }
 }

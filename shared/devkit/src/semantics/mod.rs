@@ -110,6 +110,11 @@ impl Rules {
         }
     }
 
+    /// Whether a rule needs the current state of the items a write touches.
+    fn tracks_items(&self) -> bool {
+        self.throughput.is_some() || self.item_size_limit
+    }
+
     /// Nothing but forwarding.
     pub fn none() -> Self {
         Self {
@@ -200,11 +205,7 @@ impl std::fmt::Debug for Layer {
 impl Layer {
     /// Starts a layer on a free loopback port in front of `upstream` (a DynamoDB endpoint).
     pub fn start(upstream: &str, rules: Rules) -> std::io::Result<Self> {
-        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), upstream, rules)
-    }
-
-    pub fn start_on(addr: SocketAddr, upstream: &str, rules: Rules) -> std::io::Result<Self> {
-        let listener = std::net::TcpListener::bind(addr)?;
+        let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         listener.set_nonblocking(true)?;
         let endpoint = format!("http://{}", listener.local_addr()?);
         let shared = Arc::new(Shared {
@@ -226,10 +227,6 @@ impl Layer {
     /// The endpoint to give to the DynamoDB client.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
-    }
-
-    pub fn rules(&self) -> Rules {
-        self.shared.rules()
     }
 
     /// Changes the rules from the next request on.
@@ -749,9 +746,9 @@ fn admit(shared: &Shared, call: &Call, writes: &[&Write], plans: &[WritePlan]) -
 /// Plans the writes (reading the current items when a rule needs them).
 async fn plan(ctx: &Ctx, call: &Call, writes: &[&Write], transactional: bool) -> Vec<WritePlan> {
     let mut plans = Vec::new();
-    let need_images = call.rules.throughput.is_some() || call.rules.item_size_limit;
     for w in writes {
-        let before = if need_images { ctx.image(&call.headers, &w.key, &w.key_attrs).await } else { None };
+        let before =
+            if call.rules.tracks_items() { ctx.image(&call.headers, &w.key, &w.key_attrs).await } else { None };
         let schema = ctx.schema(&call.headers, &w.key.table).await;
         match schema {
             Some(schema) => {
@@ -764,7 +761,8 @@ async fn plan(ctx: &Ctx, call: &Call, writes: &[&Write], transactional: bool) ->
 }
 
 /// Records what the layer now knows of the items a successful write touched.
-fn remember(shared: &Shared, writes: &[&Write], plans: &[WritePlan], images_known: bool) {
+fn remember(shared: &Shared, call: &Call, writes: &[&Write], plans: &[WritePlan]) {
+    let images_known = call.rules.tracks_items();
     let mut s = shared.state();
     for (w, p) in writes.iter().zip(plans) {
         if matches!(w.kind, WriteKind::Check) {
@@ -815,7 +813,7 @@ async fn transact_write(ctx: &Ctx, call: &Call) -> Response {
     tokio::time::sleep(call.rules.transaction_latency).await;
     let answer = ctx.forward(call).await;
     if answer.ok() {
-        remember(&ctx.shared, &refs, &plans, call.rules.throughput.is_some() || call.rules.item_size_limit);
+        remember(&ctx.shared, call, &refs, &plans);
     }
     answer.into_response()
 }
@@ -844,7 +842,7 @@ async fn single_write(ctx: &Ctx, call: &Call) -> Response {
     tokio::time::sleep(call.rules.single_latency).await;
     let answer = ctx.forward(call).await;
     if answer.ok() {
-        remember(&ctx.shared, &refs, &plans, call.rules.throughput.is_some() || call.rules.item_size_limit);
+        remember(&ctx.shared, call, &refs, &plans);
     } else if answer.status == 400 {
         // A failed condition writes nothing; anything else: forget what we knew.
         let failed_condition = answer
@@ -913,7 +911,7 @@ async fn batch_write(ctx: &Ctx, call: &Call) -> Response {
         let writes: Vec<&Write> = done.iter().map(|(w, _)| w).collect();
         let plans: Vec<WritePlan> = done.iter().map(|(_, p)| p.clone()).collect();
         if upstream_unprocessed.is_empty() {
-            remember(&ctx.shared, &writes, &plans, call.rules.throughput.is_some() || call.rules.item_size_limit);
+            remember(&ctx.shared, call, &writes, &plans);
         } else {
             let mut s = ctx.shared.state();
             for w in writes {
