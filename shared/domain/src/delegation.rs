@@ -115,7 +115,7 @@ impl DelegationError {
 impl From<crate::ports::StoreError> for DelegationError {
     fn from(e: crate::ports::StoreError) -> Self {
         match e {
-            crate::ports::StoreError::Unavailable(_) => Self::Unavailable,
+            crate::ports::StoreError::Unavailable { .. } => Self::Unavailable,
             crate::ports::StoreError::Corrupt(m) => Self::Internal(m),
         }
     }

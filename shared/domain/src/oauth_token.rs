@@ -60,7 +60,7 @@ impl TokenError {
 impl From<StoreError> for TokenError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(_) => Self::Unavailable,
+            StoreError::Unavailable { .. } => Self::Unavailable,
             StoreError::Corrupt(m) => Self::Internal(m),
         }
     }

@@ -19,11 +19,28 @@ use crate::user::User;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database is unreachable, throttling or timing out: answer 503 with `Retry-After`.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
+    /// `cause` is the adapter's error, kept for the log line.
+    #[error("database unavailable: {what}")]
+    Unavailable {
+        what: String,
+        #[source]
+        cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// A stored item does not have the shape we write: a bug or manual tampering.
     #[error("malformed item: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// Unavailable for a reason of our own (no underlying error).
+    pub fn unavailable(what: impl Into<String>) -> Self {
+        Self::Unavailable { what: what.into(), cause: None }
+    }
+
+    /// Unavailable because of `cause`.
+    pub fn unavailable_because(what: impl Into<String>, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable { what: what.into(), cause: Some(Box::new(cause)) }
+    }
 }
 
 /// How fresh a read must be.

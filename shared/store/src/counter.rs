@@ -80,6 +80,6 @@ impl CounterStore for DynamoStore {
                 }
             }
         }
-        Err(StoreError::Unavailable("rate-limit counter did not converge".into()))
+        Err(StoreError::unavailable("rate-limit counter did not converge"))
     }
 }

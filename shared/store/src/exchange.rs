@@ -124,7 +124,7 @@ impl DynamoStore {
                     Decision::Retry(next) if next != plan && guesses < max_guesses => plan = next,
                     Decision::Retry(_) => {
                         tracing::warn!(credential = %ex.token.id(), "exchange condition failed for no known reason");
-                        return Err(StoreError::Unavailable("exchange condition failed unexpectedly".into()));
+                        return Err(StoreError::unavailable("exchange condition failed unexpectedly"));
                     }
                 }
             } else if failed(1) {
@@ -132,7 +132,7 @@ impl DynamoStore {
             } else {
                 let summary: Vec<&str> = codes.iter().map(|(c, _)| c.as_str()).collect();
                 tracing::warn!(?summary, "exchange transaction cancelled");
-                return Err(StoreError::Unavailable("exchange cancelled".into()));
+                return Err(StoreError::unavailable("exchange cancelled"));
             }
         }
     }

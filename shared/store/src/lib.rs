@@ -189,7 +189,7 @@ pub(crate) enum Refusal {
 
 /// Classifies a failed `TransactWriteItems`; anything but a cancellation or contention is
 /// [`StoreError::Unavailable`].
-pub(crate) fn refusal<R: std::fmt::Debug>(
+pub(crate) fn refusal<R: std::fmt::Debug + Send + Sync + 'static>(
     e: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
 ) -> Result<Refusal, StoreError> {
     match cancellation_codes(&e) {
@@ -226,15 +226,15 @@ impl DynamoStore {
     }
 }
 
-/// Maps an SDK failure to [`StoreError::Unavailable`], logging the whole error chain.
+/// Maps an SDK failure to [`StoreError::Unavailable`], keeping the SDK error as its cause.
 pub(crate) fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
 where
-    E: std::error::Error + ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let code = e.code().unwrap_or("none").to_owned();
-    tracing::error!(error = %DisplayErrorContext(&e), code, "dynamodb request failed");
-    StoreError::Unavailable(code)
+    let what = format!("dynamodb: {}", e.code().unwrap_or("no error code"));
+    tracing::error!(error = %DisplayErrorContext(&e), "dynamodb request failed");
+    StoreError::unavailable_because(what, e)
 }
 
 pub(crate) fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
@@ -350,7 +350,7 @@ impl UserStore for DynamoStore {
         match self.transact(&items, "create user").await? {
             Transaction::Committed => Ok(CreateUser::Created),
             Transaction::Cancelled(codes) if codes.get(1).is_some_and(|(c, _)| is_ccf(c)) => Ok(CreateUser::EmailTaken),
-            Transaction::Cancelled(_) => Err(StoreError::Unavailable("user creation cancelled".into())),
+            Transaction::Cancelled(_) => Err(StoreError::unavailable("user creation cancelled")),
         }
     }
 
@@ -395,7 +395,7 @@ impl UserStore for DynamoStore {
             Transaction::Committed => Ok(UpdateUser::Updated),
             Transaction::Cancelled(codes) if codes.first().is_some_and(|(c, _)| is_ccf(c)) => Ok(UpdateUser::Conflict),
             Transaction::Cancelled(codes) if codes.get(2).is_some_and(|(c, _)| is_ccf(c)) => Ok(UpdateUser::EmailTaken),
-            Transaction::Cancelled(_) => Err(StoreError::Unavailable("user update cancelled".into())),
+            Transaction::Cancelled(_) => Err(StoreError::unavailable("user update cancelled")),
         }
     }
 
@@ -438,7 +438,7 @@ impl DynamoStore {
             Transaction::Cancelled(codes) => {
                 let summary: Vec<&str> = codes.iter().map(|(c, _)| c.as_str()).collect();
                 tracing::warn!(?summary, "credential issue cancelled");
-                Err(StoreError::Unavailable("credential issue cancelled".into()))
+                Err(StoreError::unavailable("credential issue cancelled"))
             }
         }
     }

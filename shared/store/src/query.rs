@@ -138,7 +138,7 @@ impl DynamoStore {
                 pending = r.unprocessed_keys.and_then(|mut m| m.remove(&self.table)).filter(|k| !k.keys().is_empty());
                 if pending.is_some() {
                     if Instant::now() + delay > deadline {
-                        return Err(StoreError::Unavailable("BatchGetItem kept returning unprocessed keys".into()));
+                        return Err(StoreError::unavailable("BatchGetItem kept returning unprocessed keys"));
                     }
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(1));
@@ -237,7 +237,7 @@ impl DynamoStore {
             pending = r.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
             if !pending.is_empty() {
                 if Instant::now() + delay > deadline {
-                    return Err(StoreError::Unavailable("BatchWriteItem kept returning unprocessed items".into()));
+                    return Err(StoreError::unavailable("BatchWriteItem kept returning unprocessed items"));
                 }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(1));

@@ -80,6 +80,6 @@ impl Backoff {
     /// The error for a request that spent its budget on contention (logged).
     pub fn give_up(&self, what: &str) -> StoreError {
         tracing::warn!(what, attempts = self.attempt, "gave up: the items stayed contended");
-        StoreError::Unavailable(format!("{what}: contention"))
+        StoreError::unavailable(format!("{what}: contention"))
     }
 }

@@ -113,7 +113,7 @@ impl MgmtError {
 impl From<StoreError> for MgmtError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(_) => Self::unavailable(),
+            StoreError::Unavailable { .. } => Self::unavailable(),
             StoreError::Corrupt(m) => {
                 tracing::error!(error = %m, "management: corrupt item");
                 Self::new(500, "Internal error.", None)

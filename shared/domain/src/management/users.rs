@@ -295,7 +295,7 @@ pub async fn bump_revision<S: UserStore + CredentialStore>(
             return store.purge_user_credentials(id, Some(new.rev), PURGE_BUDGET).await;
         }
     }
-    Err(crate::ports::StoreError::Unavailable("the user kept changing; try again".into()))
+    Err(crate::ports::StoreError::unavailable("the user kept changing; try again"))
 }
 
 /// Deletes the user (204 even when absent, as Auth0) and revokes all of its refresh tokens.
