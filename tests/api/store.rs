@@ -4,8 +4,9 @@
 use rt_devkit::semantics::{Layer, Rules};
 use rt_domain::clock::Timestamp;
 use rt_domain::credential::DeviceCredential;
+use rt_domain::exchange::{self, Hints, Outcome as ExchangeOutcome, Presented, Rejection};
 use rt_domain::ids::ClientId;
-use rt_domain::ports::{ClientStore, CredentialStore, Exchange, ExchangeOutcome, IssueOutcome, Rejection, UserStore};
+use rt_domain::ports::{ClientStore, CredentialStore, IssueOutcome, UserStore};
 use rt_domain::ratelimit::RatePolicy;
 use rt_domain::scope::Scope;
 use rt_domain::token::RefreshToken;
@@ -43,19 +44,17 @@ async fn exchange(
     client: &ClientId,
     claims: &[(&'static str, bool)],
 ) -> ExchangeOutcome {
-    f.store
-        .exchange(&Exchange {
-            token,
-            client_id: client,
-            address: "203.0.113.5",
-            source_ip: "203.0.113.5",
-            now: f.now,
-            policy: RatePolicy { limit: 10, window_secs: 60 },
-            max_addresses: 16,
-            claim_scopes: claims,
-        })
-        .await
-        .unwrap()
+    let req = Presented {
+        token,
+        client_id: client,
+        address: "203.0.113.5",
+        source_ip: "203.0.113.5",
+        now: f.now,
+        policy: RatePolicy { limit: 10, window_secs: 60 },
+        max_addresses: 16,
+        claims,
+    };
+    exchange::run(&f.store, &Hints::default(), &req).await.unwrap()
 }
 
 #[tokio::test]

@@ -257,7 +257,7 @@ pub async fn authenticate<S: Store>(
         (bucket("login-ip", &address), settings.login_per_address),
         (bucket("login-account", &account), settings.login_per_account),
     ] {
-        let count = store.count(&key, policy, now).await?;
+        let count = crate::ratelimit::count(store, &key, policy, now).await?;
         if !count.allowed {
             let retry_after = policy.status(now, count.used, true).retry_after.unwrap_or(1);
             return Err(LoginError::Throttled { retry_after });

@@ -3,9 +3,10 @@
 use crate::claims::IdTokenClaims;
 use crate::client::GRANT_JWT_BEARER;
 use crate::clock::Timestamp;
+use crate::exchange::{self, Hints, Outcome, Presented, Rejection};
 use crate::ids::ClientId;
 use crate::params::Params;
-use crate::ports::{Exchange, ExchangeOutcome, Freshness, Rejection, Store, TokenSigner};
+use crate::ports::{Freshness, Store, TokenSigner};
 use crate::ratelimit::{RatePolicy, RateStatus, address_key};
 use crate::scope::{EMAIL, OPENID, PROFILE, Scope};
 use crate::token::RefreshToken;
@@ -14,11 +15,13 @@ use std::net::IpAddr;
 /// The exact text SDKs match (spa-js falls back on the substring "invalid refresh token").
 pub const INVALID_REFRESH_TOKEN: &str = "Unknown or invalid refresh token.";
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Settings {
     pub issuer: String,
     pub policy: RatePolicy,
     pub max_addresses: u32,
+    /// This process's last known rate-limit counters (saves a round trip, nothing more).
+    pub hints: Hints,
 }
 
 /// Which claims the new id_token carries.
@@ -193,31 +196,29 @@ pub async fn delegate<S: Store, T: TokenSigner>(
     if !client.allows_grant(GRANT_JWT_BEARER) {
         return Err(DelegationError::UnauthorizedClient);
     }
-    let claim_scopes = req.scope.claim_scopes();
-    let outcome = store
-        .exchange(&Exchange {
-            token: &req.token,
-            client_id: &req.client_id,
-            address: &address,
-            source_ip: &source_ip,
-            now,
-            policy: settings.policy,
-            max_addresses: settings.max_addresses,
-            claim_scopes: &claim_scopes,
-        })
-        .await?;
-    let (used, granted) = match outcome {
-        ExchangeOutcome::Granted { used, granted_claims } => (used, granted_claims),
-        ExchangeOutcome::RateLimited { used } => {
+    let claims = req.scope.claim_scopes();
+    let presented = Presented {
+        token: &req.token,
+        client_id: &req.client_id,
+        address: &address,
+        source_ip: &source_ip,
+        now,
+        policy: settings.policy,
+        max_addresses: settings.max_addresses,
+        claims: &claims,
+    };
+    let (used, granted) = match exchange::run(store, &settings.hints, &presented).await? {
+        Outcome::Granted { used, granted_claims } => (used, granted_claims),
+        Outcome::RateLimited { used } => {
             return Err(DelegationError::RateLimited(settings.policy.status(now, used, true)));
         }
-        ExchangeOutcome::TooManyAddresses => {
+        Outcome::TooManyAddresses => {
             return Err(DelegationError::RateLimited(settings.policy.status(now, settings.policy.limit, true)));
         }
-        ExchangeOutcome::Rejected(Rejection::WrongClient) => {
+        Outcome::Rejected(Rejection::WrongClient) => {
             return Err(DelegationError::InvalidGrant("The refresh token was not issued to this client."));
         }
-        ExchangeOutcome::Rejected(Rejection::Unknown | Rejection::UserGone) => {
+        Outcome::Rejected(Rejection::Unknown | Rejection::UserGone) => {
             return Err(DelegationError::InvalidGrant(INVALID_REFRESH_TOKEN));
         }
     };

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod credential;
 pub mod dashboard;
 pub mod delegation;
+pub mod exchange;
 pub mod ids;
 pub mod management;
 pub mod oauth_token;

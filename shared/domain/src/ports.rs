@@ -8,12 +8,10 @@ use std::future::Future;
 
 use crate::claims::{AccessTokenClaims, IdTokenClaims};
 use crate::client::Client;
-use crate::clock::Timestamp;
 use crate::credential::DeviceCredential;
+use crate::exchange::{Plan, Presented, Written};
 use crate::ids::{ClientId, DeviceCredentialId, Email, UserId};
-use crate::ratelimit::RatePolicy;
-use crate::scope::Scope;
-use crate::token::RefreshToken;
+use crate::ratelimit::{Counter, Step};
 use crate::user::User;
 
 #[derive(Debug, thiserror::Error)]
@@ -145,51 +143,26 @@ pub enum IssueOutcome {
     UserChanged,
 }
 
-/// One refresh-token exchange: validate, count the rate limit, record the use.
+/// Contention one operation has met so far (pauses taken, since when): a store's backoff grows
+/// across the rounds of a state machine and stays within one time budget.
+#[derive(Debug, Clone, Copy)]
+pub struct Contention {
+    pub pauses: u32,
+    pub since: std::time::Instant,
+}
+
+impl Contention {
+    pub fn start() -> Self {
+        Self { pauses: 0, since: std::time::Instant::now() }
+    }
+}
+
+/// One write of the exchange state machine ([`crate::exchange`]): `plan` for the credential
+/// of `req.token`, recording the use by `req`.
 #[derive(Debug)]
-pub struct Exchange<'a> {
-    pub token: &'a RefreshToken,
-    /// The client presenting the token; it must be the one the token was issued to.
-    pub client_id: &'a ClientId,
-    /// The rate-limit key of the source address ([`crate::ratelimit::address_key`]).
-    pub address: &'a str,
-    /// The source address as seen, recorded as the last IP.
-    pub source_ip: &'a str,
-    pub now: Timestamp,
-    pub policy: RatePolicy,
-    /// Most distinct addresses one token may be used from in one window.
-    pub max_addresses: u32,
-    /// Claim scopes (`profile`, `email`) the caller would like, each with a guess of whether
-    /// the grant includes it (a right guess saves a round trip).
-    pub claim_scopes: &'a [(&'static str, bool)],
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExchangeOutcome {
-    /// Counted and recorded. `used` is the number of requests from this address in the
-    /// current window, this one included. `granted_claims` is the part of `claim_scopes` the
-    /// grant includes.
-    Granted {
-        used: u32,
-        granted_claims: Scope,
-    },
-    /// Over the limit for this (token, address); nothing was written.
-    RateLimited {
-        used: u32,
-    },
-    /// The token was used from too many addresses in this window.
-    TooManyAddresses,
-    Rejected(Rejection),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejection {
-    /// No such token, a wrong secret, or revoked.
-    Unknown,
-    /// Issued to another client.
-    WrongClient,
-    /// The user was deleted, blocked, or revoked all its tokens (password change).
-    UserGone,
+pub struct ExchangeWrite<'a> {
+    pub req: &'a Presented<'a>,
+    pub plan: &'a Plan,
 }
 
 pub trait CredentialStore: Send + Sync {
@@ -200,11 +173,18 @@ pub trait CredentialStore: Send + Sync {
         cred: &DeviceCredential,
     ) -> impl Future<Output = Result<IssueOutcome, StoreError>> + Send;
 
-    /// One `TransactWriteItems` on the common path: a conditional update of the credential
-    /// (secret hash, client, user revision, rate-limit counter, last use) together with a
-    /// condition check on the user item — the caller's own items only. Strongly consistent;
-    /// at most once. Contention on those items is retried within a budget, then `Unavailable`.
-    fn exchange(&self, ex: &Exchange<'_>) -> impl Future<Output = Result<ExchangeOutcome, StoreError>> + Send;
+    /// Writes one plan of the exchange: the credential changed as planned if it is in the state
+    /// the plan assumes ([`crate::exchange::holds`]) and the user is still current, else
+    /// nothing. A refusal comes back with the credential's state. DynamoDB: one
+    /// `TransactWriteItems` (a conditional update of the credential and a condition check on
+    /// the user item — the caller's own items only). Contention on those items is retried
+    /// within a budget (then `Unavailable`); contention on the credential itself answers
+    /// [`Written::Raced`] with its committed state.
+    fn write_exchange(
+        &self,
+        w: &ExchangeWrite<'_>,
+        contention: &mut Contention,
+    ) -> impl Future<Output = Result<Written, StoreError>> + Send;
 
     /// One strongly consistent `GetItem`.
     fn get_credential(
@@ -260,22 +240,15 @@ pub struct Purge {
     pub complete: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Count {
-    /// Requests in the current window, this one included when `allowed`.
-    pub used: u32,
-    pub allowed: bool,
-}
-
 pub trait CounterStore: Send + Sync {
-    /// Counts one request against a fixed-window counter item (`key`), refusing it if the
-    /// window already holds `policy.limit`. One conditional `UpdateItem` on the common path.
-    fn count(
+    /// One step of the fixed-window counter `key` ([`crate::ratelimit::count`]): written if it
+    /// holds for the stored counter (`Ok(None)`), else nothing, answering the stored counter
+    /// (`Ok(Some(current))`). One conditional `UpdateItem`.
+    fn write_counter(
         &self,
         key: &str,
-        policy: RatePolicy,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Count, StoreError>> + Send;
+        step: Step,
+    ) -> impl Future<Output = Result<Option<Option<Counter>>, StoreError>> + Send;
 }
 
 /// Everything the use cases need from storage.

@@ -9,6 +9,7 @@
 use std::net::IpAddr;
 
 use crate::clock::Timestamp;
+use crate::ports::{CounterStore, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RatePolicy {
@@ -32,6 +33,22 @@ impl RatePolicy {
         Window { index, resets_at: (index + 1) * w }
     }
 
+    /// The rule: a window admits another request while it holds fewer than `limit`.
+    pub fn admits(&self, used: u32) -> bool {
+        used < self.limit
+    }
+
+    /// How to count one more request in window `window`, given the counter as stored; `Err`
+    /// with the count when the window is full. A counter of an older window restarts; one of a
+    /// later window (another caller's clock runs ahead) is counted as it is.
+    pub fn step(&self, window: i64, current: Option<Counter>) -> Result<Step, u32> {
+        match current {
+            Some(c) if c.window >= window && !self.admits(c.count) => Err(c.count),
+            Some(c) if c.window >= window => Ok(Step::Increment { window: c.window, expected: c.count }),
+            _ => Ok(Step::Start { window }),
+        }
+    }
+
     /// What to tell the client after a request was counted (`used` includes it) or refused.
     pub fn status(&self, now: Timestamp, used: u32, refused: bool) -> RateStatus {
         let window = self.window(now);
@@ -42,6 +59,75 @@ impl RatePolicy {
             retry_after: refused.then(|| (window.resets_at - now.secs()).max(1)),
         }
     }
+}
+
+/// A fixed-window counter as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    /// [`Window::index`].
+    pub window: i64,
+    pub count: u32,
+}
+
+/// One step of a counter: a compare-and-set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Assumes no counter in `window` or later (none, or an older window's): set it to 1 in
+    /// `window`.
+    Start { window: i64 },
+    /// Assumes the counter is at `expected` in `window`: set it to `expected + 1`.
+    Increment { window: i64, expected: u32 },
+}
+
+impl Step {
+    /// The counter after the step.
+    pub fn after(&self) -> Counter {
+        match *self {
+            Self::Start { window } => Counter { window, count: 1 },
+            Self::Increment { window, expected } => Counter { window, count: expected.saturating_add(1) },
+        }
+    }
+
+    /// Whether the step's assumption holds for `current`.
+    pub fn holds(&self, current: Option<Counter>) -> bool {
+        match *self {
+            Self::Start { window } => current.is_none_or(|c| c.window < window),
+            Self::Increment { window, expected } => current == Some(Counter { window, count: expected }),
+        }
+    }
+}
+
+/// Outcome of counting one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count {
+    /// Requests in the current window, this one included when `allowed`.
+    pub used: u32,
+    pub allowed: bool,
+}
+
+/// Counts one request against the fixed-window counter `key`: one conditional write on the
+/// common path; a refused step is planned again from the stored counter. Bounded by the limit
+/// (each refusal means another request moved the counter).
+pub async fn count<S: CounterStore>(
+    store: &S,
+    key: &str,
+    policy: RatePolicy,
+    now: Timestamp,
+) -> Result<Count, StoreError> {
+    let window = policy.window(now).index;
+    let mut step = Step::Start { window };
+    let rounds = (policy.limit as usize).saturating_add(4).min(64);
+    for _ in 0..rounds {
+        match store.write_counter(key, step).await? {
+            None => return Ok(Count { used: step.after().count, allowed: true }),
+            Some(current) => match policy.step(window, current) {
+                Err(used) => return Ok(Count { used, allowed: false }),
+                Ok(next) if next != step => step = next,
+                Ok(_) => return Err(StoreError::unavailable("rate-limit counter refused for no known reason")),
+            },
+        }
+    }
+    Err(StoreError::unavailable("rate-limit counter did not settle"))
 }
 
 /// The `X-RateLimit-*` / `Retry-After` values of a response.
@@ -83,6 +169,22 @@ mod tests {
         assert_eq!(s.remaining, 0);
         assert_eq!(s.retry_after, Some(55));
         assert_eq!(p.status(Timestamp::from_secs(125), 3, false).remaining, 7);
+    }
+
+    #[test]
+    fn the_limit_rule() {
+        let p = RatePolicy { limit: 2, window_secs: 60 };
+        assert_eq!(p.step(5, None), Ok(Step::Start { window: 5 }));
+        assert_eq!(p.step(5, Some(Counter { window: 4, count: 9 })), Ok(Step::Start { window: 5 }));
+        assert_eq!(p.step(5, Some(Counter { window: 5, count: 1 })), Ok(Step::Increment { window: 5, expected: 1 }));
+        assert_eq!(p.step(5, Some(Counter { window: 5, count: 2 })), Err(2));
+        assert_eq!(p.step(5, Some(Counter { window: 6, count: 1 })), Ok(Step::Increment { window: 6, expected: 1 }));
+        let s = Step::Increment { window: 5, expected: 1 };
+        assert!(s.holds(Some(Counter { window: 5, count: 1 })));
+        assert!(!s.holds(Some(Counter { window: 5, count: 2 })));
+        assert_eq!(s.after(), Counter { window: 5, count: 2 });
+        assert!(Step::Start { window: 5 }.holds(Some(Counter { window: 4, count: 3 })));
+        assert!(!Step::Start { window: 5 }.holds(Some(Counter { window: 5, count: 0 })));
     }
 
     #[test]

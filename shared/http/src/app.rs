@@ -49,6 +49,7 @@ impl App {
             issuer: config.issuer.clone(),
             policy: config.exchange_rate,
             max_addresses: config.exchange_max_addresses,
+            hints: Default::default(),
         };
         let authorize = authorize::Settings {
             issuer: config.issuer.clone(),

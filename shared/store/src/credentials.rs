@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::ReturnValue;
 use rt_domain::credential::DeviceCredential;
+use rt_domain::exchange::Written;
 use rt_domain::ids::{ClientId, DeviceCredentialId, UserId};
 use rt_domain::ports::{
-    CredentialFilter, CredentialStore, Exchange, ExchangeOutcome, IssueOutcome, PageRequest, Purge, StoreError,
+    Contention, CredentialFilter, CredentialStore, ExchangeWrite, IssueOutcome, PageRequest, Purge, StoreError,
 };
 
 use crate::items::{self, s};
@@ -31,8 +32,8 @@ impl CredentialStore for DynamoStore {
         self.issue(cred).await
     }
 
-    async fn exchange(&self, ex: &Exchange<'_>) -> Result<ExchangeOutcome, StoreError> {
-        self.exchange_once(ex).await
+    async fn write_exchange(&self, w: &ExchangeWrite<'_>, contention: &mut Contention) -> Result<Written, StoreError> {
+        self.write_exchange_plan(w, contention).await
     }
 
     async fn get_credential(&self, id: &DeviceCredentialId) -> Result<Option<DeviceCredential>, StoreError> {
@@ -51,7 +52,8 @@ impl CredentialStore for DynamoStore {
                 .table_name(&self.table)
                 .key(keys::PK, s(key.pk.clone()))
                 .key(keys::SK, s(key.sk))
-                .condition_expression("attribute_exists(pk)")
+                .condition_expression(crate::PRESENT)
+                .set_expression_attribute_names(Some(crate::attr_names([crate::PK_NAME])))
                 .return_values(ReturnValue::None)
                 .send()
         })

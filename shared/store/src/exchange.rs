@@ -1,168 +1,82 @@
-//! The refresh-token exchange: one `TransactWriteItems` on the common path.
+//! The exchange's write: one plan of the state machine ([`rt_domain::exchange`]) as one
+//! `TransactWriteItems`, and a refusal back into a snapshot. Nothing is decided here.
 //!
-//! The transaction holds (0) a conditional `Update` of the credential — secret hash, bound
-//! user/revision/client, granted claim scopes as guessed, the per-address rate-limit counter
-//! as guessed, and the record of this use — and (1) a `ConditionCheck` that the user exists, is
-//! not blocked and is still at the revision the token was issued under. Both items belong to
-//! the caller: nothing another user's request touches is part of it (the client's existence
-//! and settings come from the cached client read), and the attributes it writes are projected
-//! into no index.
+//! The transaction holds (0) a conditional `Update` of the credential — the plan's assumptions
+//! (secret hash, bound user/revision/client, granted claim scopes, the per-address rate-limit
+//! counter) as its condition, the plan's change and the record of this use as its update — and
+//! (1) a `ConditionCheck` that the user exists, is not blocked and is still at the revision the
+//! token was issued under. Both items belong to the caller: nothing another user's request
+//! touches is part of it (the client's existence and settings come from the cached client
+//! read), and the attributes it writes are projected into no index.
 //!
-//! When a guess is wrong the credential's old image comes back with the cancellation
-//! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), the guess is corrected and the
-//! transaction sent again; every write is conditional on the exact state it was computed from,
-//! so concurrent exchanges never over-count. When the transaction meets another in flight on
-//! the same credential or user (`TransactionConflict`) or a throttled partition, it pauses
-//! (jittered backoff, [`crate::retry`]), reads the credential's committed state and plans again:
-//! a counter that reached the limit answers "rate limited" without another transaction.
-//!
-//! Guesses: a new rate-limit window for this address (true for any client that refreshes less
-//! often than the window), and the claim scopes the caller hinted.
+//! A refused condition on the credential comes back with its old image
+//! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), turned into a [`Snapshot`]. When the
+//! transaction meets another in flight on the same credential or user (`TransactionConflict`)
+//! or a throttled partition, it pauses (jittered backoff, [`crate::retry`]); if the credential
+//! itself was contended it reads the credential's committed state and answers
+//! [`Written::Raced`] with it, else it sends the same plan again.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
-use rt_domain::ports::{Exchange, ExchangeOutcome, Rejection, StoreError};
-use rt_domain::scope::Scope;
-use rt_domain::token::SecretHash;
+use rt_domain::exchange::{Plan, Presented, RatePlan, Snapshot, Written};
+use rt_domain::ports::{Contention, ExchangeWrite, StoreError};
 
 use crate::items::{self, Item, n, s};
 use crate::keys::{self, attr};
-use crate::retry::{self, Backoff};
-use crate::{DynamoStore, Refusal, build_err, is_ccf, refusal, unavailable};
+use crate::retry::{self, Pause};
+use crate::{DynamoStore, Part, Refusal, build_err, refusal, unavailable};
 
-/// Most stale address counters removed in one write.
-const MAX_PRUNE: usize = 20;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum RatePlan {
-    /// No counter for this address in the current window: start one at 1, removing `prune`
-    /// (stale counters of other addresses) to make room.
-    Fresh { prune: Vec<String> },
-    /// The counter is in window `window` at `expected`: set it to `expected + 1`.
-    Increment { window: i64, expected: u32 },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Plan {
-    rate: RatePlan,
-    claims: Vec<(&'static str, bool)>,
-}
-
-enum Decision {
-    Retry(Plan),
-    Done(ExchangeOutcome),
-}
+/// The items of the exchange's transaction, in order.
+const PARTS: [Part; 2] = [Part::Credential, Part::User];
 
 impl DynamoStore {
-    pub(crate) async fn exchange_once(&self, ex: &Exchange<'_>) -> Result<ExchangeOutcome, StoreError> {
-        let window = ex.policy.window(ex.now).index;
-        let hint_key = (ex.token.id().to_string(), ex.address.to_owned());
-        let hint = self.counter_hints.lock().ok().and_then(|h| h.get(&hint_key).copied());
-        let rate = match hint {
-            Some((w, used)) if w == window && used < ex.policy.limit => {
-                RatePlan::Increment { window: w, expected: used }
-            }
-            _ => RatePlan::Fresh { prune: vec![] },
-        };
-        let mut plan = Plan { rate, claims: ex.claim_scopes.to_vec() };
-        // Wrong guesses (each corrects the plan from the returned item) are bounded by the
-        // limit; contention (another request of this token or this user in flight, or this
-        // token's partition throttled) by the time budget.
-        let max_guesses = (ex.policy.limit as usize).saturating_add(6).min(64);
-        let mut guesses = 0;
-        let mut backoff = Backoff::start();
+    pub(crate) async fn write_exchange_plan(
+        &self,
+        w: &ExchangeWrite<'_>,
+        backoff: &mut Contention,
+    ) -> Result<Written, StoreError> {
+        let req = w.req;
         loop {
-            let items = vec![
-                self.exchange_update(ex, window, &plan)?,
-                self.user_is_current(ex.token.user(), ex.token.user_rev())?,
-            ];
-            let result = self.ddb.transact_write_items().set_transact_items(Some(items)).send().await;
-            let e = match result {
-                Ok(_) => {
-                    let (w, used) = match plan.rate {
-                        RatePlan::Fresh { .. } => (window, 1),
-                        RatePlan::Increment { window, expected } => (window, expected.saturating_add(1)),
-                    };
-                    self.remember(hint_key, w, used);
-                    let granted_claims = Scope::from_iter(plan.claims.iter().filter(|(_, g)| *g).map(|(c, _)| *c));
-                    return Ok(ExchangeOutcome::Granted { used, granted_claims });
-                }
+            let items =
+                vec![self.exchange_update(req, w.plan)?, self.user_is_current(req.token.user(), req.token.user_rev())?];
+            let e = match self.ddb.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => return Ok(Written::Done),
                 Err(e) => e,
             };
-            let codes = match refusal(e)? {
-                Refusal::Cancelled(codes) => codes,
-                Refusal::Contended(codes) => {
+            match refusal(e, &PARTS)? {
+                Refusal::Cancelled(reasons) if reasons.failed(Part::Credential) => {
+                    let snapshot = reasons.old(Part::Credential).map(items::snapshot_from_item).transpose()?;
+                    return Ok(Written::Refused(snapshot));
+                }
+                Refusal::Cancelled(reasons) if reasons.failed(Part::User) => return Ok(Written::UserChanged),
+                Refusal::Cancelled(reasons) => {
+                    tracing::warn!(reasons = %reasons, "exchange transaction cancelled");
+                    return Err(StoreError::unavailable(format!("exchange cancelled: {reasons}")));
+                }
+                Refusal::Contended(reasons) => {
                     if !backoff.pause().await {
                         return Err(backoff.give_up("exchange"));
                     }
-                    // When only the user item was contended (another device of the user), the
-                    // plan still holds. Otherwise another request changed (or is changing) this
-                    // credential: plan from its committed state; a counter already at the limit
-                    // is final for the window.
-                    let credential_contended = codes.first().is_none_or(|(c, _)| retry::is_contention_reason(c));
-                    if credential_contended && let Some(committed) = self.committed(ex).await? {
-                        let Some(item) = committed else {
-                            return Ok(ExchangeOutcome::Rejected(Rejection::Unknown));
-                        };
-                        match decide(&item, ex, window, &plan)? {
-                            Decision::Done(outcome) => return Ok(self.finish(hint_key, window, outcome)),
-                            Decision::Retry(next) => plan = next,
-                        }
-                    }
-                    continue;
-                }
-            };
-            let failed = |i: usize| codes.get(i).is_some_and(|(c, _)| is_ccf(c));
-            if failed(0) {
-                let Some(Some(item)) = codes.first().map(|(_, item)| item.as_ref()) else {
-                    return Ok(ExchangeOutcome::Rejected(Rejection::Unknown));
-                };
-                guesses += 1;
-                match decide(item, ex, window, &plan)? {
-                    Decision::Done(outcome) => return Ok(self.finish(hint_key, window, outcome)),
-                    Decision::Retry(next) if next != plan && guesses < max_guesses => plan = next,
-                    Decision::Retry(_) => {
-                        tracing::warn!(credential = %ex.token.id(), "exchange condition failed for no known reason");
-                        return Err(StoreError::unavailable("exchange condition failed unexpectedly"));
+                    // Only the user item contended (another device of the user): the plan still
+                    // holds. Otherwise another request changed (or is changing) this credential.
+                    if reasons.contended(Part::Credential)
+                        && let Some(committed) = self.committed(req).await?
+                    {
+                        return Ok(Written::Raced(committed));
                     }
                 }
-            } else if failed(1) {
-                return Ok(ExchangeOutcome::Rejected(Rejection::UserGone));
-            } else {
-                let summary: Vec<&str> = codes.iter().map(|(c, _)| c.as_str()).collect();
-                tracing::warn!(?summary, "exchange transaction cancelled");
-                return Err(StoreError::unavailable("exchange cancelled"));
             }
         }
     }
 
     /// The credential's committed state (strongly consistent), or `None` when the read is
     /// throttled too: then the next attempt tells.
-    async fn committed(&self, ex: &Exchange<'_>) -> Result<Option<Option<Item>>, StoreError> {
-        match self.read(&keys::credential(ex.token.id())).send().await {
-            Ok(out) => Ok(Some(out.item)),
+    async fn committed(&self, req: &Presented<'_>) -> Result<Option<Option<Snapshot>>, StoreError> {
+        match self.read(&keys::credential(req.token.id())).send().await {
+            Ok(out) => Ok(Some(out.item.as_ref().map(items::snapshot_from_item).transpose()?)),
             Err(e) if retry::is_contention_error(&e) => Ok(None),
             Err(e) => Err(unavailable(e)),
-        }
-    }
-
-    /// Remembers the counter of a rate-limited outcome.
-    fn finish(&self, hint_key: (String, String), window: i64, outcome: ExchangeOutcome) -> ExchangeOutcome {
-        if let ExchangeOutcome::RateLimited { used } = outcome {
-            self.remember(hint_key, window, used);
-        }
-        outcome
-    }
-}
-
-impl DynamoStore {
-    fn remember(&self, key: (String, String), window: i64, used: u32) {
-        if let Ok(mut hints) = self.counter_hints.lock() {
-            if hints.len() >= crate::COUNTER_HINTS_MAX {
-                hints.clear();
-            }
-            hints.insert(key, (window, used));
         }
     }
 }
@@ -177,9 +91,9 @@ struct Expr {
 }
 
 impl DynamoStore {
-    fn exchange_update(&self, ex: &Exchange<'_>, window: i64, plan: &Plan) -> Result<TransactWriteItem, StoreError> {
-        let key = keys::credential(ex.token.id());
-        let e = expressions(ex, window, plan);
+    fn exchange_update(&self, req: &Presented<'_>, plan: &Plan) -> Result<TransactWriteItem, StoreError> {
+        let key = keys::credential(req.token.id());
+        let e = expressions(req, plan);
         let u = Update::builder()
             .table_name(&self.table)
             .key(keys::PK, s(key.pk))
@@ -195,14 +109,16 @@ impl DynamoStore {
     }
 }
 
-fn expressions(ex: &Exchange<'_>, window: i64, plan: &Plan) -> Expr {
+/// The plan's assumptions as a condition, its change and the record of this use as an update.
+fn expressions(req: &Presented<'_>, plan: &Plan) -> Expr {
     let mut names: HashMap<String, String> = [
+        ("#pk", keys::PK),
         ("#h", attr::SECRET_HASH),
         ("#uid", attr::USER_ID),
         ("#urev", attr::USER_REV),
         ("#cid", attr::CLIENT_ID),
         ("#rl", attr::RATE),
-        ("#a", ex.address),
+        ("#a", req.address),
         ("#w", attr::WINDOW),
         ("#lu", attr::LAST_USED_AT),
         ("#lip", attr::LAST_IP),
@@ -212,18 +128,18 @@ fn expressions(ex: &Exchange<'_>, window: i64, plan: &Plan) -> Expr {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     let mut vals: Item = [
-        (":h", s(ex.token.secret_hash().to_hex())),
-        (":uid", s(ex.token.user().as_str())),
-        (":urev", n(ex.token.user_rev())),
-        (":cid", s(ex.client_id.as_str())),
-        (":now", n(ex.now.millis())),
-        (":ip", s(ex.source_ip)),
+        (":h", s(req.token.secret_hash().to_hex())),
+        (":uid", s(req.token.user().as_str())),
+        (":urev", n(req.token.user_rev())),
+        (":cid", s(req.client_id.as_str())),
+        (":now", n(req.now.millis())),
+        (":ip", s(req.source_ip)),
         (":one", n(1)),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let mut cond = String::from("attribute_exists(pk) AND #h = :h AND #uid = :uid AND #urev = :urev AND #cid = :cid");
+    let mut cond = String::from("attribute_exists(#pk) AND #h = :h AND #uid = :uid AND #urev = :urev AND #cid = :cid");
     let mut set = vec!["#lu = :now".to_owned(), "#lip = :ip".to_owned()];
     let mut remove = vec![];
 
@@ -240,18 +156,17 @@ fn expressions(ex: &Exchange<'_>, window: i64, plan: &Plan) -> Expr {
     }
 
     match &plan.rate {
-        RatePlan::Fresh { prune } => {
-            let room = u64::from(ex.max_addresses).saturating_add(prune.len() as u64);
-            vals.insert(":w".into(), n(window));
-            vals.insert(":room".into(), n(room));
+        RatePlan::Start { window, below, prune } => {
+            vals.insert(":w".into(), n(*window));
+            vals.insert(":below".into(), n(*below));
             vals.insert(
                 ":entry".into(),
                 AttributeValue::M(HashMap::from([
-                    (attr::WINDOW.to_owned(), n(window)),
+                    (attr::WINDOW.to_owned(), n(*window)),
                     (attr::COUNT.to_owned(), n(1)),
                 ])),
             );
-            cond.push_str(" AND ((attribute_not_exists(#rl.#a) AND size(#rl) < :room) OR #rl.#a.#w < :w)");
+            cond.push_str(" AND ((attribute_not_exists(#rl.#a) AND size(#rl) < :below) OR #rl.#a.#w < :w)");
             set.push("#rl.#a = :entry".into());
             for (i, stale) in prune.iter().enumerate() {
                 names.insert(format!("#s{i}"), stale.clone());
@@ -273,64 +188,6 @@ fn expressions(ex: &Exchange<'_>, window: i64, plan: &Plan) -> Expr {
         update.push_str(&format!(" REMOVE {}", remove.join(", ")));
     }
     Expr { condition: cond, update, names, values: vals }
-}
-
-/// Works out from the credential's old image why the conditional update failed.
-fn decide(item: &Item, ex: &Exchange<'_>, window: i64, plan: &Plan) -> Result<Decision, StoreError> {
-    let stored = SecretHash::from_hex(items::get_s(item, attr::SECRET_HASH)?)
-        .ok_or_else(|| StoreError::Corrupt("credential secret hash".into()))?;
-    if !stored.ct_eq(&ex.token.secret_hash()) {
-        return Ok(Decision::Done(ExchangeOutcome::Rejected(Rejection::Unknown)));
-    }
-    // The user id and revision travel in the token in clear; the secret binds them.
-    if items::get_s(item, attr::USER_ID)? != ex.token.user().as_str()
-        || items::get_u32(item, attr::USER_REV)? != ex.token.user_rev()
-    {
-        return Ok(Decision::Done(ExchangeOutcome::Rejected(Rejection::Unknown)));
-    }
-    if items::get_s(item, attr::CLIENT_ID)? != ex.client_id.as_str() {
-        return Ok(Decision::Done(ExchangeOutcome::Rejected(Rejection::WrongClient)));
-    }
-    let scopes = items::get_ss(item, attr::SCOPES)?;
-    let claims = plan.claims.iter().map(|(c, _)| (*c, scopes.iter().any(|s| s == c))).collect();
-
-    let counters = item.get(attr::RATE).and_then(|v| v.as_m().ok());
-    let counter = |m: &AttributeValue| -> Option<(i64, u32)> {
-        let m = m.as_m().ok()?;
-        let w = m.get(attr::WINDOW)?.as_n().ok()?.parse().ok()?;
-        let c = m.get(attr::COUNT)?.as_n().ok()?.parse().ok()?;
-        Some((w, c))
-    };
-    let mine = counters.and_then(|m| m.get(ex.address)).and_then(counter);
-    let rate = match mine {
-        Some((w, used)) if w >= window => {
-            if used >= ex.policy.limit {
-                return Ok(Decision::Done(ExchangeOutcome::RateLimited { used }));
-            }
-            RatePlan::Increment { window: w, expected: used }
-        }
-        Some(_) => RatePlan::Fresh { prune: vec![] },
-        None => {
-            let all = counters.map(|m| m.len()).unwrap_or(0);
-            if all < ex.max_addresses as usize {
-                RatePlan::Fresh { prune: vec![] }
-            } else {
-                let mut stale: Vec<String> = counters
-                    .into_iter()
-                    .flatten()
-                    .filter(|(k, v)| k.as_str() != ex.address && counter(v).is_none_or(|(w, _)| w < window))
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                stale.sort();
-                stale.truncate(MAX_PRUNE);
-                if stale.is_empty() {
-                    return Ok(Decision::Done(ExchangeOutcome::TooManyAddresses));
-                }
-                RatePlan::Fresh { prune: stale }
-            }
-        }
-    };
-    Ok(Decision::Retry(Plan { rate, claims }))
 }
 
 #[cfg(test)]
@@ -361,7 +218,7 @@ mod tests {
         let token = RefreshToken::generate(&UserId::generate(), 3);
         let client = ClientId::parse("c").expect("id");
         let claims = [("profile", true), ("email", false)];
-        let ex = Exchange {
+        let req = Presented {
             token: &token,
             client_id: &client,
             address: "203.0.113.7",
@@ -369,19 +226,20 @@ mod tests {
             now: Timestamp::from_secs(1000),
             policy: RatePolicy { limit: 10, window_secs: 60 },
             max_addresses: 4,
-            claim_scopes: &claims,
+            claims: &claims,
         };
         for rate in [
-            RatePlan::Fresh { prune: vec![] },
-            RatePlan::Fresh { prune: vec!["198.51.100.1".into(), "2001:db8::/64".into()] },
+            RatePlan::Start { window: 16, below: 4, prune: vec![] },
+            RatePlan::Start { window: 16, below: 7, prune: vec!["198.51.100.1".into(), "2001:db8::/64".into()] },
             RatePlan::Increment { window: 16, expected: 4 },
         ] {
             for claims in [vec![], vec![("profile", true), ("email", false)]] {
-                let e = expressions(&ex, 16, &Plan { rate: rate.clone(), claims });
+                let e = expressions(&req, &Plan { rate: rate.clone(), claims });
                 assert_all_used(&e);
             }
         }
-        let e = expressions(&ex, 16, &Plan { rate: RatePlan::Fresh { prune: vec!["x".into()] }, claims: vec![] });
+        let plan = Plan { rate: RatePlan::Start { window: 16, below: 2, prune: vec!["x".into()] }, claims: vec![] };
+        let e = expressions(&req, &plan);
         assert!(e.update.contains("REMOVE #rl.#s0"), "{}", e.update);
         assert!(e.condition.contains("#rl.#s0.#w < :w"), "{}", e.condition);
     }

@@ -7,9 +7,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use rt_domain::client::{AppType, Client};
 use rt_domain::clock::Timestamp;
 use rt_domain::credential::DeviceCredential;
+use rt_domain::exchange::Snapshot;
 use rt_domain::ids::{ClientId, DeviceCredentialId, DeviceName, Email, UserId};
 use rt_domain::password::PasswordHash;
 use rt_domain::ports::StoreError;
+use rt_domain::ratelimit::Counter;
 use rt_domain::scope::Scope;
 use rt_domain::token::SecretHash;
 use rt_domain::user::User;
@@ -196,5 +198,35 @@ pub fn credential_from_item(item: &Item) -> Result<DeviceCredential, StoreError>
         last_used_at: opt_i64(item, attr::LAST_USED_AT).map(Timestamp::from_millis),
         last_ip: opt_s(item, attr::LAST_IP).map(str::to_owned),
         use_count: opt_i64(item, attr::USE_COUNT).and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
+    })
+}
+
+/// A counter (`{w, n}`) as stored in its own item or in a credential's counter map.
+pub fn counter_from(item: &Item) -> Result<Counter, StoreError> {
+    Ok(Counter { window: get_i64(item, attr::WINDOW)?, count: get_u32(item, attr::COUNT)? })
+}
+
+/// The exchange's view of a credential item. A malformed counter entry reads as one of the
+/// oldest window, so that it is pruned rather than counted.
+pub fn snapshot_from_item(item: &Item) -> Result<Snapshot, StoreError> {
+    let counters = match item.get(attr::RATE).map(AttributeValue::as_m) {
+        None => Default::default(),
+        Some(Ok(m)) => m
+            .iter()
+            .map(|(address, v)| {
+                let c = v.as_m().ok().and_then(|m| counter_from(m).ok());
+                (address.clone(), c.unwrap_or(Counter { window: i64::MIN, count: 0 }))
+            })
+            .collect(),
+        Some(Err(_)) => return Err(corrupt(item, attr::RATE)),
+    };
+    Ok(Snapshot {
+        secret_hash: SecretHash::from_hex(get_s(item, attr::SECRET_HASH)?)
+            .ok_or_else(|| corrupt(item, attr::SECRET_HASH))?,
+        user_id: UserId::parse(get_s(item, attr::USER_ID)?).map_err(|_| corrupt(item, attr::USER_ID))?,
+        user_rev: get_u32(item, attr::USER_REV)?,
+        client_id: ClientId::parse(get_s(item, attr::CLIENT_ID)?).map_err(|_| corrupt(item, attr::CLIENT_ID))?,
+        scope: Scope::from_iter(get_ss(item, attr::SCOPES)?),
+        counters,
     })
 }

@@ -29,7 +29,7 @@ use rt_domain::ports::{
 use rt_domain::user::User;
 
 use crate::items::{Item, s};
-use crate::retry::Backoff;
+use crate::retry::{Backoff, Pause};
 
 pub use aws_sdk_dynamodb;
 
@@ -47,7 +47,6 @@ fn retry_config() -> aws_sdk_dynamodb::config::retry::RetryConfig {
 /// how long a changed or deleted client takes to reach every warm function (ARCHITECTURE.md).
 pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(30);
 const CLIENT_CACHE_MAX: usize = 1024;
-pub(crate) const COUNTER_HINTS_MAX: usize = 4096;
 
 /// The store: one DynamoDB client and one table name, built once per process.
 pub struct DynamoStore {
@@ -56,10 +55,6 @@ pub struct DynamoStore {
     clients: Mutex<HashMap<ClientId, (Timestamp, Client)>>,
     /// What the client cache measures its lifetime with.
     clock: Arc<dyn Clock>,
-    /// Last known rate-limit counter per (credential id, address): a guess that saves a round
-    /// trip when the same client comes back to the same warm process within a window. Only a
-    /// hint — every write is conditional on the exact value it guessed.
-    pub(crate) counter_hints: Mutex<HashMap<(String, String), (i64, u32)>>,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -102,13 +97,7 @@ impl DynamoStore {
     }
 
     pub fn new(ddb: Ddb, table: String) -> Self {
-        Self {
-            ddb,
-            table,
-            clients: Mutex::new(HashMap::new()),
-            clock: Arc::new(SystemClock),
-            counter_hints: Mutex::new(HashMap::new()),
-        }
+        Self { ddb, table, clients: Mutex::new(HashMap::new()), clock: Arc::new(SystemClock) }
     }
 
     /// The clock the client cache ages by (the application's clock; tests move it).
@@ -150,52 +139,103 @@ impl DynamoStore {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
+            .condition_expression(ABSENT)
+            .set_expression_attribute_names(Some(attr_names([PK_NAME])))
             .build()
             .map_err(build_err)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    fn check(&self, key: &keys::Key, condition: &str, values: Item) -> Result<TransactWriteItem, StoreError> {
+    /// The condition that a user item exists, is not blocked and is at revision `rev`.
+    fn user_is_current(&self, user: &UserId, rev: u32) -> Result<TransactWriteItem, StoreError> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
-            .set_key(Some(Self::key_map(key)))
-            .condition_expression(condition)
-            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .set_key(Some(Self::key_map(&keys::user(user))))
+            .condition_expression(format!("{PRESENT} AND #rev = :urev AND #blocked = :no"))
+            .set_expression_attribute_names(Some(attr_names([
+                PK_NAME,
+                ("#rev", keys::attr::REV),
+                ("#blocked", keys::attr::BLOCKED),
+            ])))
+            .set_expression_attribute_values(Some(values([(":urev", items::n(rev)), (":no", items::b(false))])))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None)
             .build()
             .map_err(build_err)?;
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
+}
 
-    /// The condition that a user item exists, is not blocked and is at revision `:urev`.
-    fn user_is_current(&self, user: &UserId, rev: u32) -> Result<TransactWriteItem, StoreError> {
-        self.check(
-            &keys::user(user),
-            "attribute_exists(pk) AND rev = :urev AND blocked = :no",
-            HashMap::from([(":urev".to_owned(), items::n(rev)), (":no".to_owned(), items::b(false))]),
-        )
+/// The condition that the item exists / does not exist (with [`PK_NAME`]).
+pub(crate) const PRESENT: &str = "attribute_exists(#pk)";
+pub(crate) const ABSENT: &str = "attribute_not_exists(#pk)";
+pub(crate) const PK_NAME: (&str, &str) = ("#pk", keys::PK);
+
+/// The role of an item in a transaction: cancellation reasons are read by it, not by position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    Credential,
+    User,
+    Email,
+    OldEmail,
+}
+
+/// The per-item reasons of a refused transaction, by part.
+#[derive(Debug, Default)]
+pub(crate) struct Reasons(Vec<(Part, String, Option<Item>)>);
+
+impl Reasons {
+    /// Pairs DynamoDB's reasons (one per item, in order) with the transaction's parts.
+    fn of(parts: &[Part], raw: Vec<(String, Option<Item>)>) -> Self {
+        Self(parts.iter().zip(raw).map(|(p, (code, item))| (*p, code, item)).collect())
+    }
+
+    fn code(&self, part: Part) -> Option<&str> {
+        self.0.iter().find(|(p, _, _)| *p == part).map(|(_, c, _)| c.as_str())
+    }
+
+    /// Whether `part`'s condition was false.
+    pub fn failed(&self, part: Part) -> bool {
+        self.code(part) == Some("ConditionalCheckFailed")
+    }
+
+    /// Whether `part` was contended (or DynamoDB did not say which item was).
+    pub fn contended(&self, part: Part) -> bool {
+        self.0.is_empty() || self.code(part).is_some_and(retry::is_contention_reason)
+    }
+
+    /// `part`'s old image, where the transaction asked for it.
+    pub fn old(&self, part: Part) -> Option<&Item> {
+        self.0.iter().find(|(p, _, _)| *p == part).and_then(|(_, _, item)| item.as_ref())
+    }
+}
+
+impl std::fmt::Display for Reasons {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|(p, c, _)| format!("{p:?}: {c}")).collect();
+        f.write_str(&parts.join(", "))
     }
 }
 
 /// Why a transaction attempt was refused.
 pub(crate) enum Refusal {
-    /// Contention (a conflict with another request in flight, or throttling): try again. The
-    /// reason of each item when DynamoDB gave them.
-    Contended(Vec<(String, Option<Item>)>),
-    /// A condition (or another rule) failed: the reason of each item.
-    Cancelled(Vec<(String, Option<Item>)>),
+    /// Contention (a conflict with another request in flight, or throttling): try again.
+    Contended(Reasons),
+    /// A condition (or another rule) failed.
+    Cancelled(Reasons),
 }
 
-/// Classifies a failed `TransactWriteItems`; anything but a cancellation or contention is
-/// [`StoreError::Unavailable`].
+/// Classifies a failed `TransactWriteItems` of `parts`; anything but a cancellation or
+/// contention is [`StoreError::Unavailable`].
 pub(crate) fn refusal<R: std::fmt::Debug + Send + Sync + 'static>(
     e: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+    parts: &[Part],
 ) -> Result<Refusal, StoreError> {
     match cancellation_codes(&e) {
-        Some(codes) if codes.iter().any(|(c, _)| retry::is_contention_reason(c)) => Ok(Refusal::Contended(codes)),
-        Some(codes) => Ok(Refusal::Cancelled(codes)),
-        None if retry::is_contention_error(&e) => Ok(Refusal::Contended(vec![])),
+        Some(codes) if codes.iter().any(|(c, _)| retry::is_contention_reason(c)) => {
+            Ok(Refusal::Contended(Reasons::of(parts, codes)))
+        }
+        Some(codes) => Ok(Refusal::Cancelled(Reasons::of(parts, codes))),
+        None if retry::is_contention_error(&e) => Ok(Refusal::Contended(Reasons::default())),
         None => Err(unavailable(e)),
     }
 }
@@ -203,22 +243,28 @@ pub(crate) fn refusal<R: std::fmt::Debug + Send + Sync + 'static>(
 /// How a transaction ended.
 pub(crate) enum Transaction {
     Committed,
-    /// Cancelled for a reason other than contention: the reason code of each item, with the
-    /// old item where one was asked for.
-    Cancelled(Vec<(String, Option<Item>)>),
+    /// Cancelled for a reason other than contention.
+    Cancelled(Reasons),
 }
 
 impl DynamoStore {
-    /// Sends a transaction, retrying contention (conflicts, throttling) within the budget.
-    pub(crate) async fn transact(&self, items: &[TransactWriteItem], what: &str) -> Result<Transaction, StoreError> {
+    /// Sends a transaction of named parts, retrying contention (conflicts, throttling) within
+    /// the budget.
+    pub(crate) async fn transact(
+        &self,
+        items: &[(Part, TransactWriteItem)],
+        what: &str,
+    ) -> Result<Transaction, StoreError> {
+        let parts: Vec<Part> = items.iter().map(|(p, _)| *p).collect();
+        let items: Vec<TransactWriteItem> = items.iter().map(|(_, i)| i.clone()).collect();
         let mut backoff = Backoff::start();
         loop {
-            let e = match self.ddb.transact_write_items().set_transact_items(Some(items.to_vec())).send().await {
+            let e = match self.ddb.transact_write_items().set_transact_items(Some(items.clone())).send().await {
                 Ok(_) => return Ok(Transaction::Committed),
                 Err(e) => e,
             };
-            match refusal(e)? {
-                Refusal::Cancelled(codes) => return Ok(Transaction::Cancelled(codes)),
+            match refusal(e, &parts)? {
+                Refusal::Cancelled(reasons) => return Ok(Transaction::Cancelled(reasons)),
                 Refusal::Contended(_) if backoff.pause().await => {}
                 Refusal::Contended(_) => return Err(backoff.give_up(what)),
             }
@@ -257,10 +303,6 @@ pub(crate) fn cancellation_codes<R>(
     }
 }
 
-pub(crate) fn is_ccf(code: &str) -> bool {
-    code == "ConditionalCheckFailed"
-}
-
 impl ClientStore for DynamoStore {
     async fn get_client(&self, id: &ClientId, freshness: Freshness) -> Result<Option<Client>, StoreError> {
         if freshness == Freshness::Cached
@@ -284,12 +326,12 @@ impl ClientStore for DynamoStore {
     }
 
     async fn create_client(&self, client: &Client) -> Result<bool, StoreError> {
-        self.put_client(client, "attribute_not_exists(pk)").await
+        self.put_client(client, ABSENT).await
     }
 
     async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
         self.forget_client(&client.id);
-        self.put_client(client, "attribute_exists(pk)").await
+        self.put_client(client, PRESENT).await
     }
 
     async fn delete_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
@@ -327,6 +369,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_item(Some(items::client_to_item(client)))
             .condition_expression(condition)
+            .set_expression_attribute_names(Some(attr_names([PK_NAME])))
             .send()
             .await;
         match r {
@@ -345,11 +388,13 @@ impl DynamoStore {
 
 impl UserStore for DynamoStore {
     async fn create_user(&self, user: &User) -> Result<CreateUser, StoreError> {
-        let items =
-            [self.put_new(items::user_to_item(user))?, self.put_new(items::email_to_item(&user.email, &user.id))?];
+        let items = [
+            (Part::User, self.put_new(items::user_to_item(user))?),
+            (Part::Email, self.put_new(items::email_to_item(&user.email, &user.id))?),
+        ];
         match self.transact(&items, "create user").await? {
             Transaction::Committed => Ok(CreateUser::Created),
-            Transaction::Cancelled(codes) if codes.get(1).is_some_and(|(c, _)| is_ccf(c)) => Ok(CreateUser::EmailTaken),
+            Transaction::Cancelled(reasons) if reasons.failed(Part::Email) => Ok(CreateUser::EmailTaken),
             Transaction::Cancelled(_) => Err(StoreError::unavailable("user creation cancelled")),
         }
     }
@@ -387,14 +432,14 @@ impl UserStore for DynamoStore {
             .build()
             .map_err(build_err)?;
         let items = [
-            TransactWriteItem::builder().update(update).build(),
-            TransactWriteItem::builder().delete(del).build(),
-            self.put_new(items::email_to_item(&new.email, &new.id))?,
+            (Part::User, TransactWriteItem::builder().update(update).build()),
+            (Part::OldEmail, TransactWriteItem::builder().delete(del).build()),
+            (Part::Email, self.put_new(items::email_to_item(&new.email, &new.id))?),
         ];
         match self.transact(&items, "update user").await? {
             Transaction::Committed => Ok(UpdateUser::Updated),
-            Transaction::Cancelled(codes) if codes.first().is_some_and(|(c, _)| is_ccf(c)) => Ok(UpdateUser::Conflict),
-            Transaction::Cancelled(codes) if codes.get(2).is_some_and(|(c, _)| is_ccf(c)) => Ok(UpdateUser::EmailTaken),
+            Transaction::Cancelled(reasons) if reasons.failed(Part::User) => Ok(UpdateUser::Conflict),
+            Transaction::Cancelled(reasons) if reasons.failed(Part::Email) => Ok(UpdateUser::EmailTaken),
             Transaction::Cancelled(_) => Err(StoreError::unavailable("user update cancelled")),
         }
     }
@@ -404,12 +449,13 @@ impl UserStore for DynamoStore {
             aws_sdk_dynamodb::types::Delete::builder()
                 .table_name(&self.table)
                 .set_key(Some(Self::key_map(key)))
-                .condition_expression("attribute_exists(pk)")
+                .condition_expression(PRESENT)
+                .set_expression_attribute_names(Some(attr_names([PK_NAME])))
                 .build()
                 .map(|d| TransactWriteItem::builder().delete(d).build())
                 .map_err(build_err)
         };
-        let items = [del(&keys::user(&user.id))?, del(&keys::email(&user.email))?];
+        let items = [(Part::User, del(&keys::user(&user.id))?), (Part::Email, del(&keys::email(&user.email))?)];
         Ok(matches!(self.transact(&items, "delete user").await?, Transaction::Committed))
     }
 
@@ -428,17 +474,16 @@ impl DynamoStore {
     /// revision), retried on contention. The client item is not part of it: that item is
     /// shared by every user of the application (see [`CLIENT_CACHE_TTL`]).
     pub(crate) async fn issue(&self, cred: &DeviceCredential) -> Result<IssueOutcome, StoreError> {
-        let items =
-            [self.put_new(items::credential_to_item(cred))?, self.user_is_current(&cred.user_id, cred.user_rev)?];
+        let items = [
+            (Part::Credential, self.put_new(items::credential_to_item(cred))?),
+            (Part::User, self.user_is_current(&cred.user_id, cred.user_rev)?),
+        ];
         match self.transact(&items, "issue credential").await? {
             Transaction::Committed => Ok(IssueOutcome::Issued),
-            Transaction::Cancelled(codes) if codes.get(1).is_some_and(|(c, _)| is_ccf(c)) => {
-                Ok(IssueOutcome::UserChanged)
-            }
-            Transaction::Cancelled(codes) => {
-                let summary: Vec<&str> = codes.iter().map(|(c, _)| c.as_str()).collect();
-                tracing::warn!(?summary, "credential issue cancelled");
-                Err(StoreError::unavailable("credential issue cancelled"))
+            Transaction::Cancelled(reasons) if reasons.failed(Part::User) => Ok(IssueOutcome::UserChanged),
+            Transaction::Cancelled(reasons) => {
+                tracing::warn!(reasons = %reasons, "credential issue cancelled");
+                Err(StoreError::unavailable(format!("credential issue cancelled: {reasons}")))
             }
         }
     }
@@ -452,7 +497,8 @@ impl DynamoStore {
         let mut u = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key_map(&keys::user(&new.id))))
-            .condition_expression("attribute_exists(pk) AND #rev = :rev0 AND #upd = :upd0")
+            .condition_expression(format!("{PRESENT} AND #rev = :rev0 AND #upd = :upd0"))
+            .expression_attribute_names(PK_NAME.0, PK_NAME.1)
             .expression_attribute_names("#rev", keys::attr::REV)
             .expression_attribute_names("#upd", keys::attr::UPDATED_AT)
             .expression_attribute_values(":rev0", items::n(old.rev))

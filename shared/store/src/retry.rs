@@ -7,10 +7,10 @@
 //! The SDK retries throttling of single requests by itself (standard mode, see
 //! [`crate::DynamoStore::from_env`]); it does not retry transaction cancellations or conflicts.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use rt_domain::ports::StoreError;
+use rt_domain::ports::{Contention, StoreError};
 
 /// How long one request keeps retrying contention before it gives up.
 pub const CONTENTION_BUDGET: Duration = Duration::from_millis(2500);
@@ -52,34 +52,32 @@ where
     }
 }
 
-/// Full-jitter exponential backoff within [`CONTENTION_BUDGET`].
-#[derive(Debug)]
-pub(crate) struct Backoff {
-    started: Instant,
-    attempt: u32,
+/// Full-jitter exponential backoff within [`CONTENTION_BUDGET`], over the contention an
+/// operation has met so far (which may span several store calls, [`Contention`]).
+pub(crate) type Backoff = Contention;
+
+pub(crate) trait Pause {
+    /// Pauses before the next attempt; `false` (without pausing) once the budget is spent.
+    async fn pause(&mut self) -> bool;
+    /// The error for a request that spent its budget on contention (logged).
+    fn give_up(&self, what: &str) -> StoreError;
 }
 
-impl Backoff {
-    pub fn start() -> Self {
-        Self { started: Instant::now(), attempt: 0 }
-    }
-
-    /// Pauses before the next attempt; `false` (without pausing) once the budget is spent.
-    pub async fn pause(&mut self) -> bool {
-        let cap = FIRST_PAUSE_MS.saturating_mul(1 << self.attempt.min(10)).min(LONGEST_PAUSE_MS);
+impl Pause for Contention {
+    async fn pause(&mut self) -> bool {
+        let cap = FIRST_PAUSE_MS.saturating_mul(1 << self.pauses.min(10)).min(LONGEST_PAUSE_MS);
         let r = u64::from(u16::from_le_bytes(rt_domain::random::bytes::<2>()));
         let pause = Duration::from_millis(1 + r % cap);
-        if self.started.elapsed() + pause > CONTENTION_BUDGET {
+        if self.since.elapsed() + pause > CONTENTION_BUDGET {
             return false;
         }
-        self.attempt += 1;
+        self.pauses += 1;
         tokio::time::sleep(pause).await;
         true
     }
 
-    /// The error for a request that spent its budget on contention (logged).
-    pub fn give_up(&self, what: &str) -> StoreError {
-        tracing::warn!(what, attempts = self.attempt, "gave up: the items stayed contended");
+    fn give_up(&self, what: &str) -> StoreError {
+        tracing::warn!(what, pauses = self.pauses, "gave up: the items stayed contended");
         StoreError::unavailable(format!("{what}: contention"))
     }
 }
