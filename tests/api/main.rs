@@ -16,3 +16,4 @@ mod rate_limit;
 mod secrets;
 mod semantics;
 mod store;
+mod store_keys;
