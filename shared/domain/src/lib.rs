@@ -12,6 +12,7 @@ pub mod delegation;
 pub mod exchange;
 pub mod ids;
 pub mod management;
+pub mod memory;
 pub mod oauth_token;
 pub mod params;
 pub mod password;

@@ -1,0 +1,281 @@
+//! An in-memory implementation of the storage ports, for millisecond tests of the use cases.
+//!
+//! It keeps the same contract as the DynamoDB adapter — the contract suite
+//! (`tests/api/contract.rs`) runs against both — with one lock around all state, so every
+//! operation is atomic and strongly consistent, and listings are in the adapter's index order:
+//! users by e-mail, clients by id, a user's credentials by (client, creation time, id), a
+//! client's credentials by (user, creation time, id).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::client::Client;
+use crate::credential::DeviceCredential;
+use crate::exchange::{self, Snapshot, Written};
+use crate::ids::{ClientId, DeviceCredentialId, Email, UserId};
+use crate::ports::{
+    ClientStore, Contention, CounterStore, CreateUser, CredentialFilter, CredentialStore, ExchangeWrite, Freshness,
+    IssueOutcome, PageRequest, Purge, StoreError, UpdateUser, UserStore,
+};
+use crate::ratelimit::{Counter, Step};
+use crate::user::User;
+
+#[derive(Debug, Default)]
+struct State {
+    clients: BTreeMap<ClientId, Client>,
+    users: HashMap<UserId, User>,
+    emails: BTreeMap<Email, UserId>,
+    credentials: HashMap<DeviceCredentialId, (DeviceCredential, BTreeMap<String, Counter>)>,
+    counters: HashMap<String, Counter>,
+}
+
+/// The store in memory. `Default` is empty.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> Result<MutexGuard<'_, State>, StoreError> {
+        self.state.lock().map_err(|_| StoreError::unavailable("memory store: a writer panicked"))
+    }
+}
+
+fn page<T: Clone>(items: impl Iterator<Item = T>, page: PageRequest) -> Vec<T> {
+    items.skip(usize::try_from(page.skip()).unwrap_or(usize::MAX)).take(page.per_page as usize).collect()
+}
+
+impl ClientStore for MemoryStore {
+    async fn get_client(&self, id: &ClientId, _freshness: Freshness) -> Result<Option<Client>, StoreError> {
+        Ok(self.state()?.clients.get(id).cloned())
+    }
+
+    async fn create_client(&self, client: &Client) -> Result<bool, StoreError> {
+        let mut s = self.state()?;
+        if s.clients.contains_key(&client.id) {
+            return Ok(false);
+        }
+        s.clients.insert(client.id.clone(), client.clone());
+        Ok(true)
+    }
+
+    async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
+        let mut s = self.state()?;
+        match s.clients.get_mut(&client.id) {
+            Some(c) => {
+                *c = client.clone();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn delete_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        Ok(self.state()?.clients.remove(id))
+    }
+
+    async fn list_clients(&self, p: PageRequest) -> Result<Vec<Client>, StoreError> {
+        Ok(page(self.state()?.clients.values().cloned(), p))
+    }
+
+    async fn count_clients(&self) -> Result<u64, StoreError> {
+        Ok(self.state()?.clients.len() as u64)
+    }
+}
+
+impl UserStore for MemoryStore {
+    async fn create_user(&self, user: &User) -> Result<CreateUser, StoreError> {
+        let mut s = self.state()?;
+        if s.emails.contains_key(&user.email) {
+            return Ok(CreateUser::EmailTaken);
+        }
+        if s.users.contains_key(&user.id) {
+            return Err(StoreError::unavailable("user creation cancelled"));
+        }
+        s.emails.insert(user.email.clone(), user.id.clone());
+        s.users.insert(user.id.clone(), user.clone());
+        Ok(CreateUser::Created)
+    }
+
+    async fn get_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        Ok(self.state()?.users.get(id).cloned())
+    }
+
+    async fn get_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let s = self.state()?;
+        Ok(s.emails.get(email).and_then(|id| s.users.get(id)).filter(|u| &u.email == email).cloned())
+    }
+
+    async fn update_user(&self, old: &User, new: &User) -> Result<UpdateUser, StoreError> {
+        let mut s = self.state()?;
+        let current = s.users.get(&old.id).is_some_and(|u| u.rev == old.rev && u.updated_at == old.updated_at);
+        if !current {
+            return Ok(UpdateUser::Conflict);
+        }
+        if old.email != new.email {
+            if s.emails.contains_key(&new.email) {
+                return Ok(UpdateUser::EmailTaken);
+            }
+            s.emails.remove(&old.email);
+            s.emails.insert(new.email.clone(), new.id.clone());
+        }
+        s.users.insert(new.id.clone(), new.clone());
+        Ok(UpdateUser::Updated)
+    }
+
+    async fn delete_user(&self, user: &User) -> Result<bool, StoreError> {
+        let mut s = self.state()?;
+        if !s.users.contains_key(&user.id) || !s.emails.contains_key(&user.email) {
+            return Ok(false);
+        }
+        s.users.remove(&user.id);
+        s.emails.remove(&user.email);
+        Ok(true)
+    }
+
+    async fn list_users(&self, prefix: Option<&str>, p: PageRequest) -> Result<Vec<User>, StoreError> {
+        let s = self.state()?;
+        let matching = s
+            .emails
+            .iter()
+            .filter(|(e, _)| prefix.is_none_or(|p| e.as_str().starts_with(p)))
+            .filter_map(|(_, id)| s.users.get(id).cloned());
+        Ok(page(matching, p))
+    }
+
+    async fn count_users(&self, prefix: Option<&str>) -> Result<u64, StoreError> {
+        let s = self.state()?;
+        Ok(s.emails.keys().filter(|e| prefix.is_none_or(|p| e.as_str().starts_with(p))).count() as u64)
+    }
+}
+
+/// The user is there, not blocked and at `rev` (what issuing and exchanging check).
+fn user_is_current(s: &State, user: &UserId, rev: u32) -> bool {
+    s.users.get(user).is_some_and(|u| u.rev == rev && !u.blocked)
+}
+
+fn snapshot(c: &DeviceCredential, counters: &BTreeMap<String, Counter>) -> Snapshot {
+    Snapshot {
+        secret_hash: c.secret_hash.clone(),
+        user_id: c.user_id.clone(),
+        user_rev: c.user_rev,
+        client_id: c.client_id.clone(),
+        scope: c.scope.clone(),
+        counters: counters.clone(),
+    }
+}
+
+/// The credentials matching `f`, in index order.
+fn matching(s: &State, f: &CredentialFilter) -> Vec<DeviceCredential> {
+    let mut v: Vec<&DeviceCredential> = s
+        .credentials
+        .values()
+        .map(|(c, _)| c)
+        .filter(|c| match f {
+            CredentialFilter::User { user, client } => {
+                &c.user_id == user && client.as_ref().is_none_or(|cl| &c.client_id == cl)
+            }
+            CredentialFilter::Client(client) => &c.client_id == client,
+        })
+        .collect();
+    match f {
+        CredentialFilter::User { .. } => {
+            v.sort_by(|a, b| (&a.client_id, a.created_at, &a.id).cmp(&(&b.client_id, b.created_at, &b.id)))
+        }
+        CredentialFilter::Client(_) => {
+            v.sort_by(|a, b| (&a.user_id, a.created_at, &a.id).cmp(&(&b.user_id, b.created_at, &b.id)))
+        }
+    }
+    v.into_iter().cloned().collect()
+}
+
+impl CredentialStore for MemoryStore {
+    async fn issue_credential(&self, cred: &DeviceCredential) -> Result<IssueOutcome, StoreError> {
+        let mut s = self.state()?;
+        if !user_is_current(&s, &cred.user_id, cred.user_rev) {
+            return Ok(IssueOutcome::UserChanged);
+        }
+        if s.credentials.contains_key(&cred.id) {
+            return Err(StoreError::unavailable("credential issue cancelled"));
+        }
+        s.credentials.insert(cred.id.clone(), (cred.clone(), BTreeMap::new()));
+        Ok(IssueOutcome::Issued)
+    }
+
+    async fn write_exchange(&self, w: &ExchangeWrite<'_>, _contention: &mut Contention) -> Result<Written, StoreError> {
+        let mut s = self.state()?;
+        let req = w.req;
+        let user_current = user_is_current(&s, req.token.user(), req.token.user_rev());
+        let Some((cred, counters)) = s.credentials.get_mut(req.token.id()) else {
+            return Ok(Written::Refused(None));
+        };
+        let before = snapshot(cred, counters);
+        if !exchange::holds(w.plan, &before, req) {
+            return Ok(Written::Refused(Some(before)));
+        }
+        if !user_current {
+            return Ok(Written::UserChanged);
+        }
+        *counters = exchange::apply(w.plan, &before, req).counters;
+        cred.last_used_at = Some(req.now);
+        cred.last_ip = Some(req.source_ip.to_owned());
+        cred.use_count = cred.use_count.saturating_add(1);
+        Ok(Written::Done)
+    }
+
+    async fn get_credential(&self, id: &DeviceCredentialId) -> Result<Option<DeviceCredential>, StoreError> {
+        Ok(self.state()?.credentials.get(id).map(|(c, _)| c.clone()))
+    }
+
+    async fn revoke_credential(&self, id: &DeviceCredentialId) -> Result<bool, StoreError> {
+        Ok(self.state()?.credentials.remove(id).is_some())
+    }
+
+    async fn list_credentials(
+        &self,
+        filter: &CredentialFilter,
+        p: PageRequest,
+    ) -> Result<Vec<DeviceCredential>, StoreError> {
+        Ok(page(matching(&*self.state()?, filter).into_iter(), p))
+    }
+
+    async fn count_credentials(&self, filter: &CredentialFilter) -> Result<u64, StoreError> {
+        Ok(matching(&*self.state()?, filter).len() as u64)
+    }
+
+    async fn purge_user_credentials(
+        &self,
+        user: &UserId,
+        below_rev: Option<u32>,
+        _budget: Duration,
+    ) -> Result<Purge, StoreError> {
+        let mut s = self.state()?;
+        let before = s.credentials.len();
+        s.credentials.retain(|_, (c, _)| &c.user_id != user || below_rev.is_some_and(|rev| c.user_rev >= rev));
+        Ok(Purge { deleted: (before - s.credentials.len()) as u64, complete: true })
+    }
+
+    async fn purge_client_credentials(&self, client: &ClientId, _budget: Duration) -> Result<Purge, StoreError> {
+        let mut s = self.state()?;
+        let before = s.credentials.len();
+        s.credentials.retain(|_, (c, _)| &c.client_id != client);
+        Ok(Purge { deleted: (before - s.credentials.len()) as u64, complete: true })
+    }
+}
+
+impl CounterStore for MemoryStore {
+    async fn write_counter(&self, key: &str, step: Step) -> Result<Option<Option<Counter>>, StoreError> {
+        let mut s = self.state()?;
+        let current = s.counters.get(key).copied();
+        if !step.holds(current) {
+            return Ok(Some(current));
+        }
+        s.counters.insert(key.to_owned(), step.after());
+        Ok(None)
+    }
+}

@@ -1,0 +1,323 @@
+//! The storage ports' contract, run against both implementations: the in-memory store that the
+//! use-case unit tests use (`rt_domain::memory`) and the DynamoDB adapter (on moto through the
+//! semantics layer). A behaviour the use cases rely on belongs here, so that a unit test over
+//! the memory store means what it says.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use rt_domain::client::Client;
+use rt_domain::clock::Timestamp;
+use rt_domain::exchange::{self, Hints, Outcome, Presented, Rejection};
+use rt_domain::ids::{ClientId, Email, UserId};
+use rt_domain::password::PasswordHash;
+use rt_domain::ports::{CreateUser, CredentialFilter, Freshness, IssueOutcome, PageRequest, Store, UpdateUser};
+use rt_domain::ratelimit::{self, RatePolicy};
+use rt_domain::scope::Scope;
+use rt_domain::token::RefreshToken;
+use rt_domain::user::User;
+
+const NOW: Timestamp = Timestamp::from_secs(1_800_000_000);
+
+/// Runs `$contract` against a fresh store of each kind.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn memory() {
+                super::$name(&rt_domain::memory::MemoryStore::new()).await;
+            }
+            #[tokio::test]
+            async fn dynamodb() {
+                super::$name(&rt_tests::fresh_store(&rt_tests::dynamodb_endpoint()).await).await;
+            }
+        }
+    )*};
+}
+
+contract!(
+    clients_are_created_once_listed_by_id_and_deleted,
+    users_have_unique_emails_and_optimistic_updates,
+    users_list_by_email_prefix,
+    issuing_requires_the_current_user,
+    credentials_list_in_index_order_count_revoke_and_purge,
+    the_exchange_grants_counts_limits_and_rejects,
+    the_exchange_refuses_after_the_user_changes,
+    counters_count_to_the_limit_per_window,
+);
+
+fn password_hash() -> PasswordHash {
+    static HASH: OnceLock<PasswordHash> = OnceLock::new();
+    HASH.get_or_init(|| PasswordHash::create(&"Passw0rd-contract".to_owned().into()).unwrap()).clone()
+}
+
+fn user(email: &str) -> User {
+    User {
+        id: UserId::generate(),
+        email: Email::parse(email).unwrap(),
+        email_verified: false,
+        name: email.into(),
+        nickname: email.split('@').next().unwrap().into(),
+        password_hash: password_hash(),
+        rev: 0,
+        admin: false,
+        blocked: false,
+        created_at: NOW,
+        updated_at: NOW,
+        sessions_after: Timestamp::from_millis(0),
+    }
+}
+
+fn client(name: &str) -> Client {
+    rt_devkit::seed::native_client(name, vec![], vec![], NOW)
+}
+
+fn all() -> PageRequest {
+    PageRequest { page: 0, per_page: 100 }
+}
+
+async fn clients_are_created_once_listed_by_id_and_deleted<S: Store>(s: &S) {
+    let mut made: Vec<Client> = (0..3).map(|i| client(&format!("app {i}"))).collect();
+    for c in &made {
+        assert!(s.create_client(c).await.unwrap());
+    }
+    assert!(!s.create_client(&made[0]).await.unwrap(), "an id is taken once");
+    made.sort_by(|a, b| a.id.cmp(&b.id));
+    let ids = |v: Vec<Client>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    // Each contract runs on a table of its own.
+    assert_eq!(ids(s.list_clients(all()).await.unwrap()), ids(made.clone()));
+    assert_eq!(ids(s.list_clients(PageRequest { page: 1, per_page: 2 }).await.unwrap()), ids(made[2..].to_vec()));
+    assert_eq!(s.count_clients().await.unwrap(), 3);
+
+    let mut changed = made[1].clone();
+    changed.name = "renamed".into();
+    assert!(s.update_client(&changed).await.unwrap());
+    assert_eq!(s.get_client(&changed.id, Freshness::Fresh).await.unwrap().unwrap().name, "renamed");
+    let gone = client("never stored");
+    assert!(!s.update_client(&gone).await.unwrap(), "no update of a missing client");
+
+    assert_eq!(s.delete_client(&changed.id).await.unwrap().map(|c| c.name), Some("renamed".into()));
+    assert_eq!(s.delete_client(&changed.id).await.unwrap(), None);
+    assert_eq!(s.get_client(&changed.id, Freshness::Fresh).await.unwrap(), None);
+    assert_eq!(s.count_clients().await.unwrap(), 2);
+}
+
+async fn users_have_unique_emails_and_optimistic_updates<S: Store>(s: &S) {
+    let a = user("a@example.com");
+    assert_eq!(s.create_user(&a).await.unwrap(), CreateUser::Created);
+    assert_eq!(s.create_user(&user("a@example.com")).await.unwrap(), CreateUser::EmailTaken);
+    assert_eq!(s.get_user_by_email(&a.email).await.unwrap().map(|u| u.id), Some(a.id.clone()));
+    let b = user("b@example.com");
+    s.create_user(&b).await.unwrap();
+
+    let mut renamed = a.clone();
+    renamed.name = "Alice".into();
+    renamed.updated_at = Timestamp::from_secs(NOW.secs() + 1);
+    assert_eq!(s.update_user(&a, &renamed).await.unwrap(), UpdateUser::Updated);
+    assert_eq!(s.update_user(&a, &renamed).await.unwrap(), UpdateUser::Conflict, "stale `old`");
+
+    let mut moved = renamed.clone();
+    moved.email = b.email.clone();
+    moved.updated_at = Timestamp::from_secs(NOW.secs() + 2);
+    assert_eq!(s.update_user(&renamed, &moved).await.unwrap(), UpdateUser::EmailTaken);
+    moved.email = Email::parse("alice@example.com").unwrap();
+    assert_eq!(s.update_user(&renamed, &moved).await.unwrap(), UpdateUser::Updated);
+    assert_eq!(s.get_user_by_email(&a.email).await.unwrap(), None, "the old e-mail is free");
+    assert_eq!(s.create_user(&user("a@example.com")).await.unwrap(), CreateUser::Created);
+    assert_eq!(s.get_user(&a.id).await.unwrap().unwrap().email.as_str(), "alice@example.com");
+
+    assert!(s.delete_user(&moved).await.unwrap());
+    assert!(!s.delete_user(&moved).await.unwrap());
+    assert_eq!(s.get_user(&a.id).await.unwrap(), None);
+    assert_eq!(s.get_user_by_email(&moved.email).await.unwrap(), None);
+}
+
+async fn users_list_by_email_prefix<S: Store>(s: &S) {
+    for e in ["carol@example.com", "al@example.com", "alice@example.org", "bob@example.com"] {
+        s.create_user(&user(e)).await.unwrap();
+    }
+    let emails = |v: Vec<User>| v.into_iter().map(|u| u.email.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        emails(s.list_users(None, all()).await.unwrap()),
+        ["al@example.com", "alice@example.org", "bob@example.com", "carol@example.com"]
+    );
+    assert_eq!(emails(s.list_users(Some("al"), all()).await.unwrap()), ["al@example.com", "alice@example.org"]);
+    assert_eq!(emails(s.list_users(None, PageRequest { page: 1, per_page: 3 }).await.unwrap()), ["carol@example.com"]);
+    assert_eq!(s.count_users(Some("al")).await.unwrap(), 2);
+    assert_eq!(s.count_users(None).await.unwrap(), 4);
+}
+
+async fn issuing_requires_the_current_user<S: Store>(s: &S) {
+    let c = client("app");
+    s.create_client(&c).await.unwrap();
+    let u = user("u@example.com");
+    s.create_user(&u).await.unwrap();
+    let t = RefreshToken::generate(&u.id, 0);
+    assert_eq!(s.issue_credential(&rt_tests::credential(&t, &c.id, "phone", NOW)).await.unwrap(), IssueOutcome::Issued);
+    assert_eq!(s.get_credential(t.id()).await.unwrap().unwrap().device_name.as_str(), "phone");
+
+    let stale = RefreshToken::generate(&u.id, 1);
+    let cred = rt_tests::credential(&stale, &c.id, "phone", NOW);
+    assert_eq!(s.issue_credential(&cred).await.unwrap(), IssueOutcome::UserChanged, "another revision");
+    let mut blocked = u.clone();
+    blocked.blocked = true;
+    assert_eq!(s.update_user(&u, &blocked).await.unwrap(), UpdateUser::Updated);
+    let t2 = RefreshToken::generate(&u.id, 0);
+    let cred = rt_tests::credential(&t2, &c.id, "phone", NOW);
+    assert_eq!(s.issue_credential(&cred).await.unwrap(), IssueOutcome::UserChanged, "blocked");
+    let nobody = RefreshToken::generate(&UserId::generate(), 0);
+    let cred = rt_tests::credential(&nobody, &c.id, "phone", NOW);
+    assert_eq!(s.issue_credential(&cred).await.unwrap(), IssueOutcome::UserChanged, "no such user");
+}
+
+async fn credentials_list_in_index_order_count_revoke_and_purge<S: Store>(s: &S) {
+    let (c1, c2) = (client("one"), client("two"));
+    let (u1, u2) = (user("u1@example.com"), user("u2@example.com"));
+    for c in [&c1, &c2] {
+        s.create_client(c).await.unwrap();
+    }
+    for u in [&u1, &u2] {
+        s.create_user(u).await.unwrap();
+    }
+    let mut issued = vec![];
+    for (i, (u, c)) in [(&u1, &c1), (&u1, &c2), (&u1, &c1), (&u2, &c1)].into_iter().enumerate() {
+        let t = RefreshToken::generate(&u.id, 0);
+        let cred = rt_tests::credential(&t, &c.id, &format!("device {i}"), Timestamp::from_secs(NOW.secs() + i as i64));
+        s.issue_credential(&cred).await.unwrap();
+        issued.push(cred);
+    }
+    let ids = |v: Vec<rt_domain::credential::DeviceCredential>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let of_user = CredentialFilter::User { user: u1.id.clone(), client: None };
+    // A user's credentials: by client id, then creation time.
+    let mut expected: Vec<_> = issued[..3].to_vec();
+    expected.sort_by(|a, b| (&a.client_id, a.created_at).cmp(&(&b.client_id, b.created_at)));
+    assert_eq!(ids(s.list_credentials(&of_user, all()).await.unwrap()), ids(expected.clone()));
+    assert_eq!(
+        ids(s.list_credentials(&of_user, PageRequest { page: 1, per_page: 2 }).await.unwrap()),
+        ids(expected[2..].to_vec())
+    );
+    assert_eq!(s.count_credentials(&of_user).await.unwrap(), 3);
+    let of_user_and_client = CredentialFilter::User { user: u1.id.clone(), client: Some(c1.id.clone()) };
+    assert_eq!(
+        ids(s.list_credentials(&of_user_and_client, all()).await.unwrap()),
+        ids(vec![issued[0].clone(), issued[2].clone()])
+    );
+    // A client's credentials: by user id, then creation time.
+    let mut expected: Vec<_> = [&issued[0], &issued[2], &issued[3]].into_iter().cloned().collect();
+    expected.sort_by(|a, b| (&a.user_id, a.created_at).cmp(&(&b.user_id, b.created_at)));
+    let of_client = CredentialFilter::Client(c1.id.clone());
+    assert_eq!(ids(s.list_credentials(&of_client, all()).await.unwrap()), ids(expected));
+
+    assert!(s.revoke_credential(&issued[0].id).await.unwrap());
+    assert!(!s.revoke_credential(&issued[0].id).await.unwrap());
+    assert_eq!(s.get_credential(&issued[0].id).await.unwrap(), None);
+    assert_eq!(s.count_credentials(&of_user).await.unwrap(), 2);
+
+    // A purge below a revision keeps the newer ones.
+    let mut bumped = u1.clone();
+    bumped.rev = 1;
+    s.update_user(&u1, &bumped).await.unwrap();
+    let newer = RefreshToken::generate(&u1.id, 1);
+    s.issue_credential(&rt_tests::credential(&newer, &c2.id, "new", NOW)).await.unwrap();
+    let p = s.purge_user_credentials(&u1.id, Some(1), Duration::from_secs(5)).await.unwrap();
+    assert_eq!((p.deleted, p.complete), (2, true));
+    assert_eq!(ids(s.list_credentials(&of_user, all()).await.unwrap()), vec![newer.id().clone()]);
+
+    let p = s.purge_client_credentials(&c1.id, Duration::from_secs(5)).await.unwrap();
+    assert_eq!((p.deleted, p.complete), (1, true));
+    assert_eq!(s.count_credentials(&CredentialFilter::Client(c1.id.clone())).await.unwrap(), 0);
+    let p = s.purge_user_credentials(&u1.id, None, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(p.deleted, 1);
+}
+
+struct Exchanging {
+    client: Client,
+    user: User,
+    token: RefreshToken,
+}
+
+async fn exchanging<S: Store>(s: &S, scope: &str) -> Exchanging {
+    let client = client("app");
+    s.create_client(&client).await.unwrap();
+    let user = user("x@example.com");
+    s.create_user(&user).await.unwrap();
+    let token = RefreshToken::generate(&user.id, 0);
+    let mut cred = rt_tests::credential(&token, &client.id, "phone", NOW);
+    cred.scope = Scope::parse(scope).unwrap();
+    s.issue_credential(&cred).await.unwrap();
+    Exchanging { client, user, token }
+}
+
+async fn exchange<S: Store>(
+    s: &S,
+    token: &RefreshToken,
+    client: &ClientId,
+    address: &str,
+    claims: &[(&'static str, bool)],
+) -> Outcome {
+    let req = Presented {
+        token,
+        client_id: client,
+        address,
+        source_ip: address,
+        now: NOW,
+        policy: RatePolicy { limit: 3, window_secs: 60 },
+        max_addresses: 2,
+        claims,
+    };
+    // No hints: every exchange starts from the guess of a new window.
+    exchange::run(s, &Hints::default(), &req).await.unwrap()
+}
+
+async fn the_exchange_grants_counts_limits_and_rejects<S: Store>(s: &S) {
+    let x = exchanging(s, "openid offline_access profile").await;
+    let (t, c) = (&x.token, &x.client.id);
+    let granted = |used, claims: &str| Outcome::Granted { used, granted_claims: Scope::parse(claims).unwrap() };
+    assert_eq!(exchange(s, t, c, "a", &[]).await, granted(1, ""));
+    // Wrong guesses about the grant are corrected, not refused.
+    assert_eq!(exchange(s, t, c, "a", &[("profile", false), ("email", true)]).await, granted(2, "profile"));
+    assert_eq!(exchange(s, t, c, "a", &[]).await, granted(3, ""));
+    assert_eq!(exchange(s, t, c, "a", &[]).await, Outcome::RateLimited { used: 3 });
+    assert_eq!(exchange(s, t, c, "b", &[]).await, granted(1, ""));
+    assert_eq!(exchange(s, t, c, "c", &[]).await, Outcome::TooManyAddresses);
+
+    let stored = s.get_credential(t.id()).await.unwrap().unwrap();
+    assert_eq!((stored.use_count, stored.last_ip.as_deref(), stored.last_used_at), (4, Some("b"), Some(NOW)));
+
+    let unknown = RefreshToken::generate(&x.user.id, 0);
+    assert_eq!(exchange(s, &unknown, c, "a", &[]).await, Outcome::Rejected(Rejection::Unknown));
+    let other = ClientId::parse("someone-else").unwrap();
+    assert_eq!(exchange(s, t, &other, "a", &[]).await, Outcome::Rejected(Rejection::WrongClient));
+    s.revoke_credential(t.id()).await.unwrap();
+    assert_eq!(exchange(s, t, c, "b", &[]).await, Outcome::Rejected(Rejection::Unknown));
+}
+
+async fn the_exchange_refuses_after_the_user_changes<S: Store>(s: &S) {
+    let x = exchanging(s, "openid offline_access").await;
+    let (t, c) = (&x.token, &x.client.id);
+    assert!(matches!(exchange(s, t, c, "a", &[]).await, Outcome::Granted { .. }));
+    let mut blocked = x.user.clone();
+    blocked.blocked = true;
+    s.update_user(&x.user, &blocked).await.unwrap();
+    assert_eq!(exchange(s, t, c, "a", &[]).await, Outcome::Rejected(Rejection::UserGone));
+    let mut unblocked = blocked.clone();
+    unblocked.blocked = false;
+    unblocked.rev = 1;
+    s.update_user(&blocked, &unblocked).await.unwrap();
+    assert_eq!(exchange(s, t, c, "a", &[]).await, Outcome::Rejected(Rejection::UserGone), "a new revision");
+    s.delete_user(&unblocked).await.unwrap();
+    assert_eq!(exchange(s, t, c, "a", &[]).await, Outcome::Rejected(Rejection::UserGone));
+}
+
+async fn counters_count_to_the_limit_per_window<S: Store>(s: &S) {
+    let policy = RatePolicy { limit: 2, window_secs: 60 };
+    let at = |secs| Timestamp::from_secs(NOW.secs() - NOW.secs() % 60 + secs);
+    let count = |secs| ratelimit::count(s, "login-ip:203.0.113.9", policy, at(secs));
+    assert_eq!(count(0).await.unwrap(), ratelimit::Count { used: 1, allowed: true });
+    assert_eq!(count(1).await.unwrap(), ratelimit::Count { used: 2, allowed: true });
+    assert_eq!(count(2).await.unwrap(), ratelimit::Count { used: 2, allowed: false });
+    assert_eq!(count(60).await.unwrap(), ratelimit::Count { used: 1, allowed: true }, "a new window");
+    // Another key is another counter.
+    let other = ratelimit::count(s, "login-ip:198.51.100.1", policy, at(61)).await.unwrap();
+    assert_eq!(other.used, 1);
+}
