@@ -1,0 +1,308 @@
+//! The use cases over the in-memory store (`rt_domain::memory`, held to the DynamoDB adapter's
+//! contract by `tests/api/contract.rs`): sign-in and delegation, in milliseconds, no server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use rt_domain::authorize::{self, AuthorizeRequest, LoginError, LoginSuccess};
+use rt_domain::claims::{AccessTokenClaims, IdTokenClaims};
+use rt_domain::client::{AppType, Client, GRANT_IMPLICIT, GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN};
+use rt_domain::clock::Timestamp;
+use rt_domain::delegation::{self, DelegationError, DelegationRequest, DelegationScope};
+use rt_domain::ids::{ClientId, Email, UserId};
+use rt_domain::memory::MemoryStore;
+use rt_domain::params::Params;
+use rt_domain::password::PasswordHash;
+use rt_domain::ports::{
+    ClientStore, CredentialFilter, CredentialStore, PageRequest, SignError, TokenSigner, UserStore,
+};
+use rt_domain::ratelimit::RatePolicy;
+use rt_domain::token::RefreshToken;
+use rt_domain::user::User;
+use secrecy::SecretString;
+
+const ISSUER: &str = "https://tenant.example/";
+const CALLBACK: &str = "https://app.example/callback";
+const PASSWORD: &str = "Correct-horse-9";
+const NOW: Timestamp = Timestamp::from_secs(1_800_000_000);
+
+/// Records what it is asked to sign and answers a token naming it.
+#[derive(Default)]
+struct Signer {
+    id_tokens: Mutex<Vec<IdTokenClaims>>,
+}
+
+impl Signer {
+    fn last(&self) -> IdTokenClaims {
+        self.id_tokens.lock().unwrap().last().cloned().expect("an id_token was signed")
+    }
+}
+
+impl TokenSigner for Signer {
+    fn sign_id_token(&self, claims: &IdTokenClaims) -> Result<String, SignError> {
+        let mut v = self.id_tokens.lock().unwrap();
+        v.push(claims.clone());
+        Ok(format!("id-token-{}", v.len()))
+    }
+    fn sign_access_token(&self, claims: &AccessTokenClaims) -> Result<String, SignError> {
+        Ok(format!("access-token-for-{}", claims.sub))
+    }
+}
+
+struct World {
+    store: MemoryStore,
+    signer: Signer,
+    client: Client,
+    user: User,
+    sign_in: authorize::Settings,
+    delegation: delegation::Settings,
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+async fn world() -> World {
+    let store = MemoryStore::new();
+    let client = Client {
+        id: ClientId::generate(),
+        name: "Phone app".into(),
+        app_type: AppType::Native,
+        callbacks: vec![CALLBACK.into()],
+        web_origins: vec![],
+        grant_types: [GRANT_IMPLICIT, GRANT_REFRESH_TOKEN, GRANT_JWT_BEARER].map(String::from).to_vec(),
+        id_token_lifetime_secs: 600,
+        secret_hash: None,
+        management_scopes: vec![],
+        created_at: NOW,
+    };
+    assert!(store.create_client(&client).await.unwrap());
+    let user = User {
+        id: UserId::generate(),
+        email: Email::parse("ada@example.com").unwrap(),
+        email_verified: true,
+        name: "Ada Lovelace".into(),
+        nickname: "ada".into(),
+        password_hash: PasswordHash::create(&SecretString::from(PASSWORD)).unwrap(),
+        rev: 0,
+        admin: false,
+        blocked: false,
+        created_at: NOW,
+        updated_at: NOW,
+        sessions_after: Timestamp::from_millis(0),
+    };
+    store.create_user(&user).await.unwrap();
+    let policy = RatePolicy { limit: 3, window_secs: 60 };
+    World {
+        store,
+        signer: Signer::default(),
+        client,
+        user,
+        sign_in: authorize::Settings {
+            issuer: ISSUER.into(),
+            access_token_lifetime_secs: 3600,
+            login_per_address: RatePolicy { limit: 20, window_secs: 300 },
+            login_per_account: policy,
+        },
+        delegation: delegation::Settings { issuer: ISSUER.into(), policy, max_addresses: 2, hints: Default::default() },
+    }
+}
+
+async fn authorize_request(w: &World, scope: &str) -> AuthorizeRequest {
+    let p = Params::from_pairs([
+        ("client_id", w.client.id.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("response_type", "token id_token"),
+        ("scope", scope),
+        ("nonce", "n-0S6_WzA2Mj"),
+        ("state", "xyz"),
+        ("device", "Ada's phone"),
+    ])
+    .unwrap();
+    authorize::validate(&w.store, &p).await.unwrap()
+}
+
+async fn sign_in(w: &World, password: &str) -> Result<LoginSuccess, LoginError> {
+    let req = authorize_request(w, "openid offline_access profile").await;
+    let password = SecretString::from(password);
+    authorize::login(&w.store, &w.signer, &w.sign_in, &req, "Ada@Example.com", &password, ip("203.0.113.1"), NOW).await
+}
+
+fn fragment<'a>(ok: &'a LoginSuccess, name: &str) -> &'a str {
+    ok.fragment.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("no {name}"))
+}
+
+async fn refresh_token(w: &World) -> RefreshToken {
+    let ok = sign_in(w, PASSWORD).await.unwrap();
+    RefreshToken::parse(fragment(&ok, "refresh_token")).unwrap()
+}
+
+fn delegation_request(w: &World, token: &RefreshToken, scope: DelegationScope) -> DelegationRequest {
+    DelegationRequest {
+        client_id: w.client.id.clone(),
+        token: RefreshToken::parse(&token.expose_str()).unwrap(),
+        scope,
+    }
+}
+
+trait Expose {
+    fn expose_str(&self) -> String;
+}
+
+impl Expose for RefreshToken {
+    fn expose_str(&self) -> String {
+        use secrecy::ExposeSecret as _;
+        self.expose().expose_secret().to_owned()
+    }
+}
+
+async fn delegate(
+    w: &World,
+    token: &RefreshToken,
+    scope: DelegationScope,
+    from: &str,
+) -> Result<delegation::Delegated, DelegationError> {
+    let req = delegation_request(w, token, scope);
+    delegation::delegate(&w.store, &w.signer, &w.delegation, &req, ip(from), NOW).await
+}
+
+#[tokio::test]
+async fn signing_in_with_offline_access_issues_a_refresh_token_bound_to_the_device() {
+    let w = world().await;
+    let ok = sign_in(&w, PASSWORD).await.unwrap();
+    assert_eq!(ok.redirect_uri, CALLBACK);
+    assert_eq!(fragment(&ok, "state"), "xyz");
+    let token = RefreshToken::parse(fragment(&ok, "refresh_token")).unwrap();
+    assert_eq!(ok.credential_id.as_deref(), Some(token.id().as_str()));
+    let stored = w.store.get_credential(token.id()).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.device_name.as_str(), &stored.client_id, &stored.user_id),
+        ("Ada's phone", &w.client.id, &w.user.id)
+    );
+    assert_ne!(stored.secret_hash.to_hex(), token.id().as_str(), "only a hash of the secret is kept");
+    let id = w.signer.last();
+    assert_eq!((id.iss.as_str(), id.sub.as_str(), id.aud.as_str()), (ISSUER, w.user.id.as_str(), w.client.id.as_str()));
+    assert_eq!(id.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
+    assert_eq!(id.name.as_deref(), Some("Ada Lovelace"), "profile was asked for");
+    assert_eq!(id.email, None, "email was not");
+}
+
+#[tokio::test]
+async fn without_offline_access_no_refresh_token_is_issued() {
+    let w = world().await;
+    let req = authorize_request(&w, "openid").await;
+    let pw = SecretString::from(PASSWORD);
+    let ok = authorize::login(&w.store, &w.signer, &w.sign_in, &req, "ada@example.com", &pw, ip("203.0.113.1"), NOW)
+        .await
+        .unwrap();
+    assert!(ok.fragment.iter().all(|(k, _)| *k != "refresh_token"));
+    let all = CredentialFilter::User { user: w.user.id.clone(), client: None };
+    assert_eq!(w.store.count_credentials(&all).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_account_answer_alike_and_the_account_is_throttled() {
+    let w = world().await;
+    assert!(matches!(sign_in(&w, "wrong").await, Err(LoginError::InvalidCredentials)));
+    let req = authorize_request(&w, "openid").await;
+    let pw = SecretString::from(PASSWORD);
+    let unknown =
+        authorize::login(&w.store, &w.signer, &w.sign_in, &req, "nobody@example.com", &pw, ip("203.0.113.1"), NOW)
+            .await;
+    assert!(matches!(unknown, Err(LoginError::InvalidCredentials)));
+    // The account's limit is 3 attempts per window: the right password does not get through.
+    assert!(matches!(sign_in(&w, "wrong").await, Err(LoginError::InvalidCredentials)));
+    assert!(matches!(sign_in(&w, "wrong").await, Err(LoginError::InvalidCredentials)));
+    match sign_in(&w, PASSWORD).await {
+        Err(LoginError::Throttled { retry_after }) => assert!((1..=60).contains(&retry_after)),
+        other => panic!("throttled, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_blocked_user_cannot_sign_in() {
+    let w = world().await;
+    let mut blocked = w.user.clone();
+    blocked.blocked = true;
+    w.store.update_user(&w.user, &blocked).await.unwrap();
+    assert!(matches!(sign_in(&w, PASSWORD).await, Err(LoginError::Blocked)));
+}
+
+#[tokio::test]
+async fn delegation_mints_an_id_token_and_counts_the_limit_per_token_and_address() {
+    let w = world().await;
+    let token = refresh_token(&w).await;
+    for remaining in [2, 1, 0] {
+        let d = delegate(&w, &token, DelegationScope::OpenId, "198.51.100.7").await.unwrap();
+        assert_eq!(d.expires_in, 600, "exactly exp - iat");
+        assert_eq!(d.rate.remaining, remaining);
+        let id = w.signer.last();
+        assert_eq!((id.exp - id.iat, id.nonce.as_deref(), id.name.as_deref()), (600, None, None));
+    }
+    match delegate(&w, &token, DelegationScope::OpenId, "198.51.100.7").await {
+        Err(DelegationError::RateLimited(s)) => {
+            assert_eq!((s.limit, s.remaining, s.retry_after.is_some()), (3, 0, true))
+        }
+        other => panic!("rate limited, got {other:?}"),
+    }
+    // Another address has its own count.
+    assert!(delegate(&w, &token, DelegationScope::OpenId, "198.51.100.8").await.is_ok());
+    let stored = w.store.get_credential(token.id()).await.unwrap().unwrap();
+    assert_eq!((stored.use_count, stored.last_ip.as_deref()), (4, Some("198.51.100.8")));
+}
+
+#[tokio::test]
+async fn delegation_adds_only_the_claims_the_grant_includes() {
+    let w = world().await;
+    let token = refresh_token(&w).await;
+    delegate(&w, &token, DelegationScope::Passthrough, "198.51.100.7").await.unwrap();
+    let id = w.signer.last();
+    assert_eq!((id.name.as_deref(), id.email.as_deref()), (Some("Ada Lovelace"), None));
+    delegate(&w, &token, DelegationScope::Claims { profile: false, email: true }, "198.51.100.7").await.unwrap();
+    assert_eq!(w.signer.last().email, None, "email was never granted");
+}
+
+#[tokio::test]
+async fn delegation_refuses_revoked_foreign_and_outdated_tokens() {
+    let w = world().await;
+    let token = refresh_token(&w).await;
+    let invalid = |r: Result<delegation::Delegated, DelegationError>| matches!(r, Err(DelegationError::InvalidGrant(m)) if m == delegation::INVALID_REFRESH_TOKEN);
+
+    // Issued to another client.
+    let other = Client { id: ClientId::generate(), ..w.client.clone() };
+    w.store.create_client(&other).await.unwrap();
+    let mut req = delegation_request(&w, &token, DelegationScope::OpenId);
+    req.client_id = other.id.clone();
+    let r = delegation::delegate(&w.store, &w.signer, &w.delegation, &req, ip("198.51.100.7"), NOW).await;
+    assert!(matches!(r, Err(DelegationError::InvalidGrant(m)) if m.contains("not issued to this client")));
+
+    // A client without the jwt-bearer grant.
+    let mut narrow = w.client.clone();
+    narrow.grant_types = vec![GRANT_IMPLICIT.into()];
+    w.store.update_client(&narrow).await.unwrap();
+    assert!(matches!(
+        delegate(&w, &token, DelegationScope::OpenId, "198.51.100.7").await,
+        Err(DelegationError::UnauthorizedClient)
+    ));
+    w.store.update_client(&w.client).await.unwrap();
+
+    // A password change (a new revision) kills it; so does revocation.
+    let second = refresh_token(&w).await;
+    let current = w.store.get_user(&w.user.id).await.unwrap().unwrap();
+    let mut changed = current.clone();
+    changed.rev += 1;
+    w.store.update_user(&current, &changed).await.unwrap();
+    assert!(invalid(delegate(&w, &token, DelegationScope::OpenId, "198.51.100.7").await));
+    assert!(w.store.revoke_credential(second.id()).await.unwrap());
+    assert!(invalid(delegate(&w, &second, DelegationScope::OpenId, "198.51.100.7").await));
+
+    // A deleted client's tokens are refused.
+    w.store.delete_client(&w.client.id).await.unwrap();
+    assert!(matches!(
+        delegate(&w, &token, DelegationScope::OpenId, "198.51.100.7").await,
+        Err(DelegationError::InvalidClient)
+    ));
+    let all = CredentialFilter::User { user: w.user.id.clone(), client: None };
+    assert_eq!(w.store.list_credentials(&all, PageRequest { page: 0, per_page: 10 }).await.unwrap().len(), 1);
+}
