@@ -44,6 +44,7 @@ contract!(
     the_exchange_grants_counts_limits_and_rejects,
     the_exchange_refuses_after_the_user_changes,
     counters_count_to_the_limit_per_window,
+    users_carry_their_live_device_count,
 );
 
 fn password_hash() -> PasswordHash {
@@ -65,6 +66,7 @@ fn user(email: &str) -> User {
         created_at: NOW,
         updated_at: NOW,
         sessions_after: Timestamp::from_millis(0),
+        live_devices: 0,
     }
 }
 
@@ -320,4 +322,46 @@ async fn counters_count_to_the_limit_per_window<S: Store>(s: &S) {
     // Another key is another counter.
     let other = ratelimit::count(s, "login-ip:198.51.100.1", policy, at(61)).await.unwrap();
     assert_eq!(other.used, 1);
+}
+
+async fn users_carry_their_live_device_count<S: Store>(s: &S) {
+    let (c1, c2) = (client("one"), client("two"));
+    for c in [&c1, &c2] {
+        s.create_client(c).await.unwrap();
+    }
+    let u = user("d@example.com");
+    s.create_user(&u).await.unwrap();
+    let devices = || async { s.get_user(&u.id).await.unwrap().unwrap().live_devices };
+    assert_eq!(devices().await, 0);
+    let issue = |client: &ClientId, device: &str| {
+        let t = RefreshToken::generate(&u.id, 0);
+        let cred = rt_tests::credential(&t, client, device, NOW);
+        async move {
+            assert_eq!(s.issue_credential(&cred).await.unwrap(), IssueOutcome::Issued);
+            t
+        }
+    };
+    let phone1 = issue(&c1.id, "phone").await;
+    let phone2 = issue(&c2.id, "phone").await;
+    let laptop = issue(&c1.id, "laptop").await;
+    assert_eq!(devices().await, 2, "phone and laptop");
+    let listed = s.list_users(Some("d@"), all()).await.unwrap();
+    assert_eq!(listed.iter().map(|u| u.live_devices).collect::<Vec<_>>(), [2], "listings carry it too");
+    assert!(s.revoke_credential(phone1.id()).await.unwrap());
+    assert_eq!(devices().await, 2, "the phone still has a token");
+    assert!(s.revoke_credential(phone2.id()).await.unwrap());
+    assert_eq!(devices().await, 1);
+    // A deleted client's tokens count until they are purged.
+    s.delete_client(&c1.id).await.unwrap();
+    assert_eq!(devices().await, 1);
+    s.purge_client_credentials(&c1.id, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(devices().await, 0);
+    assert!(!s.revoke_credential(laptop.id()).await.unwrap());
+    // A new revision leaves no live device.
+    issue(&c2.id, "tablet").await;
+    assert_eq!(devices().await, 1);
+    let current = s.get_user(&u.id).await.unwrap().unwrap();
+    let bumped = User { rev: 1, updated_at: Timestamp::from_secs(NOW.secs() + 1), ..current.clone() };
+    assert_eq!(s.update_user(&current, &bumped).await.unwrap(), UpdateUser::Updated);
+    assert_eq!(devices().await, 0);
 }

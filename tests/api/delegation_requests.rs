@@ -83,12 +83,13 @@ async fn management_requests_per_call() {
     let expected: Vec<&str> = std::iter::once("BatchGetItem").chain(std::iter::repeat_n("Query", 16)).collect();
     assert_eq!(ops(), expected);
 
-    // Revoking one refresh token: one conditional DeleteItem.
+    // Revoking one refresh token: read it, then one transaction (delete it, count it off its
+    // device in the user's item).
     let id = r.json()[0]["id"].as_str().unwrap().to_owned();
     let d = app.mgmt(Method::DELETE, &format!("/api/v2/device-credentials/{id}"), Some(&token), None).await;
     assert_eq!(d.status, 204);
-    assert_eq!(app.layer.take_operations(), ["DeleteItem"]);
+    assert_eq!(app.layer.take_operations(), ["GetItem", "TransactWriteItems"]);
     println!(
-        "requests: a user's page = 1 Query + 1 BatchGetItem (+1 Query with include_totals); a client's page = 16 Query + 1 BatchGetItem; delete = 1 DeleteItem"
+        "requests: a user's page = 1 Query + 1 BatchGetItem (+1 Query with include_totals); a client's page = 16 Query + 1 BatchGetItem; delete = 1 GetItem + 1 TransactWriteItems"
     );
 }

@@ -188,3 +188,37 @@ async fn client_user_and_device_never_change_after_issue() {
     assert_eq!(stored.use_count, 3);
     assert_eq!(stored.last_ip.as_deref(), Some("203.0.113.5"));
 }
+
+/// Makes the user item what the first release wrote: no device map.
+async fn remove_device_map(f: &Fixture) {
+    f.store
+        .ddb()
+        .update_item()
+        .table_name(f.store.table())
+        .key("pk", s(format!("USER#{}", f.user.id)))
+        .key("sk", s("USER"))
+        .update_expression("REMOVE devices")
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_user_item_from_before_device_counts_still_gets_tokens() {
+    let f = fixture().await;
+    remove_device_map(&f).await;
+    let t = RefreshToken::generate(&f.user.id, 0);
+    assert_eq!(
+        f.store.issue_credential(&credential(&f, &t, "openid offline_access")).await.unwrap(),
+        IssueOutcome::Issued
+    );
+    assert_eq!(f.store.get_user(&f.user.id).await.unwrap().unwrap().live_devices, 1);
+    assert!(f.store.revoke_credential(t.id()).await.unwrap());
+    assert_eq!(f.store.get_user(&f.user.id).await.unwrap().unwrap().live_devices, 0);
+    // A token issued before device counts, on such a user, is revoked all the same.
+    let old = RefreshToken::generate(&f.user.id, 0);
+    f.store.issue_credential(&credential(&f, &old, "openid offline_access")).await.unwrap();
+    remove_device_map(&f).await;
+    assert!(f.store.revoke_credential(old.id()).await.unwrap());
+    assert_eq!(f.store.get_credential(old.id()).await.unwrap(), None);
+}

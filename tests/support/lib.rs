@@ -361,6 +361,23 @@ impl TestApp {
                 }
             }
         }
+        // What issuing would have counted in the user's device map.
+        self.store
+            .ddb()
+            .update_item()
+            .table_name(self.store.table())
+            .set_key(Some(std::collections::HashMap::from([
+                (rt_store::keys::PK.to_owned(), rt_store::items::s(rt_store::keys::user(&self.user.user.id).pk)),
+                (rt_store::keys::SK.to_owned(), rt_store::items::s(rt_store::keys::USER_SK)),
+            ])))
+            .update_expression("SET #dv.#d = if_not_exists(#dv.#d, :zero) + :n")
+            .expression_attribute_names("#dv", rt_store::keys::attr::DEVICES)
+            .expression_attribute_names("#d", device)
+            .expression_attribute_values(":zero", rt_store::items::n(0))
+            .expression_attribute_values(":n", rt_store::items::n(n))
+            .send()
+            .await
+            .expect("count the seeded device");
         tokens
     }
 

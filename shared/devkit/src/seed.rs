@@ -89,6 +89,7 @@ pub fn user(email: &str, password: &str, name: &str, admin: bool, now: Timestamp
         created_at: now,
         updated_at: now,
         sessions_after: Timestamp::from_millis(0),
+        live_devices: 0,
     })
 }
 

@@ -107,15 +107,6 @@ pub async fn devices<S: CredentialStore + ClientStore>(
     Ok(rows.into_values().collect())
 }
 
-/// Number of distinct device names of a user (the Users list).
-pub async fn device_count<S: CredentialStore>(store: &S, user: &UserId) -> Result<usize, StoreError> {
-    let creds = credentials_of(store, user).await?;
-    let mut names: Vec<&str> = creds.iter().map(|c| c.device_name.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
-    Ok(names.len())
-}
-
 /// UNLINK: revokes every refresh token of `device` for `user`, each with the conditional
 /// delete that `DELETE /api/v2/device-credentials/{id}` uses. Returns how many.
 pub async fn unlink_device<S: CredentialStore>(store: &S, user: &UserId, device: &str) -> Result<usize, StoreError> {

@@ -21,6 +21,22 @@ use crate::ports::{
 use crate::ratelimit::{Counter, Step};
 use crate::user::User;
 
+impl State {
+    /// A user as read: with its live devices (distinct device names of its tokens of the
+    /// current revision).
+    fn read(&self, u: &User) -> User {
+        let mut names: Vec<&str> = self
+            .credentials
+            .values()
+            .filter(|(c, _)| c.user_id == u.id && c.user_rev == u.rev)
+            .map(|(c, _)| c.device_name.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        User { live_devices: u32::try_from(names.len()).unwrap_or(u32::MAX), ..u.clone() }
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     clients: BTreeMap<ClientId, Client>,
@@ -103,12 +119,13 @@ impl UserStore for MemoryStore {
     }
 
     async fn get_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
-        Ok(self.state()?.users.get(id).cloned())
+        let s = self.state()?;
+        Ok(s.users.get(id).map(|u| s.read(u)))
     }
 
     async fn get_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         let s = self.state()?;
-        Ok(s.emails.get(email).and_then(|id| s.users.get(id)).filter(|u| &u.email == email).cloned())
+        Ok(s.emails.get(email).and_then(|id| s.users.get(id)).filter(|u| &u.email == email).map(|u| s.read(u)))
     }
 
     async fn update_user(&self, old: &User, new: &User) -> Result<UpdateUser, StoreError> {
@@ -144,7 +161,7 @@ impl UserStore for MemoryStore {
             .emails
             .iter()
             .filter(|(e, _)| prefix.is_none_or(|p| e.as_str().starts_with(p)))
-            .filter_map(|(_, id)| s.users.get(id).cloned());
+            .filter_map(|(_, id)| s.users.get(id).map(|u| s.read(u)));
         Ok(page(matching, p))
     }
 

@@ -24,4 +24,8 @@ pub struct User {
     pub updated_at: Timestamp,
     /// Dashboard sessions started before this moment are void (sign-out ends them all).
     pub sessions_after: Timestamp,
+    /// Distinct device names with refresh tokens of the current revision (the dashboard's Users
+    /// list). Kept by the store as tokens are issued and revoked; ignored when a user is
+    /// written.
+    pub live_devices: u32,
 }

@@ -91,6 +91,7 @@ async fn world() -> World {
         created_at: NOW,
         updated_at: NOW,
         sessions_after: Timestamp::from_millis(0),
+        live_devices: 0,
     };
     store.create_user(&user).await.unwrap();
     let policy = RatePolicy { limit: 3, window_secs: 60 };

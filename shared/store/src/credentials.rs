@@ -1,6 +1,6 @@
 //! The credential port: issue, exchange, read, revoke, list, count and purge.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::ReturnValue;
 use rt_domain::credential::DeviceCredential;
@@ -44,24 +44,9 @@ impl CredentialStore for DynamoStore {
     }
 
     async fn revoke_credential(&self, id: &DeviceCredentialId) -> Result<bool, StoreError> {
-        let key = keys::credential(id);
-        // An exchange of this very token may be in flight (TransactionConflictException).
-        let r = retry::single(|| {
-            self.ddb
-                .delete_item()
-                .table_name(&self.table)
-                .key(keys::PK, s(key.pk.clone()))
-                .key(keys::SK, s(key.sk))
-                .condition_expression(crate::PRESENT)
-                .set_expression_attribute_names(Some(crate::attr_names([crate::PK_NAME])))
-                .return_values(ReturnValue::None)
-                .send()
-        })
-        .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(unavailable(e)),
+        match self.get_item(&keys::credential(id)).await? {
+            Some(item) => self.revoke(&items::credential_from_item(&item)?).await,
+            None => Ok(false),
         }
     }
 
@@ -91,7 +76,49 @@ impl CredentialStore for DynamoStore {
         self.purge(&q, keep, budget).await
     }
 
+    /// Revokes them one by one (each counted off its user's devices), 100 at a time.
     async fn purge_client_credentials(&self, client: &ClientId, budget: Duration) -> Result<Purge, StoreError> {
-        self.purge(&filter_query(&CredentialFilter::Client(client.clone())), |_| false, budget).await
+        let deadline = Instant::now() + budget;
+        let q = filter_query(&CredentialFilter::Client(client.clone()));
+        let mut deleted = 0u64;
+        loop {
+            let batch = self.query_page(&q, PageRequest { page: 0, per_page: 100 }).await?;
+            if batch.is_empty() {
+                return Ok(Purge { deleted, complete: true });
+            }
+            for item in batch {
+                if Instant::now() > deadline {
+                    return Ok(Purge { deleted, complete: false });
+                }
+                if self.revoke(&items::credential_from_item(&item)?).await? {
+                    deleted += 1;
+                }
+            }
+        }
+    }
+}
+
+impl DynamoStore {
+    /// Deletes a credential record alone: one conditional `DeleteItem`; `false` if there was none.
+    pub(crate) async fn delete_credential(&self, id: &DeviceCredentialId) -> Result<bool, StoreError> {
+        let key = keys::credential(id);
+        // An exchange of this very token may be in flight (TransactionConflictException).
+        let r = retry::single(|| {
+            self.ddb
+                .delete_item()
+                .table_name(&self.table)
+                .key(keys::PK, s(key.pk.clone()))
+                .key(keys::SK, s(key.sk))
+                .condition_expression(crate::PRESENT)
+                .set_expression_attribute_names(Some(crate::attr_names([crate::PK_NAME])))
+                .return_values(ReturnValue::None)
+                .send()
+        })
+        .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }

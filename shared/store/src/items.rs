@@ -125,7 +125,16 @@ pub fn user_to_item(u: &User) -> Item {
     item.insert(attr::CREATED_AT.into(), n(u.created_at.millis()));
     item.insert(attr::UPDATED_AT.into(), n(u.updated_at.millis()));
     item.insert(attr::SESSIONS_AFTER.into(), n(u.sessions_after.millis()));
+    // Kept by issue and revocation; a new user has none (`live_devices` is not written).
+    item.insert(attr::DEVICES.into(), AttributeValue::M(HashMap::new()));
     item
+}
+
+/// Device names with at least one live token, from a user item's device map.
+fn live_devices(item: &Item) -> u32 {
+    let Some(Ok(m)) = item.get(attr::DEVICES).map(AttributeValue::as_m) else { return 0 };
+    let live = m.values().filter(|v| v.as_n().ok().and_then(|n| n.parse::<i64>().ok()).is_some_and(|n| n > 0));
+    u32::try_from(live.count()).unwrap_or(u32::MAX)
 }
 
 pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
@@ -142,6 +151,7 @@ pub fn user_from_item(item: &Item) -> Result<User, StoreError> {
         created_at: Timestamp::from_millis(get_i64(item, attr::CREATED_AT)?),
         updated_at: Timestamp::from_millis(get_i64(item, attr::UPDATED_AT)?),
         sessions_after: Timestamp::from_millis(opt_i64(item, attr::SESSIONS_AFTER).unwrap_or(0)),
+        live_devices: live_devices(item),
     })
 }
 

@@ -55,6 +55,8 @@ pub mod attr {
     pub const ADMIN: &str = "admin";
     pub const BLOCKED: &str = "blocked";
     pub const SESSIONS_AFTER: &str = "sessions_after";
+    /// Map of live refresh tokens by device name: `{ "<device name>": count }`.
+    pub const DEVICES: &str = "devices";
 
     pub const ID: &str = "id";
     pub const USER_REV: &str = "user_rev";

@@ -146,6 +146,42 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// `delta` more live tokens on `cred`'s device in its user's device map, conditional on the
+    /// user existing at the credential's revision (and, when adding, not blocked; when
+    /// removing, on the count being positive).
+    fn device_count(&self, cred: &DeviceCredential, delta: i8) -> Result<TransactWriteItem, StoreError> {
+        let (condition, update) = if delta > 0 {
+            (
+                format!("{PRESENT} AND #rev = :urev AND #blocked = :no"),
+                "SET #dv.#d = if_not_exists(#dv.#d, :zero) + :one",
+            )
+        } else {
+            (format!("{PRESENT} AND #rev = :urev AND #dv.#d > :zero"), "SET #dv.#d = #dv.#d - :one")
+        };
+        let mut u = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_map(&keys::user(&cred.user_id))))
+            .condition_expression(condition)
+            .update_expression(update)
+            .set_expression_attribute_names(Some(attr_names([
+                PK_NAME,
+                ("#rev", keys::attr::REV),
+                ("#dv", keys::attr::DEVICES),
+                ("#d", cred.device_name.as_str()),
+            ])))
+            .set_expression_attribute_values(Some(values([
+                (":urev", items::n(cred.user_rev)),
+                (":zero", items::n(0)),
+                (":one", items::n(1)),
+            ])));
+        if delta > 0 {
+            u = u
+                .expression_attribute_names("#blocked", keys::attr::BLOCKED)
+                .expression_attribute_values(":no", items::b(false));
+        }
+        Ok(TransactWriteItem::builder().update(u.build().map_err(build_err)?).build())
+    }
+
     /// The condition that a user item exists, is not blocked and is at revision `rev`.
     fn user_is_current(&self, user: &UserId, rev: u32) -> Result<TransactWriteItem, StoreError> {
         let check = ConditionCheck::builder()
@@ -268,6 +304,41 @@ impl DynamoStore {
                 Refusal::Contended(_) if backoff.pause().await => {}
                 Refusal::Contended(_) => return Err(backoff.give_up(what)),
             }
+        }
+    }
+}
+
+/// Whether a transaction failed because an update names a path inside a map the item lacks
+/// (user items written before device counts).
+fn is_missing_map(e: &StoreError) -> bool {
+    use aws_sdk_dynamodb::config::http::HttpResponse;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    matches!(e, StoreError::Unavailable { cause: Some(cause), .. }
+        if cause
+            .downcast_ref::<SdkError<TransactWriteItemsError, HttpResponse>>()
+            .is_some_and(|e| e.code() == Some("ValidationException") && e.message().is_some_and(|m| m.contains("document path"))))
+}
+
+impl DynamoStore {
+    /// Gives a user item its device map if it has none (one conditional `UpdateItem`).
+    async fn add_device_map(&self, user: &UserId) -> Result<(), StoreError> {
+        let r = retry::single(|| {
+            self.ddb
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key_map(&keys::user(user))))
+                .condition_expression(PRESENT)
+                .update_expression("SET #dv = if_not_exists(#dv, :none)")
+                .set_expression_attribute_names(Some(attr_names([PK_NAME, ("#dv", keys::attr::DEVICES)])))
+                .expression_attribute_values(":none", AttributeValue::M(HashMap::new()))
+                .send()
+        })
+        .await;
+        match r {
+            Ok(_) => Ok(()),
+            // No user: the transaction's condition will say so.
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(unavailable(e)),
         }
     }
 }
@@ -470,15 +541,53 @@ impl UserStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Revokes one credential and counts it off its device in the user's map: one
+    /// `TransactWriteItems`. When the user is gone or at a newer revision (its map was reset),
+    /// the record alone is deleted. `false` when there was no record.
+    pub(crate) async fn revoke(&self, cred: &DeviceCredential) -> Result<bool, StoreError> {
+        let del = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_map(&keys::credential(&cred.id))))
+            .condition_expression(PRESENT)
+            .set_expression_attribute_names(Some(attr_names([PK_NAME])))
+            .build()
+            .map_err(build_err)?;
+        let items = [
+            (Part::Credential, TransactWriteItem::builder().delete(del).build()),
+            (Part::User, self.device_count(cred, -1)?),
+        ];
+        let result = match self.transact(&items, "revoke credential").await {
+            // A user item from before device counts (no map): nothing to count off.
+            Err(e) if is_missing_map(&e) => return self.delete_credential(&cred.id).await,
+            other => other?,
+        };
+        match result {
+            Transaction::Committed => Ok(true),
+            Transaction::Cancelled(reasons) if reasons.failed(Part::Credential) => Ok(false),
+            Transaction::Cancelled(reasons) if reasons.failed(Part::User) => self.delete_credential(&cred.id).await,
+            Transaction::Cancelled(reasons) => {
+                Err(StoreError::unavailable(format!("credential revocation cancelled: {reasons}")))
+            }
+        }
+    }
+
     /// Issues a credential: one `TransactWriteItems` (put if absent + check of the user's
     /// revision), retried on contention. The client item is not part of it: that item is
     /// shared by every user of the application (see [`CLIENT_CACHE_TTL`]).
     pub(crate) async fn issue(&self, cred: &DeviceCredential) -> Result<IssueOutcome, StoreError> {
         let items = [
             (Part::Credential, self.put_new(items::credential_to_item(cred))?),
-            (Part::User, self.user_is_current(&cred.user_id, cred.user_rev)?),
+            (Part::User, self.device_count(cred, 1)?),
         ];
-        match self.transact(&items, "issue credential").await? {
+        let result = match self.transact(&items, "issue credential").await {
+            // A user item from before device counts: give it its (empty) map, then issue.
+            Err(e) if is_missing_map(&e) => {
+                self.add_device_map(&cred.user_id).await?;
+                self.transact(&items, "issue credential").await?
+            }
+            other => other?,
+        };
+        match result {
             Transaction::Committed => Ok(IssueOutcome::Issued),
             Transaction::Cancelled(reasons) if reasons.failed(Part::User) => Ok(IssueOutcome::UserChanged),
             Transaction::Cancelled(reasons) => {
@@ -513,6 +622,13 @@ impl DynamoStore {
             u = u
                 .expression_attribute_names(format!("#a{i}"), name)
                 .expression_attribute_values(format!(":a{i}"), value);
+        }
+        if new.rev != old.rev {
+            // A new revision: every token so far is dead, and so are their devices.
+            sets.push("#dv = :nodevices".into());
+            u = u
+                .expression_attribute_names("#dv", keys::attr::DEVICES)
+                .expression_attribute_values(":nodevices", AttributeValue::M(HashMap::new()));
         }
         u.update_expression(format!("SET {}", sets.join(", "))).build().map_err(build_err)
     }

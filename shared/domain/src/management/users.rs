@@ -208,6 +208,7 @@ pub async fn create<S: UserStore>(store: &S, who: &Principal, body: Value, now: 
         created_at: now,
         updated_at: now,
         sessions_after: Timestamp::from_millis(0),
+        live_devices: 0,
     };
     match store.create_user(&user).await? {
         CreateUser::Created => Ok(view(&user)),
