@@ -11,6 +11,7 @@ use rt_domain::ratelimit::RatePolicy;
 use rt_domain::scope::Scope;
 use rt_domain::token::RefreshToken;
 use rt_store::DynamoStore;
+use rt_store::aws_sdk_dynamodb::types::AttributeValue;
 use rt_store::items::{n, s};
 use rt_tests::{dynamodb_endpoint, fresh_store, moto_endpoint};
 
@@ -87,17 +88,7 @@ async fn a_password_change_or_user_deletion_kills_every_token_at_once() {
     }
     assert!(matches!(exchange(&f, &tokens[0], &f.client.id, &[]).await, ExchangeOutcome::Granted { .. }));
     // One write to the user item (what a password change does): every token of the user fails.
-    f.store
-        .ddb()
-        .update_item()
-        .table_name(f.store.table())
-        .key("pk", s(format!("USER#{}", f.user.id)))
-        .key("sk", s("USER"))
-        .update_expression("SET rev = rev + :one")
-        .expression_attribute_values(":one", n(1))
-        .send()
-        .await
-        .unwrap();
+    update_user_item(&f, "SET rev = rev + :one", Some((":one", n(1)))).await;
     for t in &tokens {
         assert_eq!(exchange(&f, t, &f.client.id, &[]).await, ExchangeOutcome::Rejected(Rejection::UserGone));
     }
@@ -189,18 +180,24 @@ async fn client_user_and_device_never_change_after_issue() {
     assert_eq!(stored.last_ip.as_deref(), Some("203.0.113.5"));
 }
 
-/// Makes the user item what the first release wrote: no device map.
-async fn remove_device_map(f: &Fixture) {
+/// Writes the user item directly (what another writer, or an older release, does).
+async fn update_user_item(f: &Fixture, expression: &str, value: Option<(&str, AttributeValue)>) {
     f.store
         .ddb()
         .update_item()
         .table_name(f.store.table())
         .key("pk", s(format!("USER#{}", f.user.id)))
         .key("sk", s("USER"))
-        .update_expression("REMOVE devices")
+        .update_expression(expression)
+        .set_expression_attribute_values(value.map(|(k, v)| std::collections::HashMap::from([(k.to_owned(), v)])))
         .send()
         .await
         .unwrap();
+}
+
+/// Makes the user item what the first release wrote: no device map.
+async fn remove_device_map(f: &Fixture) {
+    update_user_item(f, "REMOVE devices", None).await;
 }
 
 #[tokio::test]

@@ -10,11 +10,11 @@ use rt_domain::ports::{
     Contention, CredentialFilter, CredentialStore, ExchangeWrite, IssueOutcome, PageRequest, Purge, StoreError,
 };
 
+use crate::DynamoStore;
 use crate::items::{self, s};
 use crate::keys::{self, attr};
 use crate::query::IndexQuery;
 use crate::retry;
-use crate::{DynamoStore, unavailable};
 
 fn filter_query(f: &CredentialFilter) -> IndexQuery {
     match f {
@@ -115,10 +115,6 @@ impl DynamoStore {
                 .send()
         })
         .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        crate::written(r)
     }
 }

@@ -334,12 +334,22 @@ impl DynamoStore {
                 .send()
         })
         .await;
-        match r {
-            Ok(_) => Ok(()),
-            // No user: the transaction's condition will say so.
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        // No user (`false`): the transaction's condition will say so.
+        written(r).map(|_| ())
+    }
+}
+
+/// The result of a conditional single-item write: `true` written, `false` when its condition
+/// was false.
+pub(crate) fn written<T, E, R>(r: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(unavailable(e)),
     }
 }
 
@@ -443,11 +453,7 @@ impl DynamoStore {
             .set_expression_attribute_names(Some(attr_names([PK_NAME])))
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        written(r)
     }
 
     fn forget_client(&self, id: &ClientId) {
@@ -647,13 +653,7 @@ impl DynamoStore {
                 .send()
         })
         .await;
-        match r {
-            Ok(_) => Ok(UpdateUser::Updated),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
-                Ok(UpdateUser::Conflict)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(if written(r)? { UpdateUser::Updated } else { UpdateUser::Conflict })
     }
 }
 
