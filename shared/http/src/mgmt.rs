@@ -44,7 +44,7 @@ pub async fn principal(app: &App, req: &Request) -> Result<Principal, MgmtError>
     };
     let audience = format!("{}api/v2/", app.config.issuer);
     let claims: AccessTokenClaims =
-        app.keys.verify(token, &app.config.issuer, &audience, app.clock.now().secs()).map_err(|e| {
+        app.keys.verifying_key().verify(token, &app.config.issuer, &audience, app.clock.now().secs()).map_err(|e| {
             MgmtError::unauthorized(match e {
                 VerifyError::Expired => "Expired token",
                 VerifyError::Signature | VerifyError::UnknownKey | VerifyError::Algorithm => {

@@ -11,7 +11,7 @@ pub fn handle(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
         if req.method() != http::Method::GET {
             return super::method_not_allowed();
         }
-        let mut r = json(200, &rt_jwt::jwks(&app.keys, &[]));
+        let mut r = json(200, &rt_jwt::jwks(app.keys.verifying_key(), &[]));
         r.headers_mut().remove("cache-control");
         r.headers_mut().remove("pragma");
         let r = with_header(r, "cache-control", "public, max-age=300");
