@@ -84,7 +84,7 @@ fn function_binaries_are_wiring_only() {
 fn every_function_is_in_the_template_with_a_handler_and_a_crate() {
     let t = template();
     let in_template: BTreeSet<String> = t.functions.iter().map(|(_, bin)| bin.clone()).collect();
-    let handlers: BTreeSet<String> = rt_http::handlers::FUNCTIONS.iter().map(|(n, _)| (*n).to_owned()).collect();
+    let handlers: BTreeSet<String> = rt_http::handlers::FUNCTIONS.iter().map(|f| f.name.to_owned()).collect();
     assert_eq!(in_template, handlers, "template.yaml functions vs rt_http::handlers::FUNCTIONS");
     assert_eq!(in_template, function_dirs(), "template.yaml functions vs functions/*");
     for (logical, bin) in &t.functions {
