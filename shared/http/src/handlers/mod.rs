@@ -8,7 +8,10 @@ use lambda_http::{Body, Request, Response};
 use rt_jwt::VerifyingKey;
 
 use crate::app::{Api, App, Base};
-use crate::capability::Kind;
+use crate::capability::Action::{
+    BatchGetItem, BatchWriteItem, ConditionCheckItem, DeleteItem, GetItem, PutItem, Query, UpdateItem,
+};
+use crate::capability::{Grant, Kind, indexes, table};
 
 pub mod authorize;
 pub mod dashboard;
@@ -53,12 +56,15 @@ impl Handler {
     }
 }
 
-/// A function and its handler (and so what its binary builds).
+/// A function: its handler (and so what its binary builds) and what it may do to the table.
 #[derive(Clone, Copy)]
 pub struct Function {
     /// The binary (= `functions/<name>` = `BuildProperties.Binary` in `template.yaml`).
     pub name: &'static str,
     pub handler: Handler,
+    /// Every DynamoDB action its code paths send, with the leading keys they touch; nothing
+    /// for a function without the table. `template.yaml` grants exactly these.
+    pub table: &'static [Grant],
 }
 
 impl Function {
@@ -67,31 +73,178 @@ impl Function {
     }
 }
 
-/// Every function. The local server routes `template.yaml`'s events through this table.
+/// Every function. The local server routes `template.yaml`'s events through this table; the
+/// template's policies are checked against it (ARCHITECTURE.md, *Capabilities per function*).
+/// Reading a client goes through the per-process cache (a `GetItem` on a miss); the
+/// Management API functions all read the caller's client (`mgmt::principal`).
 pub const FUNCTIONS: &[Function] = &[
-    Function { name: "authorize", handler: Handler::App(authorize::handle) },
-    Function { name: "delegation", handler: Handler::App(delegation::handle) },
-    Function { name: "jwks", handler: Handler::Jwks(jwks::handle) },
-    Function { name: "openid-configuration", handler: Handler::Bare(openid_configuration::handle) },
-    Function { name: "oauth-token", handler: Handler::App(oauth_token::handle) },
-    Function { name: "list-device-credentials", handler: Handler::Api(management::list_device_credentials) },
-    Function { name: "delete-device-credential", handler: Handler::Api(management::delete_device_credential) },
-    Function { name: "list-users", handler: Handler::Api(management::list_users) },
-    Function { name: "get-user", handler: Handler::Api(management::get_user) },
-    Function { name: "create-user", handler: Handler::Api(management::create_user) },
-    Function { name: "update-user", handler: Handler::Api(management::update_user) },
-    Function { name: "delete-user", handler: Handler::Api(management::delete_user) },
-    Function { name: "list-clients", handler: Handler::Api(management::list_clients) },
-    Function { name: "get-client", handler: Handler::Api(management::get_client) },
-    Function { name: "create-client", handler: Handler::Api(management::create_client) },
-    Function { name: "update-client", handler: Handler::Api(management::update_client) },
-    Function { name: "delete-client", handler: Handler::Api(management::delete_client) },
-    Function { name: "api-preflight", handler: Handler::Bare(management::api_preflight) },
-    Function { name: "dashboard-login", handler: Handler::App(dashboard::dashboard_login) },
-    Function { name: "dashboard-users", handler: Handler::App(dashboard::dashboard_users) },
-    Function { name: "dashboard-user", handler: Handler::App(dashboard::dashboard_user) },
-    Function { name: "dashboard-revoke", handler: Handler::App(dashboard::dashboard_revoke) },
-    Function { name: "dashboard-assets", handler: Handler::Bare(dashboard::dashboard_assets) },
+    Function {
+        name: "authorize",
+        handler: Handler::App(authorize::handle),
+        table: &[
+            // the client; the login's e-mail item and user
+            table(GetItem, &["CLIENT#*", "EMAIL#*", "USER#*"]),
+            // the two login counters
+            table(UpdateItem, &["RL#login-*"]),
+            // issuing: put the credential if absent + check the user's revision
+            table(PutItem, &["DCR#*"]),
+            table(ConditionCheckItem, &["USER#*"]),
+        ],
+    },
+    Function {
+        name: "delegation",
+        handler: Handler::App(delegation::handle),
+        table: &[
+            // the client; the user for profile claims; the credential after contention
+            table(GetItem, &["CLIENT#*", "USER#*", "DCR#*"]),
+            // the exchange: update the credential + check the user
+            table(UpdateItem, &["DCR#*"]),
+            table(ConditionCheckItem, &["USER#*"]),
+        ],
+    },
+    Function { name: "jwks", handler: Handler::Jwks(jwks::handle), table: &[] },
+    Function { name: "openid-configuration", handler: Handler::Bare(openid_configuration::handle), table: &[] },
+    Function {
+        name: "oauth-token",
+        handler: Handler::App(oauth_token::handle),
+        table: &[table(GetItem, &["CLIENT#*"])],
+    },
+    Function {
+        name: "list-device-credentials",
+        handler: Handler::Api(management::list_device_credentials),
+        table: &[
+            table(GetItem, &["CLIENT#*"]),
+            // a user's credentials (GSI1 `USER#<uid>`) or a client's (GSI2 `CLIENT#<cid>#<nn>`)
+            indexes(Query, &["USER#*", "CLIENT#*"]),
+            table(BatchGetItem, &["DCR#*"]),
+        ],
+    },
+    Function {
+        name: "delete-device-credential",
+        handler: Handler::Api(management::delete_device_credential),
+        table: &[table(GetItem, &["CLIENT#*"]), table(DeleteItem, &["DCR#*"])],
+    },
+    Function {
+        name: "list-users",
+        handler: Handler::Api(management::list_users),
+        table: &[
+            // `q=email:"…"`: the e-mail item, then the user
+            table(GetItem, &["CLIENT#*", "EMAIL#*", "USER#*"]),
+            indexes(Query, &["USERS"]),
+            table(BatchGetItem, &["USER#*"]),
+        ],
+    },
+    Function {
+        name: "get-user",
+        handler: Handler::Api(management::get_user),
+        table: &[table(GetItem, &["CLIENT#*", "USER#*"])],
+    },
+    Function {
+        name: "create-user",
+        handler: Handler::Api(management::create_user),
+        table: &[table(GetItem, &["CLIENT#*"]), table(PutItem, &["USER#*", "EMAIL#*"])],
+    },
+    Function {
+        name: "update-user",
+        handler: Handler::Api(management::update_user),
+        table: &[
+            table(GetItem, &["CLIENT#*", "USER#*"]),
+            table(UpdateItem, &["USER#*"]),
+            // an e-mail change moves the e-mail item in the same transaction
+            table(PutItem, &["EMAIL#*"]),
+            table(DeleteItem, &["EMAIL#*"]),
+            // a password change purges the older revisions' credentials
+            indexes(Query, &["USER#*"]),
+            table(BatchWriteItem, &["DCR#*"]),
+        ],
+    },
+    Function {
+        name: "delete-user",
+        handler: Handler::Api(management::delete_user),
+        table: &[
+            table(GetItem, &["CLIENT#*", "USER#*"]),
+            table(DeleteItem, &["USER#*", "EMAIL#*"]),
+            indexes(Query, &["USER#*"]),
+            table(BatchWriteItem, &["DCR#*"]),
+        ],
+    },
+    Function {
+        name: "list-clients",
+        handler: Handler::Api(management::list_clients),
+        table: &[table(GetItem, &["CLIENT#*"]), indexes(Query, &["CLIENTS"]), table(BatchGetItem, &["CLIENT#*"])],
+    },
+    Function {
+        name: "get-client",
+        handler: Handler::Api(management::get_client),
+        table: &[table(GetItem, &["CLIENT#*"])],
+    },
+    Function {
+        name: "create-client",
+        handler: Handler::Api(management::create_client),
+        table: &[table(GetItem, &["CLIENT#*"]), table(PutItem, &["CLIENT#*"])],
+    },
+    Function {
+        name: "update-client",
+        handler: Handler::Api(management::update_client),
+        table: &[table(GetItem, &["CLIENT#*"]), table(PutItem, &["CLIENT#*"])],
+    },
+    Function {
+        name: "delete-client",
+        handler: Handler::Api(management::delete_client),
+        table: &[
+            table(GetItem, &["CLIENT#*"]),
+            table(DeleteItem, &["CLIENT#*"]),
+            // the purge of the client's 16 GSI2 shards `CLIENT#<cid>#<nn>`
+            indexes(Query, &["CLIENT#*"]),
+            table(BatchWriteItem, &["DCR#*"]),
+        ],
+    },
+    Function { name: "api-preflight", handler: Handler::Bare(management::api_preflight), table: &[] },
+    Function {
+        name: "dashboard-login",
+        handler: Handler::App(dashboard::dashboard_login),
+        table: &[
+            // the session's user; the login's e-mail item and user
+            table(GetItem, &["USER#*", "EMAIL#*"]),
+            // the login counters; signing out (`sessions_after`)
+            table(UpdateItem, &["RL#login-*", "USER#*"]),
+        ],
+    },
+    Function {
+        name: "dashboard-users",
+        handler: Handler::App(dashboard::dashboard_users),
+        table: &[
+            table(GetItem, &["USER#*"]),
+            // the users page (GSI1 `USERS`), then each user's devices (GSI1 `USER#<uid>`)
+            indexes(Query, &["USERS", "USER#*"]),
+            table(BatchGetItem, &["USER#*", "DCR#*"]),
+        ],
+    },
+    Function {
+        name: "dashboard-user",
+        handler: Handler::App(dashboard::dashboard_user),
+        table: &[
+            // the session's and the page's user; the devices' clients (names)
+            table(GetItem, &["USER#*", "CLIENT#*"]),
+            indexes(Query, &["USER#*"]),
+            table(BatchGetItem, &["DCR#*"]),
+        ],
+    },
+    Function {
+        name: "dashboard-revoke",
+        handler: Handler::App(dashboard::dashboard_revoke),
+        table: &[
+            table(GetItem, &["USER#*"]),
+            // UNLINK: the user's credentials, then each of the device's deleted
+            indexes(Query, &["USER#*"]),
+            table(BatchGetItem, &["DCR#*"]),
+            table(DeleteItem, &["DCR#*"]),
+            // Revoke all: the user's revision, then the purge
+            table(UpdateItem, &["USER#*"]),
+            table(BatchWriteItem, &["DCR#*"]),
+        ],
+    },
+    Function { name: "dashboard-assets", handler: Handler::Bare(dashboard::dashboard_assets), table: &[] },
 ];
 
 pub fn by_name(name: &str) -> Option<Handler> {
