@@ -55,6 +55,7 @@ fn string_like() {
 #[tokio::test]
 async fn every_function_sends_only_what_it_declares_and_uses_all_of_it() {
     let app = TestApp::spawn().await;
+    app.layer.record_accesses(true);
     let mut seen: BTreeMap<&str, Vec<Access>> = BTreeMap::new();
     // Each call runs with the client cache expired (the clock moves 31 s), so that a function
     // that reads a client shows it; what the call reached is filed under its function.
