@@ -1,7 +1,7 @@
 //! Architecture invariants (docs/ARCHITECTURE.md), checked so that CI, not review, finds a
 //! broken layer.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use rt_devkit::paths::repo_root;
@@ -84,7 +84,7 @@ fn function_binaries_are_wiring_only() {
 fn every_function_is_in_the_template_with_a_handler_and_a_crate() {
     let t = template();
     let in_template: BTreeSet<String> = t.functions.iter().map(|(_, bin)| bin.clone()).collect();
-    let handlers: BTreeSet<String> = rt_http::handlers::FUNCTIONS.iter().map(|(n, _)| (*n).to_owned()).collect();
+    let handlers: BTreeSet<String> = rt_http::handlers::FUNCTIONS.iter().map(|f| f.name.to_owned()).collect();
     assert_eq!(in_template, handlers, "template.yaml functions vs rt_http::handlers::FUNCTIONS");
     assert_eq!(in_template, function_dirs(), "template.yaml functions vs functions/*");
     for (logical, bin) in &t.functions {
@@ -173,4 +173,110 @@ fn policies_are_least_privilege_and_nothing_scans() {
         walk(&repo_root().join(d), &mut hits);
     }
     assert!(hits.is_empty(), "Scan on a request path: {hits:?}");
+}
+
+/// Each function's policies grant exactly the table actions and leading keys `FUNCTIONS`
+/// declares for it (one statement per action, each conditioned on its leading keys), the
+/// signing secret to the functions that sign and to no other, and its environment holds the
+/// variables of its kind (ARCHITECTURE.md, *Capabilities per function*).
+#[test]
+fn each_function_is_granted_and_given_exactly_what_it_declares() {
+    use rt_http::capability::{Action, Resource};
+    use rt_http::config::{ISSUER, SIGNING_KEY_SECRET_ARN, SIGNING_PUBLIC_KEY_PEM, TABLE_NAME};
+    type Grants = BTreeMap<(Action, Resource), BTreeSet<String>>;
+
+    let t = template();
+    let mut problems: Vec<String> = vec![];
+    for f in rt_http::handlers::FUNCTIONS {
+        let name = f.name;
+        let kind = f.kind();
+        let Some(p) = t.permissions.get(name) else {
+            problems.push(format!("{name}: not in template.yaml"));
+            continue;
+        };
+        let mut problem = |what: String| problems.push(format!("{name} ({kind:?}): {what}"));
+
+        let expected_secrets: Vec<String> =
+            if kind.reads_signing_secret() { vec!["SigningKeySecretArn".into()] } else { vec![] };
+        if p.secrets != expected_secrets {
+            problem(format!("may read the secrets {:?}, declared {expected_secrets:?}", p.secrets));
+        }
+        if !p.other_policies.is_empty() {
+            problem(format!("has policies other than the secret and statements: {:?}", p.other_policies));
+        }
+
+        let env = |k: &str| p.environment.get(k).map(String::as_str);
+        for (var, value, given) in [
+            (TABLE_NAME, "Table", kind.has_table()),
+            (SIGNING_KEY_SECRET_ARN, "SigningKeySecretArn", kind.reads_signing_secret()),
+            (SIGNING_PUBLIC_KEY_PEM, "SigningPublicKeyPem", kind.reads_public_key()),
+        ] {
+            let expected = given.then_some(value);
+            if env(var) != expected {
+                problem(format!("{var} is {:?}, expected {expected:?}", env(var)));
+            }
+        }
+        if kind.variables().contains(&ISSUER) && env(ISSUER) != Some("Issuer") {
+            problem(format!("{ISSUER} is {:?}", env(ISSUER)));
+        }
+        // `Globals` gives every function the public issuer and the log level.
+        for var in p.environment.keys() {
+            if var != "RUST_LOG" && var != ISSUER && !kind.variables().contains(&var.as_str()) {
+                problem(format!("is given {var}, which its kind does not read"));
+            }
+        }
+
+        let mut granted = Grants::new();
+        for st in &p.statements {
+            if st.effect != "Allow" || !st.other_conditions.is_empty() {
+                problem(format!("unexpected statement {st:?}"));
+            }
+            let Some(keys) = &st.leading_keys else {
+                problem(format!("{:?} on {:?} is not limited to leading keys", st.actions, st.resources));
+                continue;
+            };
+            let resource = match st.resources.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                ["Table.Arn"] => Resource::Table,
+                ["${Table.Arn}/index/*"] => Resource::Indexes,
+                other => {
+                    problem(format!("statement on {other:?}"));
+                    continue;
+                }
+            };
+            for a in &st.actions {
+                let Some(action) = Action::ALL.into_iter().find(|x| format!("dynamodb:{}", x.name()) == *a) else {
+                    problem(format!("grants {a}, which no function declares"));
+                    continue;
+                };
+                let keys: BTreeSet<String> = keys.iter().cloned().collect();
+                if granted.insert((action, resource), keys).is_some() {
+                    problem(format!("more than one statement grants {a} on {resource:?}"));
+                }
+            }
+        }
+        let declared: Grants = f
+            .table
+            .iter()
+            .map(|g| ((g.action, g.resource), g.leading_keys.iter().map(|k| (*k).to_owned()).collect()))
+            .collect();
+        if declared.len() != f.table.len() {
+            problem("declares an action twice".into());
+        }
+        for (k, keys) in &granted {
+            match declared.get(k) {
+                None => problem(format!("is granted {k:?} on {keys:?}, which it does not declare")),
+                Some(d) if d != keys => problem(format!("is granted {k:?} on {keys:?}, declared {d:?}")),
+                Some(_) => {}
+            }
+        }
+        for (k, keys) in &declared {
+            if !granted.contains_key(k) {
+                problem(format!("declares {k:?} on {keys:?}, which the template does not grant"));
+            }
+        }
+        if !kind.has_table() && !f.table.is_empty() {
+            problem("declares table actions without the table".into());
+        }
+    }
+    assert!(problems.is_empty(), "template.yaml vs rt_http::handlers::FUNCTIONS:\n{}", problems.join("\n"));
 }

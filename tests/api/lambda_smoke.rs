@@ -1,8 +1,9 @@
 //! The real Lambda binaries, started by `cargo lambda watch` (the Lambda runtime API emulator)
 //! against the local DynamoDB, invoked by `cargo lambda invoke` with the API Gateway events of
 //! `events/` — so the binaries themselves, their bootstrap and the Lambda event parsing, are
-//! proven, not only the handlers.
+//! proven, not only the handlers. Each kind of function runs with only the variables it reads.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use rt_devkit::paths::{self, repo_root};
 use rt_domain::ports::{ClientStore, CredentialStore, UserStore};
 use rt_domain::token::RefreshToken;
+use rt_http::capability::Kind;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
@@ -129,33 +131,57 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
     }
     assert!(build.status().unwrap().success(), "cargo build of the function binaries");
 
+    // One emulator per kind of function, each with only the variables its kind reads (a
+    // Management API function gets no private key, `jwks` nothing but the public key), as
+    // template.yaml gives them. The public key is on one line, as a template parameter holds it.
     let dir = std::env::temp_dir().join(format!("rt-smoke-{}", rt_domain::random::alphanumeric(8)));
     std::fs::create_dir_all(&dir).unwrap();
     let key = dir.join("key.pem");
     std::fs::write(&key, rt_tests::signing_pem().expose_secret()).unwrap();
-    let env_file = dir.join("env");
-    std::fs::write(
-        &env_file,
-        format!(
-            "TABLE_NAME={}\nISSUER=https://auth.example.com/\nSIGNING_KEY_FILE={}\nAWS_ENDPOINT_URL_DYNAMODB={endpoint}\nAWS_REGION=us-east-1\nAWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\nRUST_LOG=warn\n",
-            store.table(),
-            key.display()
-        ),
-    )
-    .unwrap();
-    let port = rt_devkit::moto::free_port().unwrap();
-    let child = Command::new(cargo_lambda())
-        .args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string(), "--env-file"])
-        .arg(&env_file)
-        .env("PATH", path_env())
-        .current_dir(repo_root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("watch.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut watch = Watch(child);
-    wait_for_port(port, &mut watch.0);
+    let public_pem = rt_jwt::SigningKey::from_pem(&rt_tests::signing_pem()).unwrap().verifying_key().public_pem();
+    let public_one_line: String = public_pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let ours = [
+        (rt_http::config::ISSUER, "https://auth.example.com/".to_owned()),
+        (rt_http::config::TABLE_NAME, store.table().to_owned()),
+        (rt_http::config::SIGNING_KEY_FILE, key.display().to_string()),
+        (rt_http::config::SIGNING_PUBLIC_KEY_PEM, public_one_line),
+    ];
+    let kinds: BTreeSet<Kind> = rt_http::handlers::FUNCTIONS.iter().map(|f| f.kind()).collect();
+    let mut watches = BTreeMap::new();
+    for kind in kinds {
+        let mut env: String = ours
+            .iter()
+            .filter(|(name, _)| kind.variables().contains(name))
+            .map(|(name, value)| format!("{name}={value}\n"))
+            .collect();
+        if kind.has_table() {
+            env.push_str(&format!(
+                "AWS_ENDPOINT_URL_DYNAMODB={endpoint}\nAWS_REGION=us-east-1\nAWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\n"
+            ));
+        }
+        env.push_str("RUST_LOG=warn\n");
+        let env_file = dir.join(format!("{kind:?}.env"));
+        std::fs::write(&env_file, env).unwrap();
+        let port = rt_devkit::moto::free_port().unwrap();
+        let child = Command::new(cargo_lambda())
+            .args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string()])
+            .arg("--env-file")
+            .arg(&env_file)
+            .env("PATH", path_env())
+            .current_dir(repo_root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join(format!("watch-{kind:?}.log"))).unwrap())
+            .spawn()
+            .unwrap();
+        let mut watch = Watch(child);
+        wait_for_port(port, &mut watch.0);
+        watches.insert(kind, (port, watch));
+    }
+    let port_of = |name: &str| {
+        let f = rt_http::handlers::FUNCTIONS.iter().find(|f| f.name == name).unwrap();
+        watches[&f.kind()].0
+    };
 
     let user_id: String = form_urlencoded::byte_serialize(user.id.as_str().as_bytes()).collect();
     let mut access_token = String::new();
@@ -210,6 +236,7 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
 
     for name in order {
         let e = event(name, &access_token);
+        let port = port_of(name);
         let r = tokio::task::spawn_blocking(move || invoke(port, name, &e)).await.unwrap();
         let status = r["statusCode"].as_i64().unwrap_or(0);
         match name {
@@ -231,7 +258,10 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
                 let item = store.get_credential(token.id()).await.unwrap().unwrap();
                 assert_eq!(item.last_ip.as_deref(), Some("203.0.113.10"));
             }
-            "jwks" => assert_eq!(body(&r)["keys"][0]["alg"], "RS256", "{r}"),
+            "jwks" => {
+                assert_eq!(body(&r)["keys"][0]["alg"], "RS256", "{r}");
+                assert_eq!(body(&r)["keys"][0]["kid"], local.keys.kid(), "the public key is the secret's: {r}");
+            }
             "openid-configuration" => assert_eq!(body(&r)["issuer"], "https://auth.example.com/", "{r}"),
             "oauth-token" => {
                 assert_eq!(status, 200, "{r}");
@@ -278,6 +308,6 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
         }
     }
     assert!(store.get_credential(token.id()).await.unwrap().is_none(), "revoked through the Lambda function");
-    drop(watch);
+    drop(watches);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod architecture;
+mod capabilities;
 mod contract;
 mod dashboard;
 mod dashboard_browser;

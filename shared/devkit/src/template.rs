@@ -1,6 +1,9 @@
 //! `template.yaml` read as data: the table definition (so every local table is created from
-//! the same definition that is deployed) and the routes (so the local server serves exactly
-//! what API Gateway would).
+//! the same definition that is deployed), the routes (so the local server serves exactly
+//! what API Gateway would) and what each function is given and granted (so the architecture
+//! test can hold it to `rt_http::handlers::FUNCTIONS`).
+
+use std::collections::BTreeMap;
 
 use rt_store::table::{IndexSpec, TableSpec};
 use yaml_rust2::{Yaml, YamlLoader};
@@ -24,12 +27,39 @@ pub struct RouteSpec {
     pub logical_id: String,
 }
 
+/// One statement of a function's inline policy. Intrinsic functions appear as their argument
+/// (`!GetAtt Table.Arn` is `Table.Arn`, `!Sub "${Table.Arn}/index/*"` is `${Table.Arn}/index/*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub effect: String,
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+    /// The `ForAllValues:StringLike` `dynamodb:LeadingKeys` condition, if there is one.
+    pub leading_keys: Option<Vec<String>>,
+    /// Any other condition, as text.
+    pub other_conditions: Vec<String>,
+}
+
+/// What `template.yaml` gives a function and lets it do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Permissions {
+    /// Its environment variables, the `Globals` ones included; `!Ref X` is `X`.
+    pub environment: BTreeMap<String, String>,
+    /// The secrets it may read (`AWSSecretsManagerGetSecretValuePolicy`'s `SecretArn`).
+    pub secrets: Vec<String>,
+    pub statements: Vec<Statement>,
+    /// Any other policy (a managed policy, another policy template), as text.
+    pub other_policies: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Template {
     pub table: TableSpec,
     pub routes: Vec<RouteSpec>,
     /// Logical id and binary name of every function.
     pub functions: Vec<(String, String)>,
+    /// What each function (by binary name) is given and granted.
+    pub permissions: BTreeMap<String, Permissions>,
 }
 
 fn s<'a>(y: &'a Yaml, what: &str) -> Result<&'a str, TemplateError> {
@@ -50,6 +80,66 @@ fn key_schema(y: &Yaml) -> Result<(String, Option<String>), TemplateError> {
     Ok((hash.ok_or_else(|| err("KeySchema has no HASH key"))?, range))
 }
 
+/// A scalar or a list of scalars, as strings.
+fn strings(y: &Yaml, what: &str) -> Result<Vec<String>, TemplateError> {
+    match y {
+        Yaml::Array(items) => items.iter().map(|i| s(i, what).map(str::to_owned)).collect(),
+        other => Ok(vec![s(other, what)?.to_owned()]),
+    }
+}
+
+fn variables(y: &Yaml) -> Result<BTreeMap<String, String>, TemplateError> {
+    let mut out = BTreeMap::new();
+    for (k, v) in y["Variables"].as_hash().into_iter().flatten() {
+        let value = match v {
+            Yaml::String(x) | Yaml::Real(x) => x.clone(),
+            Yaml::Integer(n) => n.to_string(),
+            other => format!("{other:?}"),
+        };
+        out.insert(s(k, "variable name")?.to_owned(), value);
+    }
+    Ok(out)
+}
+
+fn statement(y: &Yaml) -> Result<Statement, TemplateError> {
+    let mut leading_keys = None;
+    let mut other_conditions = Vec::new();
+    for (op, keys) in y["Condition"].as_hash().into_iter().flatten() {
+        for (key, value) in keys.as_hash().into_iter().flatten() {
+            if s(op, "condition")? == "ForAllValues:StringLike" && s(key, "condition key")? == "dynamodb:LeadingKeys" {
+                leading_keys = Some(strings(value, "LeadingKeys")?);
+            } else {
+                other_conditions.push(format!("{op:?} {key:?} {value:?}"));
+            }
+        }
+    }
+    Ok(Statement {
+        effect: s(&y["Effect"], "Effect")?.to_owned(),
+        actions: strings(&y["Action"], "Action")?,
+        resources: strings(&y["Resource"], "Resource")?,
+        leading_keys,
+        other_conditions,
+    })
+}
+
+fn permissions(globals: &BTreeMap<String, String>, properties: &Yaml) -> Result<Permissions, TemplateError> {
+    let mut p = Permissions { environment: globals.clone(), ..Permissions::default() };
+    p.environment.extend(variables(&properties["Environment"])?);
+    for policy in properties["Policies"].as_vec().map(Vec::as_slice).unwrap_or(&[]) {
+        let secret = &policy["AWSSecretsManagerGetSecretValuePolicy"]["SecretArn"];
+        if let Some(arn) = secret.as_str() {
+            p.secrets.push(arn.to_owned());
+        } else if let Some(list) = policy["Statement"].as_vec() {
+            for st in list {
+                p.statements.push(statement(st)?);
+            }
+        } else {
+            p.other_policies.push(format!("{policy:?}"));
+        }
+    }
+    Ok(p)
+}
+
 impl Template {
     pub fn load() -> Result<Self, TemplateError> {
         let text = std::fs::read_to_string(crate::paths::template()).map_err(|e| err(e.to_string()))?;
@@ -64,6 +154,8 @@ impl Template {
         let mut table = None;
         let mut routes = Vec::new();
         let mut functions = Vec::new();
+        let mut permissions = BTreeMap::new();
+        let globals = variables(&doc["Globals"]["Function"]["Environment"])?;
         for (id, res) in resources {
             let id = s(id, "resource id")?;
             match res["Type"].as_str() {
@@ -105,6 +197,7 @@ impl Template {
                 Some("AWS::Serverless::Function") => {
                     let binary = s(&res["Metadata"]["BuildProperties"]["Binary"], "BuildProperties.Binary")?.to_owned();
                     functions.push((id.to_owned(), binary.clone()));
+                    permissions.insert(binary.clone(), self::permissions(&globals, &res["Properties"])?);
                     if let Some(events) = res["Properties"]["Events"].as_hash() {
                         for (_, ev) in events {
                             if ev["Type"].as_str() != Some("HttpApi") {
@@ -122,7 +215,7 @@ impl Template {
                 _ => {}
             }
         }
-        Ok(Self { table: table.ok_or_else(|| err("no AWS::DynamoDB::Table"))?, routes, functions })
+        Ok(Self { table: table.ok_or_else(|| err("no AWS::DynamoDB::Table"))?, routes, functions, permissions })
     }
 
     /// The local server's routes: each template route bound to the handler of its function.

@@ -1,27 +1,71 @@
-//! The application state: configuration, store, keys and clock, built once per execution
-//! environment and shared by every request.
+//! The state a function is given, built once per execution environment and shared by every
+//! request. Each kind of function builds only what it uses (ARCHITECTURE.md, *Capabilities per
+//! function*):
+//!
+//! - [`Base`]: the issuer and the clock (`openid-configuration`, `api-preflight`,
+//!   `dashboard-assets`);
+//! - [`VerifyingKey`]: the public key alone (`jwks`);
+//! - [`Api`]: a [`Base`], the store and the public key that verifies access tokens (the
+//!   Management API functions: they never sign, so they never hold the private key);
+//! - [`App`]: an [`Api`], the private signing key and the HMAC keys derived from it
+//!   (`authorize`, `delegation`, `oauth-token`, the dashboard).
+//!
+//! Each contains the one before and dereferences to it, so that a handler reaches `store`,
+//! `clock` and `issuer` the same way whatever its kind. The local server and the tests build
+//! one [`App`] and hand each handler the part of it its kind is given.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use rt_domain::clock::{Clock, SystemClock};
 use rt_domain::{authorize, delegation};
-use rt_jwt::SigningKey;
+use rt_jwt::{SigningKey, VerifyingKey};
 use rt_store::DynamoStore;
 use secrecy::{SecretBox, SecretString};
 
-use crate::config::{self, Config, ConfigError, KeySource};
+use crate::config::{self, ApiConfig, BaseConfig, Config, ConfigError, JwksConfig, KeySource};
 
-pub struct App {
-    pub config: Config,
-    pub store: DynamoStore,
-    pub keys: SigningKey,
+/// What every function but `jwks` has.
+pub struct Base {
+    /// Public issuer, absolute URL with a trailing slash; `iss` of every token.
+    pub issuer: String,
     pub clock: Arc<dyn Clock>,
-    /// HMAC key of the login transaction carried by the login form.
+}
+
+/// A [`Base`] with the table and the public key: what a Management API function has.
+pub struct Api {
+    pub base: Base,
+    pub store: DynamoStore,
+    /// Verifies the access tokens `oauth-token` signed.
+    pub verifier: VerifyingKey,
+}
+
+/// An [`Api`] with the private signing key: what a function that signs has.
+pub struct App {
+    pub api: Api,
+    pub config: Config,
+    pub keys: SigningKey,
+    /// HMAC key of the login transaction carried by the login form (derived from `keys`).
     pub(crate) tx_key: SecretBox<[u8; 32]>,
-    /// HMAC key of dashboard session cookies and their CSRF tokens.
+    /// HMAC key of dashboard session cookies and their CSRF tokens (derived from `keys`: the
+    /// dashboard functions hold the signing key for this alone).
     pub(crate) session_key: SecretBox<[u8; 32]>,
     pub(crate) delegation: delegation::Settings,
     pub(crate) authorize: authorize::Settings,
+}
+
+impl std::ops::Deref for Api {
+    type Target = Base;
+    fn deref(&self) -> &Base {
+        &self.base
+    }
+}
+
+impl std::ops::Deref for App {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,9 +76,51 @@ pub enum BootError {
     Key(String),
 }
 
-impl App {
+/// A state a function binary builds from the environment at start (see [`crate::bootstrap`]).
+pub trait State: Sized + Send + Sync + 'static {
+    fn from_env() -> impl Future<Output = Result<Self, BootError>> + Send;
+
+    /// The `kid` of the key it holds, logged at start (a public key that is not the
+    /// secret's shows as a different `kid`).
+    fn kid(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl State for Base {
+    async fn from_env() -> Result<Self, BootError> {
+        let config = BaseConfig::from_env()?;
+        Ok(Self { issuer: config.issuer, clock: Arc::new(SystemClock) })
+    }
+}
+
+impl State for VerifyingKey {
+    async fn from_env() -> Result<Self, BootError> {
+        let config = JwksConfig::from_env()?;
+        public_key(&config.public_key)
+    }
+
+    fn kid(&self) -> Option<&str> {
+        Some(VerifyingKey::kid(self))
+    }
+}
+
+impl State for Api {
+    async fn from_env() -> Result<Self, BootError> {
+        let config = ApiConfig::from_env()?;
+        let verifier = public_key(&config.public_key)?;
+        let store = DynamoStore::from_env(config.table_name).await;
+        Ok(Self { base: Base { issuer: config.issuer, clock: Arc::new(SystemClock) }, store, verifier })
+    }
+
+    fn kid(&self) -> Option<&str> {
+        Some(self.verifier.kid())
+    }
+}
+
+impl State for App {
     /// Builds the application from the environment (see [`crate::config`]).
-    pub async fn from_env() -> Result<Self, BootError> {
+    async fn from_env() -> Result<Self, BootError> {
         let config = Config::from_env()?;
         let pem = load_key(&config.signing_key).await?;
         let keys = SigningKey::from_pem(&pem).map_err(|e| BootError::Key(e.to_string()))?;
@@ -42,6 +128,16 @@ impl App {
         Ok(Self::new(config, store, keys, Arc::new(SystemClock)))
     }
 
+    fn kid(&self) -> Option<&str> {
+        Some(self.keys.kid())
+    }
+}
+
+fn public_key(text: &str) -> Result<VerifyingKey, BootError> {
+    VerifyingKey::from_public_pem(text).map_err(|e| BootError::Key(format!("{}: {e}", config::SIGNING_PUBLIC_KEY_PEM)))
+}
+
+impl App {
     pub fn new(config: Config, store: DynamoStore, keys: SigningKey, clock: Arc<dyn Clock>) -> Self {
         let tx_key = keys.derive_secret("login transaction");
         let session_key = keys.derive_secret("dashboard session");
@@ -57,7 +153,9 @@ impl App {
             login_per_address: config.login_per_address,
             login_per_account: config.login_per_account,
         };
-        Self { config, store, keys, clock, tx_key, session_key, delegation, authorize }
+        let api =
+            Api { base: Base { issuer: config.issuer.clone(), clock }, store, verifier: keys.verifying_key().clone() };
+        Self { api, config, keys, tx_key, session_key, delegation, authorize }
     }
 }
 

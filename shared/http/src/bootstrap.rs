@@ -1,12 +1,12 @@
-//! What every function binary runs: telemetry, configuration, the application built once,
-//! then the Lambda runtime loop calling one handler.
+//! What every function binary runs: telemetry, the state its handler is given built once (and
+//! nothing more: see [`crate::app`]), then the Lambda runtime loop calling the handler.
 
 use std::convert::Infallible;
 
 use lambda_http::{Body, Request, Response, service_fn};
 
-use crate::app::App;
-use crate::handlers::Handler;
+use crate::app::State;
+use crate::handlers::HandlerFn;
 
 /// Initialises JSON logs (level from `RUST_LOG`, default `info`).
 pub fn init_tracing() {
@@ -27,19 +27,20 @@ pub fn init_tracing_for_humans() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
 }
 
-/// Runs `handler` as a Lambda function. Returns only if the runtime fails to start.
-pub async fn run(name: &'static str, handler: Handler) -> Result<(), lambda_http::Error> {
+/// Runs `handler` as a Lambda function, with the state `S` it is given built from the
+/// environment. Returns only if the runtime fails to start.
+pub async fn run<S: State>(name: &'static str, handler: HandlerFn<S>) -> Result<(), lambda_http::Error> {
     init_tracing();
-    let app: &'static App = match App::from_env().await {
-        Ok(app) => Box::leak(Box::new(app)),
+    let state: &'static S = match S::from_env().await {
+        Ok(state) => Box::leak(Box::new(state)),
         Err(e) => {
             tracing::error!(function = name, error = %e, "cannot start");
             return Err(e.into());
         }
     };
-    tracing::info!(function = name, kid = app.keys.kid(), "started");
+    tracing::info!(function = name, kid = state.kid().unwrap_or("-"), "started");
     lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<Response<Body>, Infallible>(handler(app, req).await)
+        Ok::<Response<Body>, Infallible>(handler(state, req).await)
     }))
     .await
 }

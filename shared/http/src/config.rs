@@ -1,5 +1,8 @@
-//! Configuration: one typed struct, loaded once, failing fast with the name of what is missing.
-//! The variable names match `template.yaml`.
+//! Configuration: one typed struct per kind of function, loaded once, failing fast with the
+//! name of what is missing. A function reads only what its kind needs (ARCHITECTURE.md,
+//! *Capabilities per function*): [`BaseConfig`] (the issuer), [`JwksConfig`] (the public key),
+//! [`ApiConfig`] (the issuer, the table and the public key — no private key) and [`Config`]
+//! (everything, the private signing key included). The variable names match `template.yaml`.
 
 use rt_domain::ratelimit::RatePolicy;
 
@@ -11,6 +14,9 @@ pub const SIGNING_KEY_PEM: &str = "SIGNING_KEY_PEM";
 pub const SIGNING_KEY_FILE: &str = "SIGNING_KEY_FILE";
 /// A Secrets Manager secret whose `SecretString` is the PEM (AWS).
 pub const SIGNING_KEY_SECRET_ARN: &str = "SIGNING_KEY_SECRET_ARN";
+/// The RS256 public key (PEM, or its base64 body on one line) of the functions that only
+/// verify tokens or publish the key: `jwks` and the Management API.
+pub const SIGNING_PUBLIC_KEY_PEM: &str = "SIGNING_PUBLIC_KEY_PEM";
 pub const EXCHANGE_RATE_LIMIT: &str = "EXCHANGE_RATE_LIMIT";
 pub const EXCHANGE_RATE_WINDOW_SECONDS: &str = "EXCHANGE_RATE_WINDOW_SECONDS";
 pub const EXCHANGE_MAX_ADDRESSES: &str = "EXCHANGE_MAX_ADDRESSES";
@@ -26,6 +32,85 @@ pub enum ConfigError {
     Invalid(&'static str, String),
 }
 
+fn required(get: &impl Fn(&str) -> Option<String>, k: &'static str) -> Result<String, ConfigError> {
+    get(k).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(k))
+}
+
+fn issuer(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let issuer = required(get, ISSUER)?;
+    let issuer_ok = (issuer.starts_with("https://") || issuer.starts_with("http://"))
+        && issuer.ends_with('/')
+        && !issuer.contains(['?', '#', ' ']);
+    if !issuer_ok {
+        return Err(ConfigError::Invalid(ISSUER, "must be an absolute http(s) URL ending with '/'".into()));
+    }
+    Ok(issuer)
+}
+
+/// What a function with neither the table nor a key reads (`openid-configuration`,
+/// `api-preflight`, `dashboard-assets`).
+#[derive(Clone, Debug)]
+pub struct BaseConfig {
+    /// Public issuer, absolute URL with a trailing slash; `iss` of every token.
+    pub issuer: String,
+}
+
+impl BaseConfig {
+    /// Every variable it reads.
+    pub const VARIABLES: &[&str] = &[ISSUER];
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self { issuer: issuer(&get)? })
+    }
+}
+
+/// What `jwks` reads: the public key, nothing else.
+#[derive(Clone, Debug)]
+pub struct JwksConfig {
+    pub public_key: String,
+}
+
+impl JwksConfig {
+    pub const VARIABLES: &[&str] = &[SIGNING_PUBLIC_KEY_PEM];
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self { public_key: required(&get, SIGNING_PUBLIC_KEY_PEM)? })
+    }
+}
+
+/// What a Management API function reads: the issuer, the table and the public key that
+/// verifies access tokens. Never the private key: these functions do not sign.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    pub issuer: String,
+    pub table_name: String,
+    pub public_key: String,
+}
+
+impl ApiConfig {
+    pub const VARIABLES: &[&str] = &[ISSUER, TABLE_NAME, SIGNING_PUBLIC_KEY_PEM];
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            issuer: issuer(&get)?,
+            table_name: required(&get, TABLE_NAME)?,
+            public_key: required(&get, SIGNING_PUBLIC_KEY_PEM)?,
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeySource {
     Pem,
@@ -33,6 +118,9 @@ pub enum KeySource {
     SecretArn(String),
 }
 
+/// What a function that signs reads (`authorize`, `delegation`, `oauth-token`, the dashboard):
+/// everything, the private signing key included. The local server and the tests build every
+/// function from it.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub table_name: String,
@@ -50,13 +138,26 @@ pub struct Config {
 }
 
 impl Config {
+    pub const VARIABLES: &[&str] = &[
+        ISSUER,
+        TABLE_NAME,
+        SIGNING_KEY_SECRET_ARN,
+        SIGNING_KEY_FILE,
+        SIGNING_KEY_PEM,
+        EXCHANGE_RATE_LIMIT,
+        EXCHANGE_RATE_WINDOW_SECONDS,
+        EXCHANGE_MAX_ADDRESSES,
+        LOGIN_LIMIT_PER_ADDRESS,
+        LOGIN_LIMIT_PER_ACCOUNT,
+        LOGIN_WINDOW_SECONDS,
+    ];
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     /// Reads the configuration through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |k: &'static str| get(k).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(k));
         let number =
             |k: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| -> Result<u32, ConfigError> {
                 match get(k).filter(|v| !v.is_empty()) {
@@ -68,13 +169,7 @@ impl Config {
                     }
                 }
             };
-        let issuer = required(ISSUER)?;
-        let issuer_ok = (issuer.starts_with("https://") || issuer.starts_with("http://"))
-            && issuer.ends_with('/')
-            && !issuer.contains(['?', '#', ' ']);
-        if !issuer_ok {
-            return Err(ConfigError::Invalid(ISSUER, "must be an absolute http(s) URL ending with '/'".into()));
-        }
+        let issuer = issuer(&get)?;
         let signing_key = if let Some(arn) = get(SIGNING_KEY_SECRET_ARN).filter(|v| !v.is_empty()) {
             KeySource::SecretArn(arn)
         } else if let Some(f) = get(SIGNING_KEY_FILE).filter(|v| !v.is_empty()) {
@@ -86,7 +181,7 @@ impl Config {
         };
         let login_window = number(LOGIN_WINDOW_SECONDS, 300, 1..=86_400)?;
         Ok(Self {
-            table_name: required(TABLE_NAME)?,
+            table_name: required(&get, TABLE_NAME)?,
             issuer,
             signing_key,
             exchange_rate: RatePolicy {
@@ -130,6 +225,51 @@ mod tests {
         assert_eq!(e.to_string(), "environment variable TABLE_NAME is required");
         let e = cfg(&[(ISSUER, "https://a"), (SIGNING_KEY_PEM, "x"), (TABLE_NAME, "t")]).expect_err("slash");
         assert!(e.to_string().contains("ending with '/'"));
+    }
+
+    /// Each kind loads from its own variables alone, and reads no other.
+    #[test]
+    fn each_kind_reads_only_its_variables() {
+        use std::cell::RefCell;
+        let all: HashMap<&str, &str> = [
+            (ISSUER, "https://a/"),
+            (TABLE_NAME, "t"),
+            (SIGNING_PUBLIC_KEY_PEM, "public"),
+            (SIGNING_KEY_SECRET_ARN, "arn:aws:secretsmanager:x"),
+            (SIGNING_KEY_FILE, "f"),
+            (SIGNING_KEY_PEM, "private"),
+            (EXCHANGE_RATE_LIMIT, "3"),
+        ]
+        .into();
+        fn check<T>(
+            all: &HashMap<&str, &str>,
+            variables: &[&str],
+            load: impl Fn(&dyn Fn(&str) -> Option<String>) -> Result<T, ConfigError>,
+        ) {
+            let asked = RefCell::new(vec![]);
+            let get = |k: &str| {
+                asked.borrow_mut().push(k.to_owned());
+                all.get(k).map(|v| (*v).to_owned())
+            };
+            assert!(load(&get).is_ok());
+            for k in asked.borrow().iter() {
+                assert!(variables.contains(&k.as_str()), "reads {k}, which is not in its VARIABLES");
+            }
+            let only: HashMap<&str, &str> =
+                all.iter().filter(|(k, _)| variables.contains(k)).map(|(k, v)| (*k, *v)).collect();
+            assert!(load(&|k: &str| only.get(k).map(|v| (*v).to_owned())).is_ok(), "loads from {variables:?} alone");
+        }
+        check(&all, BaseConfig::VARIABLES, |g| BaseConfig::from_lookup(g));
+        check(&all, JwksConfig::VARIABLES, |g| JwksConfig::from_lookup(g));
+        check(&all, ApiConfig::VARIABLES, |g| ApiConfig::from_lookup(g));
+        check(&all, Config::VARIABLES, |g| Config::from_lookup(g));
+        let e = ApiConfig::from_lookup(|k| {
+            (k != SIGNING_PUBLIC_KEY_PEM).then(|| all.get(k).map(|v| (*v).to_owned())).flatten()
+        });
+        assert_eq!(
+            e.expect_err("no public key").to_string(),
+            "environment variable SIGNING_PUBLIC_KEY_PEM is required"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod bootstrap;
+pub mod capability;
 pub mod config;
 pub mod handlers;
 pub mod local;
@@ -13,5 +14,5 @@ pub mod response;
 pub mod session;
 pub mod tx;
 
-pub use app::App;
+pub use app::{Api, App, Base};
 pub use lambda_http::Error;

@@ -1,7 +1,8 @@
 //! The local development server: real HTTP on loopback, each request turned into the
 //! `lambda_http::Request` API Gateway (HTTP API, payload v2) would deliver — request context
 //! with the caller's address as `sourceIp`, query and path parameters — and handed to the same
-//! handler the function binary runs. Routes come from `template.yaml` (see `rt-devkit`).
+//! handler the function binary runs, on the part of one [`App`] that the handler's kind is
+//! given. Routes come from `template.yaml` (see `rt-devkit`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -154,7 +155,7 @@ async fn dispatch(app: &App, routes: &[Route], peer: SocketAddr, req: hyper::Req
         .with_request_context(RequestContext::ApiGatewayV2(ctx))
         .with_query_string_parameters(query)
         .with_path_parameters(path_params);
-    let response = (route.handler)(app, request).await;
+    let response = route.handler.call(app, request).await;
     let (rparts, rbody) = response.into_parts();
     let bytes = match rbody {
         Body::Empty => Bytes::new(),

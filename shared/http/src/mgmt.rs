@@ -13,7 +13,7 @@ use rt_domain::scope::Scope;
 use rt_jwt::VerifyError;
 use serde_json::Value;
 
-use crate::app::App;
+use crate::app::Api;
 use crate::request::{self, InputError};
 use crate::response::{json, preflight, with_cors, with_header};
 
@@ -34,7 +34,7 @@ fn input(e: &InputError) -> MgmtError {
 
 /// Verifies `Authorization: Bearer <access token>`: RS256 with our key, `iss`, `aud` =
 /// `{issuer}api/v2/`, `exp`, a client-credentials token of a client that still exists.
-pub async fn principal(app: &App, req: &Request) -> Result<Principal, MgmtError> {
+pub async fn principal(app: &Api, req: &Request) -> Result<Principal, MgmtError> {
     let Some(h) = request::header(req, "authorization") else {
         return Err(MgmtError::unauthorized("Missing authentication"));
     };
@@ -42,9 +42,9 @@ pub async fn principal(app: &App, req: &Request) -> Result<Principal, MgmtError>
         Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => t.trim(),
         _ => return Err(MgmtError::new(401, "Bad HTTP authentication header format", Some("Bearer"))),
     };
-    let audience = format!("{}api/v2/", app.config.issuer);
+    let audience = format!("{}api/v2/", app.issuer);
     let claims: AccessTokenClaims =
-        app.keys.verify(token, &app.config.issuer, &audience, app.clock.now().secs()).map_err(|e| {
+        app.verifier.verify(token, &app.issuer, &audience, app.clock.now().secs()).map_err(|e| {
             MgmtError::unauthorized(match e {
                 VerifyError::Expired => "Expired token",
                 VerifyError::Signature | VerifyError::UnknownKey | VerifyError::Algorithm => {
@@ -98,7 +98,7 @@ pub enum Reply {
 
 /// Authenticates, runs `op`, and answers in the Management envelope with CORS for the
 /// caller's registered origins.
-pub async fn call<'a, F, Fut>(app: &'a App, req: &'a Request, op: F) -> Response<Body>
+pub async fn call<'a, F, Fut>(app: &'a Api, req: &'a Request, op: F) -> Response<Body>
 where
     F: FnOnce(Principal) -> Fut,
     Fut: Future<Output = Result<Reply, MgmtError>> + 'a,

@@ -140,6 +140,26 @@ pub enum Event {
     Invalid { operation: String, message: String },
 }
 
+/// What one request reached, as IAM authorises it: the action (the items of a
+/// `TransactWriteItems` as `PutItem`, `UpdateItem`, `DeleteItem` and `ConditionCheckItem`, of a
+/// `TransactGetItems` as `GetItem`; every key of a batch as the batch's action), the index a
+/// `Query` reads, and the partition key (`dynamodb:LeadingKeys`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Access {
+    pub action: String,
+    pub index: Option<String>,
+    pub leading_key: String,
+}
+
+impl std::fmt::Display for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.index {
+            Some(i) => write!(f, "{} on index {i} of {}", self.action, self.leading_key),
+            None => write!(f, "{} of {}", self.action, self.leading_key),
+        }
+    }
+}
+
 /// Units consumed on one partition since the start (or the last [`Layer::reset`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Consumed {
@@ -161,6 +181,9 @@ struct State {
     schemas: HashMap<String, Schema>,
     events: Vec<Event>,
     operations: Vec<String>,
+    /// Whether requests' accesses are recorded (see [`Layer::record_accesses`]).
+    recording: bool,
+    accesses: Vec<Access>,
 }
 
 const MAX_EVENTS: usize = 200_000;
@@ -239,6 +262,17 @@ impl Layer {
         std::mem::take(&mut self.shared.state().operations)
     }
 
+    /// Records from now on what each request reaches (off by default: it costs every request
+    /// a little, and the load tests measure time).
+    pub fn record_accesses(&self, on: bool) {
+        self.shared.state().recording = on;
+    }
+
+    /// What the requests since the last call reached (see [`Access`]), while recording.
+    pub fn take_accesses(&self) -> Vec<Access> {
+        std::mem::take(&mut self.shared.state().accesses)
+    }
+
     /// Every rule that fired since the start or the last [`Self::reset`].
     pub fn events(&self) -> Vec<Event> {
         self.shared.state().events.clone()
@@ -258,6 +292,7 @@ impl Layer {
         s.events.clear();
         s.consumed.clear();
         s.operations.clear();
+        s.accesses.clear();
         s.write_buckets.clear();
         s.read_buckets.clear();
     }
@@ -453,6 +488,14 @@ async fn handle(ctx: &Ctx, req: hyper::Request<Incoming>) -> Response {
         return ctx.send(&parts.headers, &op, body).await.into_response();
     };
     let call = Call { headers: parts.headers, op, body: json, rules: ctx.shared.rules() };
+    let recording = ctx.shared.state().recording;
+    if recording {
+        let accesses = accesses(ctx, &call).await;
+        let mut s = ctx.shared.state();
+        if s.accesses.len() < MAX_EVENTS {
+            s.accesses.extend(accesses);
+        }
+    }
     if call.rules.validation
         && let Some(message) = validate(ctx, &call).await
     {
@@ -476,6 +519,80 @@ async fn handle(ctx: &Ctx, req: hyper::Request<Incoming>) -> Response {
         }
         _ => ctx.forward(&call).await.into_response(),
     }
+}
+
+/// What `call` reaches (see [`Access`]).
+async fn accesses(ctx: &Ctx, call: &Call) -> Vec<Access> {
+    let body = &call.body;
+    // (action, table, index, key or item): every item or partition the request names.
+    let mut reached: Vec<(String, String, Option<String>, Item)> = Vec::new();
+    let table = |a: &Value| a.get("TableName").and_then(Value::as_str).unwrap_or("").to_owned();
+    match call.op.as_str() {
+        "GetItem" | "UpdateItem" | "DeleteItem" => {
+            reached.push((call.op.clone(), table(body), None, obj(body.get("Key"))));
+        }
+        "PutItem" => reached.push((call.op.clone(), table(body), None, obj(body.get("Item")))),
+        "Query" => {
+            let index = body.get("IndexName").and_then(Value::as_str).map(str::to_owned);
+            reached.push((call.op.clone(), table(body), index, Item::new()));
+        }
+        "BatchGetItem" | "BatchWriteItem" => {
+            for (t, a) in body.get("RequestItems").and_then(Value::as_object).into_iter().flatten() {
+                let requests: Vec<&Value> = match a.get("Keys").and_then(Value::as_array) {
+                    Some(keys) => keys.iter().collect(),
+                    None => a.as_array().into_iter().flatten().collect(),
+                };
+                for r in requests {
+                    let key = match (r.get("PutRequest"), r.get("DeleteRequest")) {
+                        (Some(p), _) => p.get("Item"),
+                        (_, Some(d)) => d.get("Key"),
+                        _ => Some(r),
+                    };
+                    reached.push((call.op.clone(), t.clone(), None, obj(key)));
+                }
+            }
+        }
+        "TransactWriteItems" | "TransactGetItems" => {
+            for t in body.get("TransactItems").and_then(Value::as_array).into_iter().flatten() {
+                let Some((verb, a)) = t.as_object().and_then(|o| o.iter().next()) else { continue };
+                let action = match verb.as_str() {
+                    "Put" => "PutItem",
+                    "Update" => "UpdateItem",
+                    "Delete" => "DeleteItem",
+                    "ConditionCheck" => "ConditionCheckItem",
+                    "Get" => "GetItem",
+                    other => other,
+                };
+                let key = if verb == "Put" { a.get("Item") } else { a.get("Key") };
+                reached.push((action.to_owned(), table(a), None, obj(key)));
+            }
+        }
+        _ => {}
+    }
+    let mut out = Vec::new();
+    let mut schemas: HashMap<String, Option<Schema>> = HashMap::new();
+    for (action, table, index, key) in reached {
+        if !schemas.contains_key(&table) {
+            schemas.insert(table.clone(), ctx.schema(&call.headers, &table).await);
+        }
+        let Some(Some(schema)) = schemas.get(&table) else { continue };
+        let leading_key = if action == "Query" {
+            let hash = match &index {
+                Some(i) => schema.index(i).map(|ix| ix.hash.clone()),
+                None => Some(schema.hash.clone()),
+            };
+            let kc = body.get("KeyConditionExpression").and_then(Value::as_str).unwrap_or("");
+            let values = values_of(body);
+            key_condition_operands(kc, &names_of(body))
+                .into_iter()
+                .find(|(attr, _)| Some(attr) == hash.as_ref())
+                .and_then(|(_, placeholder)| values.get(&placeholder).and_then(scalar).map(str::to_owned))
+        } else {
+            key.get(&schema.hash).and_then(scalar).map(str::to_owned)
+        };
+        out.push(Access { action, index, leading_key: leading_key.unwrap_or_default() });
+    }
+    out
 }
 
 fn names_of(action: &Value) -> HashMap<String, String> {

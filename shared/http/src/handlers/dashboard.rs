@@ -14,7 +14,7 @@ use rt_domain::user::User;
 use secrecy::SecretString;
 
 use super::BoxFuture;
-use crate::app::App;
+use crate::app::{App, Base};
 use crate::request;
 use crate::response::with_header;
 use crate::session::{self, Session};
@@ -440,7 +440,7 @@ const CSS: &str = include_str!("../../assets/dashboard.css");
 const JS: &str = include_str!("../../assets/dashboard.js");
 
 /// `GET /dashboard/assets/{file}`: the stylesheet and the script.
-pub fn dashboard_assets(_app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+pub fn dashboard_assets(_base: &Base, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let file = req.path_parameters_ref().and_then(|p| p.first("file")).unwrap_or("").to_owned();
         let (ty, body) = match file.as_str() {

@@ -4,11 +4,11 @@ use lambda_http::{Body, Request, Response};
 use rt_domain::management::{clients, device_credentials, users};
 
 use super::BoxFuture;
-use crate::app::App;
+use crate::app::{Api, Base};
 use crate::mgmt::{Reply, call, json_body, path, preflight_response, query};
 
 /// `GET /api/v2/device-credentials`
-pub fn list_device_credentials(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+pub fn list_device_credentials(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
         call(app, req, |who| async move {
@@ -20,7 +20,7 @@ pub fn list_device_credentials(app: &App, req: Request) -> BoxFuture<'_, Respons
 }
 
 /// `DELETE /api/v2/device-credentials/{id}` (a `{}` body, as node-auth0 v2 sends, is ignored).
-pub fn delete_device_credential(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+pub fn delete_device_credential(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
         call(app, req, |who| async move {
@@ -32,7 +32,7 @@ pub fn delete_device_credential(app: &App, req: Request) -> BoxFuture<'_, Respon
 }
 
 /// `GET /api/v2/users`
-pub fn list_users(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+pub fn list_users(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
         call(app, req, |who| async move { Ok(Reply::Json(200, users::list(&app.store, &who, &query(req)?).await?)) })
@@ -41,7 +41,7 @@ pub fn list_users(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
 }
 
 /// `GET /api/v2/users/{id}`
-pub fn get_user(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+pub fn get_user(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
         call(app, req, |who| async move {
@@ -52,7 +52,7 @@ pub fn get_user(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
 }
 
 /// `POST /api/v2/users`
-pub fn create_user(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+pub fn create_user(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
         call(app, req, |who| async move {
@@ -63,7 +63,7 @@ pub fn create_user(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
 }
 
 /// `PATCH /api/v2/users/{id}`
-pub fn update_user(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+pub fn update_user(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
         call(app, req, |who| async move {
@@ -75,7 +75,7 @@ pub fn update_user(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
 }
 
 /// `DELETE /api/v2/users/{id}`
-pub fn delete_user(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+pub fn delete_user(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
         call(app, req, |who| async move {
@@ -87,7 +87,7 @@ pub fn delete_user(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
 }
 
 /// `GET /api/v2/clients`
-pub fn list_clients(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+pub fn list_clients(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
         call(app, req, |who| async move { Ok(Reply::Json(200, clients::list(&app.store, &who, &query(req)?).await?)) })
@@ -96,7 +96,7 @@ pub fn list_clients(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
 }
 
 /// `GET /api/v2/clients/{id}`
-pub fn get_client(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+pub fn get_client(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
         call(app, req, |who| async move {
@@ -107,7 +107,7 @@ pub fn get_client(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
 }
 
 /// `POST /api/v2/clients`
-pub fn create_client(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+pub fn create_client(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
         call(app, req, |who| async move {
@@ -118,7 +118,7 @@ pub fn create_client(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
 }
 
 /// `PATCH /api/v2/clients/{id}`
-pub fn update_client(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+pub fn update_client(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
         call(app, req, |who| async move {
@@ -129,7 +129,7 @@ pub fn update_client(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
 }
 
 /// `DELETE /api/v2/clients/{id}`
-pub fn delete_client(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+pub fn delete_client(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
         call(app, req, |who| async move {
@@ -141,6 +141,6 @@ pub fn delete_client(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
 }
 
 /// `OPTIONS /api/v2/{proxy+}`: CORS preflight.
-pub fn api_preflight(_app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+pub fn api_preflight(_base: &Base, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move { preflight_response(&req) })
 }

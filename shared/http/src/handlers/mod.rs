@@ -5,8 +5,13 @@ use std::future::Future;
 use std::pin::Pin;
 
 use lambda_http::{Body, Request, Response};
+use rt_jwt::VerifyingKey;
 
-use crate::app::App;
+use crate::app::{Api, App, Base};
+use crate::capability::Action::{
+    BatchGetItem, BatchWriteItem, ConditionCheckItem, DeleteItem, GetItem, PutItem, Query, UpdateItem,
+};
+use crate::capability::{Grant, Kind, indexes, table};
 
 pub mod authorize;
 pub mod dashboard;
@@ -18,39 +23,239 @@ pub mod openid_configuration;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// What a function binary runs for each request.
-pub type Handler = for<'a> fn(&'a App, Request) -> BoxFuture<'a, Response<Body>>;
+/// A handler given the state `S` (see [`crate::app`]).
+pub type HandlerFn<S> = for<'a> fn(&'a S, Request) -> BoxFuture<'a, Response<Body>>;
 
-/// Every function, by its binary name (= `functions/<name>` = `BuildProperties.Binary` in
-/// `template.yaml`). The local server routes `template.yaml`'s events through this table.
-pub const FUNCTIONS: &[(&str, Handler)] = &[
-    ("authorize", authorize::handle),
-    ("delegation", delegation::handle),
-    ("jwks", jwks::handle),
-    ("openid-configuration", openid_configuration::handle),
-    ("oauth-token", oauth_token::handle),
-    ("list-device-credentials", management::list_device_credentials),
-    ("delete-device-credential", management::delete_device_credential),
-    ("list-users", management::list_users),
-    ("get-user", management::get_user),
-    ("create-user", management::create_user),
-    ("update-user", management::update_user),
-    ("delete-user", management::delete_user),
-    ("list-clients", management::list_clients),
-    ("get-client", management::get_client),
-    ("create-client", management::create_client),
-    ("update-client", management::update_client),
-    ("delete-client", management::delete_client),
-    ("api-preflight", management::api_preflight),
-    ("dashboard-login", dashboard::dashboard_login),
-    ("dashboard-users", dashboard::dashboard_users),
-    ("dashboard-user", dashboard::dashboard_user),
-    ("dashboard-revoke", dashboard::dashboard_revoke),
-    ("dashboard-assets", dashboard::dashboard_assets),
+/// What a function binary runs for each request, by what it is given.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    Bare(HandlerFn<Base>),
+    Jwks(HandlerFn<VerifyingKey>),
+    Api(HandlerFn<Api>),
+    App(HandlerFn<App>),
+}
+
+impl Handler {
+    pub fn kind(self) -> Kind {
+        match self {
+            Handler::Bare(_) => Kind::Bare,
+            Handler::Jwks(_) => Kind::Jwks,
+            Handler::Api(_) => Kind::Api,
+            Handler::App(_) => Kind::App,
+        }
+    }
+
+    /// Runs the handler on the part of `app` its kind is given (the local server).
+    pub async fn call(self, app: &App, req: Request) -> Response<Body> {
+        match self {
+            Handler::Bare(h) => h(&app.api.base, req).await,
+            Handler::Jwks(h) => h(&app.api.verifier, req).await,
+            Handler::Api(h) => h(&app.api, req).await,
+            Handler::App(h) => h(app, req).await,
+        }
+    }
+}
+
+/// A function: its handler (and so what its binary builds) and what it may do to the table.
+#[derive(Clone, Copy)]
+pub struct Function {
+    /// The binary (= `functions/<name>` = `BuildProperties.Binary` in `template.yaml`).
+    pub name: &'static str,
+    pub handler: Handler,
+    /// Every DynamoDB action its code paths send, with the leading keys they touch; nothing
+    /// for a function without the table. `template.yaml` grants exactly these.
+    pub table: &'static [Grant],
+}
+
+impl Function {
+    pub fn kind(&self) -> Kind {
+        self.handler.kind()
+    }
+}
+
+/// Every function. The local server routes `template.yaml`'s events through this table; the
+/// template's policies are checked against it (ARCHITECTURE.md, *Capabilities per function*).
+/// Reading a client goes through the per-process cache (a `GetItem` on a miss); the
+/// Management API functions all read the caller's client (`mgmt::principal`).
+pub const FUNCTIONS: &[Function] = &[
+    Function {
+        name: "authorize",
+        handler: Handler::App(authorize::handle),
+        table: &[
+            // the client; the login's e-mail item and user
+            table(GetItem, &["CLIENT#*", "EMAIL#*", "USER#*"]),
+            // the two login counters; issuing: one more live token on the user's device,
+            // conditional on its revision (with the credential's put)
+            table(UpdateItem, &["RL#login-*", "USER#*"]),
+            table(PutItem, &["DCR#*"]),
+        ],
+    },
+    Function {
+        name: "delegation",
+        handler: Handler::App(delegation::handle),
+        table: &[
+            // the client; the user for profile claims; the credential after contention
+            table(GetItem, &["CLIENT#*", "USER#*", "DCR#*"]),
+            // the exchange: update the credential + check the user
+            table(UpdateItem, &["DCR#*"]),
+            table(ConditionCheckItem, &["USER#*"]),
+        ],
+    },
+    Function { name: "jwks", handler: Handler::Jwks(jwks::handle), table: &[] },
+    Function { name: "openid-configuration", handler: Handler::Bare(openid_configuration::handle), table: &[] },
+    Function {
+        name: "oauth-token",
+        handler: Handler::App(oauth_token::handle),
+        table: &[table(GetItem, &["CLIENT#*"])],
+    },
+    Function {
+        name: "list-device-credentials",
+        handler: Handler::Api(management::list_device_credentials),
+        table: &[
+            table(GetItem, &["CLIENT#*"]),
+            // a user's credentials (GSI1 `USER#<uid>`) or a client's (GSI2 `CLIENT#<cid>#<nn>`)
+            indexes(Query, &["USER#*", "CLIENT#*"]),
+            table(BatchGetItem, &["DCR#*"]),
+        ],
+    },
+    Function {
+        name: "delete-device-credential",
+        handler: Handler::Api(management::delete_device_credential),
+        table: &[
+            // revoking: read the credential, delete it and count it off its user's device
+            table(GetItem, &["CLIENT#*", "DCR#*"]),
+            table(DeleteItem, &["DCR#*"]),
+            table(UpdateItem, &["USER#*"]),
+        ],
+    },
+    Function {
+        name: "list-users",
+        handler: Handler::Api(management::list_users),
+        table: &[
+            // `q=email:"…"`: the e-mail item, then the user
+            table(GetItem, &["CLIENT#*", "EMAIL#*", "USER#*"]),
+            indexes(Query, &["USERS"]),
+            table(BatchGetItem, &["USER#*"]),
+        ],
+    },
+    Function {
+        name: "get-user",
+        handler: Handler::Api(management::get_user),
+        table: &[table(GetItem, &["CLIENT#*", "USER#*"])],
+    },
+    Function {
+        name: "create-user",
+        handler: Handler::Api(management::create_user),
+        table: &[table(GetItem, &["CLIENT#*"]), table(PutItem, &["USER#*", "EMAIL#*"])],
+    },
+    Function {
+        name: "update-user",
+        handler: Handler::Api(management::update_user),
+        table: &[
+            table(GetItem, &["CLIENT#*", "USER#*"]),
+            table(UpdateItem, &["USER#*"]),
+            // an e-mail change moves the e-mail item in the same transaction
+            table(PutItem, &["EMAIL#*"]),
+            table(DeleteItem, &["EMAIL#*"]),
+            // a password change purges the older revisions' credentials
+            indexes(Query, &["USER#*"]),
+            table(BatchWriteItem, &["DCR#*"]),
+        ],
+    },
+    Function {
+        name: "delete-user",
+        handler: Handler::Api(management::delete_user),
+        table: &[
+            table(GetItem, &["CLIENT#*", "USER#*"]),
+            table(DeleteItem, &["USER#*", "EMAIL#*"]),
+            indexes(Query, &["USER#*"]),
+            table(BatchWriteItem, &["DCR#*"]),
+        ],
+    },
+    Function {
+        name: "list-clients",
+        handler: Handler::Api(management::list_clients),
+        table: &[table(GetItem, &["CLIENT#*"]), indexes(Query, &["CLIENTS"]), table(BatchGetItem, &["CLIENT#*"])],
+    },
+    Function {
+        name: "get-client",
+        handler: Handler::Api(management::get_client),
+        table: &[table(GetItem, &["CLIENT#*"])],
+    },
+    Function {
+        name: "create-client",
+        handler: Handler::Api(management::create_client),
+        table: &[table(GetItem, &["CLIENT#*"]), table(PutItem, &["CLIENT#*"])],
+    },
+    Function {
+        name: "update-client",
+        handler: Handler::Api(management::update_client),
+        table: &[table(GetItem, &["CLIENT#*"]), table(PutItem, &["CLIENT#*"])],
+    },
+    Function {
+        name: "delete-client",
+        handler: Handler::Api(management::delete_client),
+        table: &[
+            table(GetItem, &["CLIENT#*"]),
+            table(DeleteItem, &["CLIENT#*", "DCR#*"]),
+            // the purge: pages of the client's 16 GSI2 shards `CLIENT#<cid>#<nn>`, each
+            // credential revoked and counted off its user's device
+            indexes(Query, &["CLIENT#*"]),
+            table(BatchGetItem, &["DCR#*"]),
+            table(UpdateItem, &["USER#*"]),
+        ],
+    },
+    Function { name: "api-preflight", handler: Handler::Bare(management::api_preflight), table: &[] },
+    Function {
+        name: "dashboard-login",
+        handler: Handler::App(dashboard::dashboard_login),
+        table: &[
+            // the session's user; the login's e-mail item and user
+            table(GetItem, &["USER#*", "EMAIL#*"]),
+            // the login counters; signing out (`sessions_after`)
+            table(UpdateItem, &["RL#login-*", "USER#*"]),
+        ],
+    },
+    Function {
+        name: "dashboard-users",
+        handler: Handler::App(dashboard::dashboard_users),
+        table: &[
+            table(GetItem, &["USER#*"]),
+            // the users page (GSI1 `USERS`); each user item carries its device count
+            indexes(Query, &["USERS"]),
+            table(BatchGetItem, &["USER#*"]),
+        ],
+    },
+    Function {
+        name: "dashboard-user",
+        handler: Handler::App(dashboard::dashboard_user),
+        table: &[
+            // the session's and the page's user; the devices' clients (names)
+            table(GetItem, &["USER#*", "CLIENT#*"]),
+            indexes(Query, &["USER#*"]),
+            table(BatchGetItem, &["DCR#*"]),
+        ],
+    },
+    Function {
+        name: "dashboard-revoke",
+        handler: Handler::App(dashboard::dashboard_revoke),
+        table: &[
+            // UNLINK: the user's credentials, then each of the device's read, deleted and
+            // counted off the user's device
+            table(GetItem, &["USER#*", "DCR#*"]),
+            indexes(Query, &["USER#*"]),
+            table(BatchGetItem, &["DCR#*"]),
+            table(DeleteItem, &["DCR#*"]),
+            // Revoke all: the user's revision, then the purge
+            table(UpdateItem, &["USER#*"]),
+            table(BatchWriteItem, &["DCR#*"]),
+        ],
+    },
+    Function { name: "dashboard-assets", handler: Handler::Bare(dashboard::dashboard_assets), table: &[] },
 ];
 
 pub fn by_name(name: &str) -> Option<Handler> {
-    FUNCTIONS.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)
+    FUNCTIONS.iter().find(|f| f.name == name).map(|f| f.handler)
 }
 
 pub(crate) fn method_not_allowed() -> Response<Body> {

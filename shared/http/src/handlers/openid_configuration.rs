@@ -4,15 +4,15 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 use super::BoxFuture;
-use crate::app::App;
+use crate::app::Base;
 use crate::response::{json, with_header};
 
-pub fn handle(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+pub fn handle(base: &Base, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         if req.method() != http::Method::GET {
             return super::method_not_allowed();
         }
-        let iss = &app.config.issuer;
+        let iss = &base.issuer;
         let doc = json!({
             "issuer": iss,
             "authorization_endpoint": format!("{iss}authorize"),
