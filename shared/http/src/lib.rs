@@ -2,12 +2,13 @@
 //! request extraction, error envelopes, handlers, and the local development server that routes
 //! `template.yaml`'s events to the same handlers the function binaries run.
 
+pub mod api_v2;
 pub mod app;
 pub mod bootstrap;
 pub mod config;
+pub mod failure;
 pub mod handlers;
 pub mod local;
-pub mod mgmt;
 pub mod request;
 pub mod response;
 pub mod session;

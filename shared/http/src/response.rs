@@ -116,6 +116,11 @@ pub fn html(status: u16, body: String, nonce: &str, form_action: &str) -> Respon
     )
 }
 
+/// `204 No Content`.
+pub fn no_content() -> Response<Body> {
+    finish(builder(204), Body::Empty)
+}
+
 /// A 302 redirect that must not be cached.
 pub fn redirect(location: &str) -> Response<Body> {
     let r =

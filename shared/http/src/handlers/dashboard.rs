@@ -297,8 +297,8 @@ struct Confirm<'a> {
 /// The user of a `/dashboard/users/{id}/…` path.
 async fn path_user(app: &App, req: &Request) -> Result<User, Response<Body>> {
     let not_found = || message(404, "Not found", "There is no such user.");
-    let raw = req.path_parameters_ref().and_then(|p| p.first("id")).map(str::to_owned).ok_or_else(not_found)?;
-    let decoded = rt_domain::management::path_param(&raw).map_err(|_| not_found())?;
+    let raw = request::path_parameter(req, "id").ok_or_else(not_found)?;
+    let decoded = request::decode_path_segment(&raw).map_err(|_| not_found())?;
     let id = UserId::parse(&decoded).map_err(|_| not_found())?;
     match app.store.get_user(&id).await {
         Ok(Some(u)) => Ok(u),
