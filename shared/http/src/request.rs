@@ -9,6 +9,7 @@ use rt_domain::params::Params;
 /// Largest body the auth endpoints read.
 pub const MAX_BODY: usize = 16 * 1024;
 
+/// A request that cannot be read. Each family decides how to answer it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
     #[error("Request body too large (limit {MAX_BODY} bytes).")]
@@ -21,17 +22,6 @@ pub enum InputError {
     Encoding,
     #[error("{0}")]
     Duplicate(String),
-}
-
-impl InputError {
-    /// The HTTP status for this input problem.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::TooLarge => 413,
-            Self::ContentType => 415,
-            _ => 400,
-        }
-    }
 }
 
 /// The caller's address: `requestContext.http.sourceIp` in Lambda, the TCP peer locally.

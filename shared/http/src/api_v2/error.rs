@@ -171,8 +171,7 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
     if status >= 500 {
         failure::log("api_v2", status, e);
     }
-    let r = json(status, &body);
-    if status == 503 { crate::response::with_header(r, "retry-after", "1") } else { r }
+    json(status, &body)
 }
 
 #[cfg(test)]
