@@ -71,6 +71,73 @@ fn dependencies_point_inward() {
     }
 }
 
+/// What a crate reaches through its normal and build dependencies (dev-dependencies excluded),
+/// by package name, from the resolved graph of `Cargo.lock` for the host platform.
+fn reachable(package: &str) -> BTreeSet<String> {
+    let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV");
+    let version = String::from_utf8(rustc.stdout).unwrap();
+    let host = version.lines().find_map(|l| l.strip_prefix("host: ")).expect("host triple");
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["metadata", "--format-version", "1", "--offline", "--filter-platform", host])
+        .current_dir(repo_root())
+        .output()
+        .expect("cargo metadata");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let meta: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let name_of = |id: &str| -> String {
+        meta["packages"].as_array().unwrap().iter().find(|p| p["id"] == id).unwrap()["name"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let nodes = meta["resolve"]["nodes"].as_array().unwrap();
+    let root = meta["packages"].as_array().unwrap().iter().find(|p| p["name"] == package).unwrap()["id"].clone();
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![root.as_str().unwrap().to_owned()];
+    while let Some(id) = todo.pop() {
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        let node = nodes.iter().find(|n| n["id"] == id.as_str()).unwrap();
+        for d in node["deps"].as_array().unwrap() {
+            let not_dev_only = d["dep_kinds"].as_array().unwrap().iter().any(|k| k["kind"] != "dev");
+            if not_dev_only {
+                todo.push(d["pkg"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    seen.iter().map(|id| name_of(id)).filter(|n| n != package).collect()
+}
+
+#[test]
+fn the_domain_reaches_no_wire_crate_even_indirectly() {
+    // The wire (JSON values, statuses, percent-encoding, templates, HTTP clients and servers)
+    // is rt-http's; the domain takes typed commands and returns typed results and errors.
+    let exact = [
+        "serde_json",
+        "serde_urlencoded",
+        "percent-encoding",
+        "form_urlencoded",
+        "url",
+        "askama",
+        "reqwest",
+        "tower",
+        "aws-config",
+        "rt-store",
+        "rt-http",
+        "rt-jwt",
+    ];
+    let prefixes = ["http", "hyper", "lambda", "aws_lambda", "aws-sdk-", "aws-smithy-"];
+    let reached = reachable("rt-domain");
+    assert!(reached.contains("serde") && reached.contains("argon2"), "the graph was read: {reached:?}");
+    let wire: Vec<&String> =
+        reached.iter().filter(|n| exact.contains(&n.as_str()) || prefixes.iter().any(|p| n.starts_with(p))).collect();
+    assert!(wire.is_empty(), "rt-domain reaches {wire:?}");
+}
+
 #[test]
 fn function_binaries_are_wiring_only() {
     for f in function_dirs() {

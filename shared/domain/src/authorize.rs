@@ -9,7 +9,7 @@ use crate::clock::Timestamp;
 use crate::credential::DeviceCredential;
 use crate::ids::{ClientId, DeviceName, Email};
 use crate::params::Params;
-use crate::ports::{ClientStore, Freshness, IssueOutcome, Store, StoreError, TokenSigner};
+use crate::ports::{ClientStore, Freshness, IssueOutcome, SignError, Store, StoreError, TokenSigner};
 use crate::ratelimit::{RatePolicy, address_key};
 use crate::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE, Scope};
 use crate::token::{RefreshToken, SecretHash};
@@ -75,19 +75,10 @@ pub enum PageError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedirectError {
     pub redirect_uri: String,
+    /// The RFC 6749 §4.2.2.1 error code.
     pub error: &'static str,
     pub description: String,
     pub state: Option<String>,
-}
-
-impl RedirectError {
-    pub fn fragment(&self) -> Vec<(&'static str, String)> {
-        let mut v = vec![("error", self.error.to_owned()), ("error_description", self.description.clone())];
-        if let Some(s) = &self.state {
-            v.push(("state", s.clone()));
-        }
-        v
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -202,15 +193,22 @@ pub enum LoginError {
     Blocked,
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("cannot sign a token")]
+    Sign(#[source] SignError),
 }
 
-/// Where the browser goes after a successful login: the callback and its fragment parameters.
+/// What a successful login issued, for the registered callback (`rt_http::oauth` writes the
+/// fragment, RFC 6749 §4.2.2).
 #[derive(Debug)]
 pub struct LoginSuccess {
     pub redirect_uri: String,
-    pub fragment: Vec<(&'static str, String)>,
+    /// The access token and its lifetime in seconds.
+    pub access_token: Option<(String, i64)>,
+    /// The id_token and its lifetime (`exp - iat`).
+    pub id_token: Option<(String, i64)>,
+    pub refresh_token: Option<SecretString>,
+    pub scope: Scope,
+    pub state: Option<String>,
     /// The refresh token's id, when one was issued (for logs; never the token).
     pub credential_id: Option<String>,
 }
@@ -287,8 +285,6 @@ async fn issue_tokens<S: Store, T: TokenSigner>(
     now: Timestamp,
 ) -> Result<LoginSuccess, LoginError> {
     let iat = now.secs();
-    let mut fragment: Vec<(&'static str, String)> = Vec::new();
-    let sign_err = |e: crate::ports::SignError| LoginError::Internal(e.to_string());
 
     let access_token = if req.response_type.wants_access_token() {
         let lifetime = i64::from(settings.access_token_lifetime_secs);
@@ -302,30 +298,25 @@ async fn issue_tokens<S: Store, T: TokenSigner>(
             azp: req.client.id.to_string(),
             gty: None,
         };
-        let at = signer.sign_access_token(&claims).map_err(sign_err)?;
-        fragment.push(("access_token", at.clone()));
-        fragment.push(("token_type", "Bearer".into()));
-        fragment.push(("expires_in", lifetime.to_string()));
-        Some(at)
+        Some((signer.sign_access_token(&claims).map_err(LoginError::Sign)?, lifetime))
     } else {
         None
     };
 
-    if req.scope.contains(OPENID) {
+    let id_token = if req.scope.contains(OPENID) {
         let exp = iat + i64::from(req.client.id_token_lifetime_secs);
         let mut claims =
             IdTokenClaims::new(settings.issuer.clone(), user.id.to_string(), req.client.id.to_string(), iat, exp);
         claims.nonce = req.nonce.clone();
-        claims.at_hash = access_token.as_deref().map(at_hash);
+        claims.at_hash = access_token.as_ref().map(|(at, _)| at_hash(at));
         claims.auth_time = Some(iat);
         add_profile_claims(&mut claims, user, &req.scope);
-        fragment.push(("id_token", signer.sign_id_token(&claims).map_err(sign_err)?));
-        if access_token.is_none() {
-            fragment.push(("token_type", "Bearer".into()));
-            fragment.push(("expires_in", (claims.exp - claims.iat).to_string()));
-        }
-    }
+        Some((signer.sign_id_token(&claims).map_err(LoginError::Sign)?, claims.exp - claims.iat))
+    } else {
+        None
+    };
 
+    let mut refresh_token = None;
     let mut credential_id = None;
     if let (true, Some(device)) = (req.offline, &req.device) {
         let token = RefreshToken::generate(&user.id, user.rev);
@@ -350,15 +341,18 @@ async fn issue_tokens<S: Store, T: TokenSigner>(
                 return Err(LoginError::InvalidCredentials);
             }
         }
-        use secrecy::ExposeSecret as _;
-        fragment.push(("refresh_token", token.expose().expose_secret().to_owned()));
+        refresh_token = Some(token.expose());
         credential_id = Some(cred.id.to_string());
     }
-    fragment.push(("scope", req.scope.to_string()));
-    if let Some(state) = &req.state {
-        fragment.push(("state", state.clone()));
-    }
-    Ok(LoginSuccess { redirect_uri: req.redirect_uri.clone(), fragment, credential_id })
+    Ok(LoginSuccess {
+        redirect_uri: req.redirect_uri.clone(),
+        access_token,
+        id_token,
+        refresh_token,
+        scope: req.scope.clone(),
+        state: req.state.clone(),
+        credential_id,
+    })
 }
 
 /// OIDC `at_hash`: base64url of the left half of SHA-256(access_token).

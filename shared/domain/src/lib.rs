@@ -1,6 +1,8 @@
 //! The refresh-token domain: identifiers, the refresh-token format, scopes, clients, users,
-//! device credentials, claims, rate-limit policy and the use cases (`authorize`, `delegation`)
-//! written against ports (`ports`). Nothing here knows AWS, HTTP or Lambda.
+//! device credentials, claims, rate-limit policy and the use cases (`authorize`, `delegation`,
+//! `oauth_token`, `management`) written against ports (`ports`). Use cases take typed commands
+//! and return typed results and errors. Nothing here knows AWS, HTTP, JSON or Lambda: the wire
+//! (parameter names, views, statuses) is `rt-http`'s.
 
 pub mod authorize;
 pub mod claims;

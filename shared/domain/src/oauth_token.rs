@@ -6,19 +6,19 @@ use crate::client::GRANT_CLIENT_CREDENTIALS;
 use crate::clock::Timestamp;
 use crate::ids::ClientId;
 use crate::params::Params;
-use crate::ports::{ClientStore, Freshness, StoreError, TokenSigner};
+use crate::ports::{ClientStore, Freshness, SignError, StoreError, TokenSigner};
 use crate::scope::Scope;
 use crate::token::SecretHash;
 
 /// Lifetime of Management API access tokens (Auth0's default).
 pub const ACCESS_TOKEN_LIFETIME_SECS: i64 = 86_400;
 
+/// Why `client_credentials` refused or failed. The descriptions are what the client reads;
+/// `rt_http::oauth` decides the status and the RFC 6749 code.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("{0}")]
     InvalidRequest(String),
-    #[error("Unsupported grant type: {0}")]
-    UnsupportedGrantType(String),
     #[error("Unauthorized")]
     InvalidClient,
     #[error("Grant type '{0}' not allowed for the client.")]
@@ -27,43 +27,10 @@ pub enum TokenError {
     AccessDenied(String),
     #[error("{0}")]
     InvalidScope(String),
-    #[error("Temporarily unavailable, try again later.")]
-    Unavailable,
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl TokenError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::UnsupportedGrantType(_) => "unsupported_grant_type",
-            Self::InvalidClient => "invalid_client",
-            Self::UnauthorizedClient(_) => "unauthorized_client",
-            Self::AccessDenied(_) => "access_denied",
-            Self::InvalidScope(_) => "invalid_scope",
-            Self::Unavailable => "temporarily_unavailable",
-            Self::Internal(_) => "server_error",
-        }
-    }
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::InvalidRequest(_) | Self::UnsupportedGrantType(_) | Self::InvalidScope(_) => 400,
-            Self::InvalidClient => 401,
-            Self::UnauthorizedClient(_) | Self::AccessDenied(_) => 403,
-            Self::Unavailable => 503,
-            Self::Internal(_) => 500,
-        }
-    }
-}
-
-impl From<StoreError> for TokenError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable { .. } => Self::Unavailable,
-            StoreError::Corrupt(m) => Self::Internal(m),
-        }
-    }
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot sign the access token")]
+    Sign(#[source] SignError),
 }
 
 /// Client credentials as presented: HTTP Basic (`client_secret_basic`) or in the body
@@ -72,25 +39,6 @@ impl From<StoreError> for TokenError {
 pub struct ClientAuth {
     pub client_id: String,
     pub client_secret: Option<secrecy::SecretString>,
-    pub basic: bool,
-}
-
-/// Who is calling: exactly one of Basic or body credentials.
-pub fn client_auth(basic: Option<(String, String)>, p: &Params) -> Result<ClientAuth, TokenError> {
-    match (basic, p.get("client_id")) {
-        (Some((id, secret)), body_id) => {
-            if body_id.is_some_and(|b| b != id) || p.get("client_secret").is_some() {
-                return Err(TokenError::InvalidRequest("Use one client authentication method, not two.".into()));
-            }
-            Ok(ClientAuth { client_id: id, client_secret: Some(secret.into()), basic: true })
-        }
-        (None, Some(id)) => Ok(ClientAuth {
-            client_id: id.to_owned(),
-            client_secret: p.get("client_secret").map(|s| s.to_owned().into()),
-            basic: false,
-        }),
-        (None, None) => Err(TokenError::InvalidRequest("Missing required parameter: client_id".into())),
-    }
 }
 
 #[derive(Debug)]
@@ -157,6 +105,6 @@ pub async fn client_credentials<S: ClientStore, T: TokenSigner>(
         azp: client.id.to_string(),
         gty: Some("client-credentials".into()),
     };
-    let access_token = signer.sign_access_token(&claims).map_err(|e| TokenError::Internal(e.to_string()))?;
+    let access_token = signer.sign_access_token(&claims).map_err(TokenError::Sign)?;
     Ok(Issued { access_token, expires_in: ACCESS_TOKEN_LIFETIME_SECS, scope: claims.scope })
 }

@@ -130,13 +130,13 @@ async fn sign_in(w: &World, password: &str) -> Result<LoginSuccess, LoginError> 
     authorize::login(&w.store, &w.signer, &w.sign_in, &req, "Ada@Example.com", &password, ip("203.0.113.1"), NOW).await
 }
 
-fn fragment<'a>(ok: &'a LoginSuccess, name: &str) -> &'a str {
-    ok.fragment.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("no {name}"))
+fn issued(ok: &LoginSuccess) -> RefreshToken {
+    use secrecy::ExposeSecret as _;
+    RefreshToken::parse(ok.refresh_token.as_ref().expect("a refresh token").expose_secret()).unwrap()
 }
 
 async fn refresh_token(w: &World) -> RefreshToken {
-    let ok = sign_in(w, PASSWORD).await.unwrap();
-    RefreshToken::parse(fragment(&ok, "refresh_token")).unwrap()
+    issued(&sign_in(w, PASSWORD).await.unwrap())
 }
 
 fn delegation_request(w: &World, token: &RefreshToken, scope: DelegationScope) -> DelegationRequest {
@@ -173,8 +173,9 @@ async fn signing_in_with_offline_access_issues_a_refresh_token_bound_to_the_devi
     let w = world().await;
     let ok = sign_in(&w, PASSWORD).await.unwrap();
     assert_eq!(ok.redirect_uri, CALLBACK);
-    assert_eq!(fragment(&ok, "state"), "xyz");
-    let token = RefreshToken::parse(fragment(&ok, "refresh_token")).unwrap();
+    assert_eq!(ok.state.as_deref(), Some("xyz"));
+    assert_eq!(ok.id_token.as_ref().map(|(_, lifetime)| *lifetime), Some(600));
+    let token = issued(&ok);
     assert_eq!(ok.credential_id.as_deref(), Some(token.id().as_str()));
     let stored = w.store.get_credential(token.id()).await.unwrap().unwrap();
     assert_eq!(
@@ -197,7 +198,7 @@ async fn without_offline_access_no_refresh_token_is_issued() {
     let ok = authorize::login(&w.store, &w.signer, &w.sign_in, &req, "ada@example.com", &pw, ip("203.0.113.1"), NOW)
         .await
         .unwrap();
-    assert!(ok.fragment.iter().all(|(k, _)| *k != "refresh_token"));
+    assert!(ok.refresh_token.is_none());
     let all = CredentialFilter::User { user: w.user.id.clone(), client: None };
     assert_eq!(w.store.count_credentials(&all).await.unwrap(), 0);
 }

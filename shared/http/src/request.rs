@@ -9,6 +9,7 @@ use rt_domain::params::Params;
 /// Largest body the auth endpoints read.
 pub const MAX_BODY: usize = 16 * 1024;
 
+/// A request that cannot be read. Each family decides how to answer it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
     #[error("Request body too large (limit {MAX_BODY} bytes).")]
@@ -21,17 +22,6 @@ pub enum InputError {
     Encoding,
     #[error("{0}")]
     Duplicate(String),
-}
-
-impl InputError {
-    /// The HTTP status for this input problem.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::TooLarge => 413,
-            Self::ContentType => 415,
-            _ => 400,
-        }
-    }
 }
 
 /// The caller's address: `requestContext.http.sourceIp` in Lambda, the TCP peer locally.
@@ -72,6 +62,13 @@ pub fn parse_urlencoded(s: &str) -> Result<Params, InputError> {
 }
 
 fn decode_component(s: &str) -> Result<String, InputError> {
+    check_escapes(s)?;
+    percent_decode(&s.replace('+', " "))
+}
+
+/// Every `%` must start an escape of two hex digits (the `percent-encoding` crate would pass
+/// a stray `%` through unchanged).
+fn check_escapes(s: &str) -> Result<(), InputError> {
     let bytes = s.as_bytes();
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
@@ -86,8 +83,23 @@ fn decode_component(s: &str) -> Result<String, InputError> {
             i += 1;
         }
     }
-    let plus = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&plus).decode_utf8().map(|c| c.into_owned()).map_err(|_| InputError::Encoding)
+    Ok(())
+}
+
+fn percent_decode(s: &str) -> Result<String, InputError> {
+    percent_encoding::percent_decode_str(s).decode_utf8().map(|c| c.into_owned()).map_err(|_| InputError::Encoding)
+}
+
+/// A path segment as API Gateway passes it, still percent-encoded (`auth0%7C…` → `auth0|…`),
+/// strictly decoded: `+` stays `+`, a bad escape or bytes that are not UTF-8 are errors.
+pub fn decode_path_segment(s: &str) -> Result<String, InputError> {
+    check_escapes(s)?;
+    percent_decode(s)
+}
+
+/// A path parameter of the route (`{id}`), still percent-encoded.
+pub fn path_parameter(req: &Request, name: &str) -> Option<String> {
+    req.path_parameters_ref().and_then(|p| p.first(name)).map(str::to_owned)
 }
 
 /// The query string's parameters.
@@ -157,6 +169,15 @@ mod tests {
         assert_eq!(parse_urlencoded("a=%"), Err(InputError::Encoding));
         assert!(matches!(parse_urlencoded("a=1&a=2"), Err(InputError::Duplicate(_))));
         assert_eq!(parse_urlencoded("a=%2B").map(|p| p.get("a").map(str::to_owned)), Ok(Some("+".into())));
+    }
+
+    #[test]
+    fn path_segments_are_strict() {
+        assert_eq!(decode_path_segment("auth0%7Cabc").as_deref(), Ok("auth0|abc"));
+        assert_eq!(decode_path_segment("a+b").as_deref(), Ok("a+b"));
+        assert_eq!(decode_path_segment("bad%zz"), Err(InputError::Encoding));
+        assert_eq!(decode_path_segment("%ff"), Err(InputError::Encoding));
+        assert_eq!(decode_path_segment("%7"), Err(InputError::Encoding));
     }
 
     #[test]

@@ -1,19 +1,29 @@
-//! Writing responses: one envelope per API family, security headers, CORS, rate-limit headers.
+//! Writing responses: security headers, CORS, rate-limit headers, and `Retry-After` on every
+//! 503. The error envelopes are each family's (`oauth`, `api_v2`, the dashboard handler).
 
 use lambda_http::{Body, Response};
 use rt_domain::ratelimit::RateStatus;
 use serde::Serialize;
 
+/// How long a client should wait after a 503 before it tries again, in seconds.
+pub const RETRY_AFTER_SECS: &str = "1";
+
 fn builder(status: u16) -> http::response::Builder {
     Response::builder().status(status)
 }
 
+/// Every response is finished here, so this is the one place that decides that a 503 (the
+/// database is unavailable, whichever family answers) says when to come back.
 fn finish(b: http::response::Builder, body: Body) -> Response<Body> {
-    b.body(body).unwrap_or_else(|_| {
+    let mut r = b.body(body).unwrap_or_else(|_| {
         let mut r = Response::new(Body::Text(r#"{"error":"server_error"}"#.into()));
         *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
         r
-    })
+    });
+    if r.status() == http::StatusCode::SERVICE_UNAVAILABLE && !r.headers().contains_key(http::header::RETRY_AFTER) {
+        r.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static(RETRY_AFTER_SECS));
+    }
+    r
 }
 
 /// A JSON response. Token responses must not be cached (RFC 6749 §5.1).
@@ -26,31 +36,6 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Response<Body> {
             .header("pragma", "no-cache")
             .header("x-content-type-options", "nosniff"),
         Body::Text(text),
-    )
-}
-
-#[derive(Serialize)]
-struct OAuthError<'a> {
-    error: &'a str,
-    error_description: &'a str,
-}
-
-/// The Authentication API error envelope: `{"error", "error_description"}`.
-pub fn oauth_error(status: u16, error: &str, description: &str) -> Response<Body> {
-    json(status, &OAuthError { error, error_description: description })
-}
-
-/// An unreadable request body or query, in the Authentication API envelope.
-pub fn oauth_input_error(e: &crate::request::InputError) -> Response<Body> {
-    oauth_error(e.status(), "invalid_request", &e.to_string())
-}
-
-/// A 503 for database trouble, with `Retry-After`.
-pub fn unavailable_oauth() -> Response<Body> {
-    with_header(
-        oauth_error(503, "temporarily_unavailable", "The service is temporarily unavailable, try again shortly."),
-        "retry-after",
-        "1",
     )
 }
 
@@ -97,6 +82,11 @@ pub fn preflight(origin: Option<&str>, methods: &str) -> Response<Body> {
     r
 }
 
+/// A fresh nonce for a page's Content-Security-Policy.
+pub fn nonce() -> String {
+    rt_domain::random::alphanumeric(22)
+}
+
 /// An HTML page with a strict Content-Security-Policy. `nonce` authorises the page's one
 /// inline `<style>`; `form_action` lists where its forms (and their redirects) may go.
 pub fn html(status: u16, body: String, nonce: &str, form_action: &str) -> Response<Body> {
@@ -104,6 +94,11 @@ pub fn html(status: u16, body: String, nonce: &str, form_action: &str) -> Respon
         "default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; form-action {form_action}; \
          frame-ancestors 'none'; base-uri 'none'"
     );
+    html_page(status, body, &csp, "no-referrer")
+}
+
+/// An HTML page with the given Content-Security-Policy and Referrer-Policy.
+pub fn html_page(status: u16, body: String, csp: &str, referrer_policy: &str) -> Response<Body> {
     finish(
         builder(status)
             .header("content-type", "text/html; charset=utf-8")
@@ -111,9 +106,30 @@ pub fn html(status: u16, body: String, nonce: &str, form_action: &str) -> Respon
             .header("content-security-policy", csp)
             .header("x-frame-options", "DENY")
             .header("x-content-type-options", "nosniff")
-            .header("referrer-policy", "no-referrer"),
+            .header("referrer-policy", referrer_policy),
         Body::Text(body),
     )
+}
+
+/// A static file (the dashboard's stylesheet and script), cacheable for five minutes.
+pub fn asset(content_type: &str, body: &str) -> Response<Body> {
+    finish(
+        builder(200)
+            .header("content-type", content_type)
+            .header("cache-control", "public, max-age=300")
+            .header("x-content-type-options", "nosniff"),
+        Body::Text(body.to_owned()),
+    )
+}
+
+/// `204 No Content`.
+pub fn no_content() -> Response<Body> {
+    finish(builder(204), Body::Empty)
+}
+
+/// A 303 to `location`, after a form post or for a page that moved.
+pub fn see_other(location: &str) -> Response<Body> {
+    with_header(finish(builder(303).header("cache-control", "no-store"), Body::Empty), "location", location)
 }
 
 /// A 302 redirect that must not be cached.

@@ -90,7 +90,8 @@ pub async fn current(app: &App, req: &lambda_http::Request) -> Option<Session> {
         Ok(Some(u)) => u,
         Ok(None) => return None,
         Err(e) => {
-            tracing::error!(error = %e, "dashboard session: store");
+            // Answered as signed out (the sign-in page needs no database); logged once, here.
+            tracing::error!(error = %crate::failure::Chain(&e), "dashboard session: store");
             return None;
         }
     };

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client as Ddb;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -360,7 +360,6 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     let what = format!("dynamodb: {}", e.code().unwrap_or("no error code"));
-    tracing::error!(error = %DisplayErrorContext(&e), "dynamodb request failed");
     StoreError::unavailable_because(what, e)
 }
 

@@ -3,14 +3,15 @@
 
 use askama::Template;
 use lambda_http::{Body, Request, Response};
-use rt_domain::authorize::{self as uc, AuthorizeError, AuthorizeRequest, LoginError, RedirectError};
+use rt_domain::authorize::{self as uc, AuthorizeRequest, LoginSuccess};
 use rt_domain::params::Params;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 use super::BoxFuture;
 use crate::app::App;
-use crate::request::{self, InputError};
-use crate::response::{html, redirect, with_fragment, with_header};
+use crate::oauth::{AuthorizeFailure, LoginAnswer, LoginFailure, authorize_error, login_error};
+use crate::request;
+use crate::response::{html, nonce, redirect, with_fragment, with_header};
 use crate::tx;
 
 #[derive(Template)]
@@ -25,14 +26,6 @@ struct LoginPage<'a> {
     device: Option<&'a str>,
 }
 
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    nonce: &'a str,
-    title: &'a str,
-    message: &'a str,
-}
-
 pub fn handle(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         match *req.method() {
@@ -43,34 +36,30 @@ pub fn handle(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
     })
 }
 
-fn nonce() -> String {
-    rt_domain::random::alphanumeric(22)
-}
-
-fn error_page(status: u16, title: &str, message: &str) -> Response<Body> {
-    let nonce = nonce();
-    let body = ErrorPage { nonce: &nonce, title, message }.render().unwrap_or_else(|_| message.to_owned());
-    let r = html(status, body, &nonce, "'none'");
-    if status == 503 { with_header(r, "retry-after", "1") } else { r }
-}
-
-fn input_error_page(e: &InputError) -> Response<Body> {
-    error_page(e.status(), "Invalid request", &e.to_string())
-}
-
-fn redirect_error(r: &RedirectError) -> Response<Body> {
-    redirect(&with_fragment(&r.redirect_uri, &r.fragment()))
-}
-
-fn authorize_error(e: AuthorizeError) -> Response<Body> {
-    match e {
-        AuthorizeError::Page(p) => error_page(400, "Invalid request", &p.to_string()),
-        AuthorizeError::Redirect(r) => redirect_error(&r),
-        AuthorizeError::Store(s) => {
-            tracing::error!(error = %s, "authorize: store");
-            error_page(503, "Temporarily unavailable", "The service is temporarily unavailable. Try again in a moment.")
+/// The callback with the issued tokens in the fragment (RFC 6749 §4.2.2): `token_type` and
+/// `expires_in` follow the access token, or the id_token when there is none.
+fn success_fragment(ok: &LoginSuccess) -> Vec<(&'static str, String)> {
+    let mut f: Vec<(&'static str, String)> = Vec::new();
+    if let Some((at, lifetime)) = &ok.access_token {
+        f.push(("access_token", at.clone()));
+        f.push(("token_type", "Bearer".into()));
+        f.push(("expires_in", lifetime.to_string()));
+    }
+    if let Some((id, lifetime)) = &ok.id_token {
+        f.push(("id_token", id.clone()));
+        if ok.access_token.is_none() {
+            f.push(("token_type", "Bearer".into()));
+            f.push(("expires_in", lifetime.to_string()));
         }
     }
+    if let Some(rt) = &ok.refresh_token {
+        f.push(("refresh_token", rt.expose_secret().to_owned()));
+    }
+    f.push(("scope", ok.scope.to_string()));
+    if let Some(state) = &ok.state {
+        f.push(("state", state.clone()));
+    }
+    f
 }
 
 /// The origin of a redirect URI as a CSP source (`https://app.example.com`, `com.example.app:`),
@@ -110,10 +99,7 @@ fn login_page(status: u16, ar: &AuthorizeRequest, form: &Form<'_>) -> Response<B
     };
     let body = match page.render() {
         Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, "login template");
-            return error_page(500, "Error", "The login page could not be shown.");
-        }
+        Err(e) => return authorize_error(&AuthorizeFailure::Render(e)),
     };
     let form_action = match csp_source(&ar.redirect_uri) {
         Some(src) => format!("'self' {src}"),
@@ -131,11 +117,11 @@ fn login_cookie(app: &App, bind: &str, max_age: i64) -> String {
 async fn get(app: &App, req: &Request) -> Response<Body> {
     let params = match request::query(req) {
         Ok(p) => p,
-        Err(e) => return input_error_page(&e),
+        Err(e) => return authorize_error(&e.into()),
     };
     let ar = match uc::validate(&app.store, &params).await {
         Ok(ar) => ar,
-        Err(e) => return authorize_error(e),
+        Err(e) => return authorize_error(&e.into()),
     };
     let (sealed, bind) = tx::seal(&app.tx_key, &params, app.clock.now());
     let r = login_page(200, &ar, &Form { tx: &sealed, username: "", error: None });
@@ -145,56 +131,45 @@ async fn get(app: &App, req: &Request) -> Response<Body> {
 async fn post(app: &App, req: &Request) -> Response<Body> {
     let form: Params = match request::body_params(req) {
         Ok(p) => p,
-        Err(e) => return input_error_page(&e),
+        Err(e) => return authorize_error(&e.into()),
     };
     let Some(sealed) = form.get("tx") else {
-        return error_page(400, "Invalid request", "The login form is incomplete. Start again from the application.");
+        return authorize_error(&AuthorizeFailure::MissingTx);
     };
     let now = app.clock.now();
     let opened = match tx::open(&app.tx_key, sealed, |name| request::cookie(req, name).map(str::to_owned), now) {
         Ok(t) => t,
-        Err(e) => return error_page(400, "Cannot sign in", &e.to_string()),
+        Err(e) => return authorize_error(&e.into()),
     };
     // Re-validate: the client may have changed since the form was shown.
     let ar = match uc::validate(&app.store, &opened.params).await {
         Ok(ar) => ar,
-        Err(e) => return authorize_error(e),
+        Err(e) => return authorize_error(&e.into()),
     };
     let username = form.get("username").unwrap_or("");
-    let again = |status: u16, msg: &str| login_page(status, &ar, &Form { tx: sealed, username, error: Some(msg) });
-    let Some(password) = form.get("password") else {
-        return again(400, "Enter your email and password.");
+    let failed = |f: LoginFailure| match login_error(&f, &ar) {
+        LoginAnswer::Form { status, message, retry_after } => {
+            let r = login_page(status, &ar, &Form { tx: sealed, username, error: Some(&message) });
+            match retry_after {
+                Some(secs) => with_header(r, "retry-after", &secs.to_string()),
+                None => r,
+            }
+        }
+        LoginAnswer::Response(r) => r,
     };
-    if username.is_empty() {
-        return again(400, "Enter your email and password.");
-    }
+    let password = match form.get("password") {
+        Some(p) if !username.is_empty() => p,
+        _ => return failed(LoginFailure::MissingCredentials),
+    };
     let password = SecretString::from(password.to_owned());
     let ip = request::source_ip(req);
     match uc::login(&app.store, &app.keys, &app.authorize, &ar, username, &password, ip, now).await {
         Ok(ok) => {
             tracing::info!(client = %ar.client.id, credential = ok.credential_id.as_deref().unwrap_or("-"), "login");
-            let r = redirect(&with_fragment(&ok.redirect_uri, &ok.fragment));
+            let r = redirect(&with_fragment(&ok.redirect_uri, &success_fragment(&ok)));
             with_header(r, "set-cookie", &login_cookie(app, &opened.bind, 0))
         }
-        Err(LoginError::InvalidCredentials) => again(401, &LoginError::InvalidCredentials.to_string()),
-        Err(e @ LoginError::Throttled { retry_after }) => {
-            with_header(again(429, &e.to_string()), "retry-after", &retry_after.to_string())
-        }
-        Err(LoginError::Blocked) => redirect_error(&RedirectError {
-            redirect_uri: ar.redirect_uri.clone(),
-            error: "unauthorized",
-            description: "user is blocked".into(),
-            state: ar.state.clone(),
-        }),
-        Err(LoginError::Store(e)) => {
-            tracing::error!(error = %e, "login: store");
-            let r = again(503, "The service is temporarily unavailable. Try again in a moment.");
-            with_header(r, "retry-after", "1")
-        }
-        Err(LoginError::Internal(e)) => {
-            tracing::error!(error = %e, "login: internal");
-            again(500, "Something went wrong. Try again.")
-        }
+        Err(e) => failed(e.into()),
     }
 }
 

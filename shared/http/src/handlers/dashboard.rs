@@ -4,7 +4,7 @@
 //! POST with the session's CSRF token; works without JavaScript.
 
 use askama::Template;
-use lambda_http::{Body, Request, RequestExt as _, Response};
+use lambda_http::{Body, Request, Response};
 use rt_domain::clock::Timestamp;
 use rt_domain::dashboard;
 use rt_domain::ids::UserId;
@@ -15,8 +15,9 @@ use secrecy::SecretString;
 
 use super::BoxFuture;
 use crate::app::{App, Base};
-use crate::request;
-use crate::response::with_header;
+use crate::failure;
+use crate::request::{self, InputError};
+use crate::response::{asset, html_page, see_other, with_header};
 use crate::session::{self, Session};
 
 const PER_PAGE: u32 = 20;
@@ -24,30 +25,13 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'; connect-src 'self'";
 
 fn html(status: u16, body: String) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/html; charset=utf-8")
-        .header("cache-control", "no-store")
-        .header("content-security-policy", CSP)
-        .header("x-frame-options", "DENY")
-        .header("x-content-type-options", "nosniff")
-        .header("referrer-policy", "same-origin")
-        .body(Body::Text(body))
-        .unwrap_or_default()
-}
-
-fn see_other(location: &str) -> Response<Body> {
-    let r = Response::builder().status(303).header("cache-control", "no-store").body(Body::Empty).unwrap_or_default();
-    with_header(r, "location", location)
+    html_page(status, body, CSP, "same-origin")
 }
 
 fn render<T: Template>(status: u16, page: &T) -> Response<Body> {
     match page.render() {
         Ok(body) => html(status, body),
-        Err(e) => {
-            tracing::error!(error = %e, "dashboard template");
-            message(500, "Error", "The page could not be shown.")
-        }
+        Err(e) => failure_page(&Failure::Render(e)),
     }
 }
 
@@ -60,13 +44,57 @@ struct Message<'a> {
 
 fn message(status: u16, title: &str, text: &str) -> Response<Body> {
     let body = Message { title, message: text }.render().unwrap_or_else(|_| text.to_owned());
-    let r = html(status, body);
-    if status == 503 { with_header(r, "retry-after", "1") } else { r }
+    html(status, body)
 }
 
-fn store_error(e: &StoreError) -> Response<Body> {
-    tracing::error!(error = %e, "dashboard: store");
-    message(503, "Temporarily unavailable", "The service is temporarily unavailable. Try again in a moment.")
+/// Every way a dashboard request fails with a page of its own (the sign-in form answers its
+/// own refusals).
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("Method not allowed.")]
+    MethodNotAllowed,
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("This request did not come from the dashboard.")]
+    NotFromDashboard,
+    #[error("This request did not come from a signed-in dashboard page.")]
+    NotFromSignedInPage,
+    #[error("There is no such user.")]
+    NoSuchUser,
+    #[error("No such file.")]
+    NoSuchFile,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot render the page")]
+    Render(#[source] askama::Error),
+}
+
+/// The dashboard family's one mapping: the status and page of each failure. Server-side
+/// failures are logged here, once, and shown generically.
+fn failure_page(f: &Failure) -> Response<Body> {
+    let (status, title) = match f {
+        Failure::MethodNotAllowed => (405, "Not allowed"),
+        Failure::Input(_) => (400, "Invalid request"),
+        Failure::NotFromDashboard | Failure::NotFromSignedInPage => (403, "Forbidden"),
+        Failure::NoSuchUser | Failure::NoSuchFile => (404, "Not found"),
+        Failure::Store(e) if failure::store_status(e) == 503 => (503, "Temporarily unavailable"),
+        Failure::Store(_) | Failure::Render(_) => (500, "Error"),
+    };
+    match status {
+        503 => {
+            failure::log("dashboard", status, f);
+            message(status, title, "The service is temporarily unavailable. Try again in a moment.")
+        }
+        500.. => {
+            failure::log("dashboard", status, f);
+            message(status, title, "The page could not be shown.")
+        }
+        _ => message(status, title, &f.to_string()),
+    }
+}
+
+fn store_error(e: StoreError) -> Response<Body> {
+    failure_page(&Failure::Store(e))
 }
 
 fn date(t: Timestamp) -> String {
@@ -105,7 +133,7 @@ pub fn dashboard_login(app: &App, req: Request) -> BoxFuture<'_, Response<Body>>
             ("GET", _) => login_page(app, &req).await,
             ("POST", "/dashboard/logout") => logout(app, &req).await,
             ("POST", _) => login_post(app, &req).await,
-            _ => message(405, "Not allowed", "Method not allowed."),
+            _ => failure_page(&Failure::MethodNotAllowed),
         }
     })
 }
@@ -126,7 +154,7 @@ async fn login_page(app: &App, req: &Request) -> Response<Body> {
 async fn login_post(app: &App, req: &Request) -> Response<Body> {
     let form = match request::body_params(req) {
         Ok(f) => f,
-        Err(e) => return message(400, "Invalid request", &e.to_string()),
+        Err(e) => return failure_page(&e.into()),
     };
     let posted = form.get("login_csrf");
     let cookie = request::cookie(req, session::LOGIN_COOKIE);
@@ -147,7 +175,7 @@ async fn login_post(app: &App, req: &Request) -> Response<Body> {
             let r = login_form(app, 429, username, Some("Too many attempts. Try again later."));
             with_header(r, "retry-after", &retry_after.to_string())
         }
-        Err(rt_domain::authorize::LoginError::Store(e)) => store_error(&e),
+        Err(rt_domain::authorize::LoginError::Store(e)) => store_error(e),
         Err(_) => login_form(app, 401, username, Some("Wrong email or password, or not an administrator.")),
     }
 }
@@ -156,10 +184,10 @@ async fn logout(app: &App, req: &Request) -> Response<Body> {
     let Some(s) = session::current(app, req).await else { return see_other("/dashboard/login") };
     let form = request::body_params(req).unwrap_or_default();
     if !s.csrf_ok(form.get("csrf")) || !same_origin(app, req) {
-        return message(403, "Forbidden", "This request did not come from the dashboard.");
+        return failure_page(&Failure::NotFromDashboard);
     }
     if let Err(e) = dashboard::sign_out(&app.store, &s.user.id, app.clock.now()).await {
-        return store_error(&e);
+        return store_error(e);
     }
     with_header(see_other("/dashboard/login"), "set-cookie", &session::clear(app))
 }
@@ -209,7 +237,7 @@ async fn users_page(app: &App, s: &Session, q: &Params) -> Response<Body> {
         app.store.count_users(prefix)
     ) {
         (Ok(u), Ok(t)) => (u, t),
-        (Err(e), _) | (_, Err(e)) => return store_error(&e),
+        (Err(e), _) | (_, Err(e)) => return store_error(e),
     };
     // Each user item carries its live device count: no read per row.
     let rows = users
@@ -290,14 +318,14 @@ struct Confirm<'a> {
 
 /// The user of a `/dashboard/users/{id}/…` path.
 async fn path_user(app: &App, req: &Request) -> Result<User, Response<Body>> {
-    let not_found = || message(404, "Not found", "There is no such user.");
-    let raw = req.path_parameters_ref().and_then(|p| p.first("id")).map(str::to_owned).ok_or_else(not_found)?;
-    let decoded = rt_domain::management::path_param(&raw).map_err(|_| not_found())?;
+    let not_found = || failure_page(&Failure::NoSuchUser);
+    let raw = request::path_parameter(req, "id").ok_or_else(not_found)?;
+    let decoded = request::decode_path_segment(&raw).map_err(|_| not_found())?;
     let id = UserId::parse(&decoded).map_err(|_| not_found())?;
     match app.store.get_user(&id).await {
         Ok(Some(u)) => Ok(u),
         Ok(None) => Err(not_found()),
-        Err(e) => Err(store_error(&e)),
+        Err(e) => Err(store_error(e)),
     }
 }
 
@@ -323,7 +351,7 @@ async fn user_page(app: &App, s: &Session, user: &User, devices_tab: bool, q: &P
     let summaries = if devices_tab {
         match dashboard::devices(&app.store, &user.id).await {
             Ok(d) => d,
-            Err(e) => return store_error(&e),
+            Err(e) => return store_error(e),
         }
     } else {
         vec![]
@@ -373,7 +401,7 @@ async fn user_page(app: &App, s: &Session, user: &User, devices_tab: bool, q: &P
 async fn confirm_page(app: &App, s: &Session, user: &User, device: &str) -> Response<Body> {
     let devices = match dashboard::devices(&app.store, &user.id).await {
         Ok(d) => d,
-        Err(e) => return store_error(&e),
+        Err(e) => return store_error(e),
     };
     let Some(d) = devices.iter().find(|d| d.device_name == device) else {
         return see_other(&format!("{}/devices", user_href(&user.id)));
@@ -397,7 +425,7 @@ async fn confirm_page(app: &App, s: &Session, user: &User, device: &str) -> Resp
 /// `POST /dashboard/users/{id}/revoke-all` (form: `csrf`).
 pub fn dashboard_revoke(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
-        let forbidden = || message(403, "Forbidden", "This request did not come from a signed-in dashboard page.");
+        let forbidden = || failure_page(&Failure::NotFromSignedInPage);
         let Some(s) = session::current(app, &req).await else { return forbidden() };
         let form = match request::body_params(&req) {
             Ok(f) => f,
@@ -418,7 +446,7 @@ pub fn dashboard_revoke(app: &App, req: Request) -> BoxFuture<'_, Response<Body>
                     tracing::info!(admin = %s.user.id, user = %user.id, revoked = p.deleted, "dashboard: revoke all");
                     see_other(&format!("{back}?revoked={}", p.deleted))
                 }
-                Err(e) => store_error(&e),
+                Err(e) => store_error(e),
             };
         }
         let Some(device) = form.get("device") else { return see_other(&back) };
@@ -429,7 +457,7 @@ pub fn dashboard_revoke(app: &App, req: Request) -> BoxFuture<'_, Response<Body>
                     form_urlencoded::Serializer::new(String::new()).append_pair("unlinked", device).finish();
                 see_other(&format!("{back}?{q}"))
             }
-            Err(e) => store_error(&e),
+            Err(e) => store_error(e),
         }
     })
 }
@@ -442,18 +470,11 @@ const JS: &str = include_str!("../../assets/dashboard.js");
 /// `GET /dashboard/assets/{file}`: the stylesheet and the script.
 pub fn dashboard_assets(_base: &Base, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
-        let file = req.path_parameters_ref().and_then(|p| p.first("file")).unwrap_or("").to_owned();
-        let (ty, body) = match file.as_str() {
-            "dashboard.css" => ("text/css; charset=utf-8", CSS),
-            "dashboard.js" => ("text/javascript; charset=utf-8", JS),
-            _ => return message(404, "Not found", "No such file."),
-        };
-        Response::builder()
-            .status(200)
-            .header("content-type", ty)
-            .header("cache-control", "public, max-age=300")
-            .header("x-content-type-options", "nosniff")
-            .body(Body::Text(body.to_owned()))
-            .unwrap_or_default()
+        let file = request::path_parameter(&req, "file").unwrap_or_default();
+        match file.as_str() {
+            "dashboard.css" => asset("text/css; charset=utf-8", CSS),
+            "dashboard.js" => asset("text/javascript; charset=utf-8", JS),
+            _ => failure_page(&Failure::NoSuchFile),
+        }
     })
 }

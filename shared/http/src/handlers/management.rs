@@ -1,21 +1,16 @@
-//! The Management API functions, one per method and route.
+//! The Management API functions, one per method and route; the wire is `crate::api_v2`.
 
 use lambda_http::{Body, Request, Response};
-use rt_domain::management::{clients, device_credentials, users};
 
 use super::BoxFuture;
+use crate::api_v2::{call, clients, device_credentials, preflight_response, users};
 use crate::app::{Api, Base};
-use crate::mgmt::{Reply, call, json_body, path, preflight_response, query};
 
 /// `GET /api/v2/device-credentials`
 pub fn list_device_credentials(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
-        call(app, req, |who| async move {
-            let q = query(req)?;
-            Ok(Reply::Json(200, device_credentials::list(&app.store, &who, &q).await?))
-        })
-        .await
+        call(app, req, |who| device_credentials::list(&app.store, who, req)).await
     })
 }
 
@@ -23,11 +18,7 @@ pub fn list_device_credentials(app: &Api, req: Request) -> BoxFuture<'_, Respons
 pub fn delete_device_credential(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
-        call(app, req, |who| async move {
-            device_credentials::delete(&app.store, &who, &path(req, "id")?).await?;
-            Ok(Reply::NoContent)
-        })
-        .await
+        call(app, req, |who| device_credentials::delete(&app.store, who, req)).await
     })
 }
 
@@ -35,8 +26,7 @@ pub fn delete_device_credential(app: &Api, req: Request) -> BoxFuture<'_, Respon
 pub fn list_users(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
-        call(app, req, |who| async move { Ok(Reply::Json(200, users::list(&app.store, &who, &query(req)?).await?)) })
-            .await
+        call(app, req, |who| users::list(&app.store, who, req)).await
     })
 }
 
@@ -44,10 +34,7 @@ pub fn list_users(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
 pub fn get_user(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
-        call(app, req, |who| async move {
-            Ok(Reply::Json(200, users::get(&app.store, &who, &path(req, "id")?, &query(req)?).await?))
-        })
-        .await
+        call(app, req, |who| users::get(&app.store, who, req)).await
     })
 }
 
@@ -55,10 +42,7 @@ pub fn get_user(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
 pub fn create_user(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
-        call(app, req, |who| async move {
-            Ok(Reply::Json(201, users::create(&app.store, &who, json_body(req)?, app.clock.now()).await?))
-        })
-        .await
+        call(app, req, |who| users::create(&app.store, who, req, app.clock.now())).await
     })
 }
 
@@ -66,11 +50,7 @@ pub fn create_user(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
 pub fn update_user(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
-        call(app, req, |who| async move {
-            let v = users::update(&app.store, &who, &path(req, "id")?, json_body(req)?, app.clock.now()).await?;
-            Ok(Reply::Json(200, v))
-        })
-        .await
+        call(app, req, |who| users::update(&app.store, who, req, app.clock.now())).await
     })
 }
 
@@ -78,11 +58,7 @@ pub fn update_user(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
 pub fn delete_user(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
-        call(app, req, |who| async move {
-            users::delete(&app.store, &who, &path(req, "id")?).await?;
-            Ok(Reply::NoContent)
-        })
-        .await
+        call(app, req, |who| users::delete(&app.store, who, req)).await
     })
 }
 
@@ -90,8 +66,7 @@ pub fn delete_user(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
 pub fn list_clients(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
-        call(app, req, |who| async move { Ok(Reply::Json(200, clients::list(&app.store, &who, &query(req)?).await?)) })
-            .await
+        call(app, req, |who| clients::list(&app.store, who, req)).await
     })
 }
 
@@ -99,10 +74,7 @@ pub fn list_clients(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
 pub fn get_client(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
-        call(app, req, |who| async move {
-            Ok(Reply::Json(200, clients::get(&app.store, &who, &path(req, "id")?, &query(req)?).await?))
-        })
-        .await
+        call(app, req, |who| clients::get(&app.store, who, req)).await
     })
 }
 
@@ -110,10 +82,7 @@ pub fn get_client(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
 pub fn create_client(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
-        call(app, req, |who| async move {
-            Ok(Reply::Json(201, clients::create(&app.store, &who, json_body(req)?, app.clock.now()).await?))
-        })
-        .await
+        call(app, req, |who| clients::create(&app.store, who, req, app.clock.now())).await
     })
 }
 
@@ -121,10 +90,7 @@ pub fn create_client(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
 pub fn update_client(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
-        call(app, req, |who| async move {
-            Ok(Reply::Json(200, clients::update(&app.store, &who, &path(req, "id")?, json_body(req)?).await?))
-        })
-        .await
+        call(app, req, |who| clients::update(&app.store, who, req)).await
     })
 }
 
@@ -132,11 +98,7 @@ pub fn update_client(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
 pub fn delete_client(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
-        call(app, req, |who| async move {
-            clients::delete(&app.store, &who, &path(req, "id")?).await?;
-            Ok(Reply::NoContent)
-        })
-        .await
+        call(app, req, |who| clients::delete(&app.store, who, req)).await
     })
 }
 

@@ -259,5 +259,5 @@ pub fn by_name(name: &str) -> Option<Handler> {
 }
 
 pub(crate) fn method_not_allowed() -> Response<Body> {
-    crate::response::oauth_error(405, "invalid_request", "Method not allowed.")
+    crate::oauth::error_response(&crate::oauth::OAuthError::MethodNotAllowed)
 }

@@ -2,13 +2,15 @@
 
 use base64::Engine as _;
 use lambda_http::{Body, Request, Response};
-use rt_domain::oauth_token::{self as uc, TokenError};
+use rt_domain::oauth_token::{self as uc, ClientAuth};
+use rt_domain::params::Params;
 use serde::Serialize;
 
 use super::BoxFuture;
 use crate::app::App;
+use crate::oauth::{OAuthError, error_response};
 use crate::request;
-use crate::response::{json, oauth_error, oauth_input_error, preflight, unavailable_oauth, with_header};
+use crate::response::{json, preflight};
 
 #[derive(Serialize)]
 struct Success<'a> {
@@ -29,9 +31,9 @@ pub fn handle(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
 }
 
 /// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
-fn basic(req: &Request) -> Result<Option<(String, String)>, TokenError> {
+fn basic(req: &Request) -> Result<Option<(String, String)>, OAuthError> {
     let Some(h) = request::header(req, "authorization") else { return Ok(None) };
-    let bad = || TokenError::InvalidRequest("Malformed Authorization header.".into());
+    let bad = || OAuthError::InvalidRequest("Malformed Authorization header.".into());
     let (scheme, value) = h.split_once(' ').ok_or_else(bad)?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(bad());
@@ -43,34 +45,35 @@ fn basic(req: &Request) -> Result<Option<(String, String)>, TokenError> {
     Ok(Some((params.get("i").unwrap_or("").to_owned(), params.get("s").unwrap_or("").to_owned())))
 }
 
-fn error(e: &TokenError) -> Response<Body> {
-    match e {
-        TokenError::Unavailable => unavailable_oauth(),
-        TokenError::Internal(detail) => {
-            tracing::error!(error = %detail, "oauth/token: internal");
-            oauth_error(500, e.code(), "Internal error.")
+/// Who is calling: exactly one of Basic (`client_secret_basic`) or body credentials
+/// (`client_secret_post`).
+fn client_auth(basic: Option<(String, String)>, p: &Params) -> Result<ClientAuth, OAuthError> {
+    match (basic, p.get("client_id")) {
+        (Some((id, secret)), body_id) => {
+            if body_id.is_some_and(|b| b != id) || p.get("client_secret").is_some() {
+                return Err(OAuthError::InvalidRequest("Use one client authentication method, not two.".into()));
+            }
+            Ok(ClientAuth { client_id: id, client_secret: Some(secret.into()) })
         }
-        TokenError::InvalidClient => {
-            with_header(oauth_error(401, e.code(), &e.to_string()), "www-authenticate", "Basic realm=\"oauth\"")
-        }
-        _ => oauth_error(e.status(), e.code(), &e.to_string()),
+        (None, Some(id)) => Ok(ClientAuth {
+            client_id: id.to_owned(),
+            client_secret: p.get("client_secret").map(|s| s.to_owned().into()),
+        }),
+        (None, None) => Err(OAuthError::InvalidRequest("Missing required parameter: client_id".into())),
     }
 }
 
 async fn post(app: &App, req: &Request) -> Response<Body> {
-    let params = match request::body_params(req) {
-        Ok(p) => p,
-        Err(e) => return oauth_input_error(&e),
-    };
     let result = async {
+        let params = request::body_params(req)?;
         let grant = params
             .get("grant_type")
-            .ok_or_else(|| TokenError::InvalidRequest("Missing required parameter: grant_type".into()))?;
+            .ok_or_else(|| OAuthError::InvalidRequest("Missing required parameter: grant_type".into()))?;
         if grant != rt_domain::client::GRANT_CLIENT_CREDENTIALS {
-            return Err(TokenError::UnsupportedGrantType(grant.to_owned()));
+            return Err(OAuthError::UnsupportedGrantType(format!("Unsupported grant type: {grant}").into()));
         }
-        let auth = uc::client_auth(basic(req)?, &params)?;
-        uc::client_credentials(&app.store, &app.keys, &app.config.issuer, &auth, &params, app.clock.now()).await
+        let auth = client_auth(basic(req)?, &params)?;
+        Ok(uc::client_credentials(&app.store, &app.keys, &app.config.issuer, &auth, &params, app.clock.now()).await?)
     }
     .await;
     match result {
@@ -78,6 +81,6 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
             200,
             &Success { access_token: &t.access_token, token_type: "Bearer", expires_in: t.expires_in, scope: &t.scope },
         ),
-        Err(e) => error(&e),
+        Err(e) => error_response(&e),
     }
 }

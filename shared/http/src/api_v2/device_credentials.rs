@@ -1,0 +1,72 @@
+//! `GET /api/v2/device-credentials` and `DELETE /api/v2/device-credentials/{id}`.
+
+use lambda_http::Request;
+use rt_domain::credential::{DeviceCredential, TYPE_REFRESH_TOKEN};
+use rt_domain::ids::{ClientId, DeviceCredentialId, UserId};
+use rt_domain::management::device_credentials::{self, CredentialQuery};
+use rt_domain::management::{Entity, MgmtError, Page, Principal};
+use rt_domain::ports::{CredentialFilter, CredentialStore};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::listing::{Fields, paged, parse_paging};
+use super::{Reply, decode, path, query};
+
+pub const FIELDS: &[&str] = &["id", "device_name", "device_id", "type", "user_id", "client_id"];
+/// The credential types Auth0 has; only refresh tokens are kept here.
+const TYPES: &[&str] = &["refresh_token", "public_key", "rotating_refresh_token"];
+
+/// Auth0's device-credential object.
+pub fn view(c: &DeviceCredential) -> Value {
+    json!({
+        "id": c.id.as_str(),
+        "device_name": c.device_name.as_str(),
+        "device_id": "",
+        "type": TYPE_REFRESH_TOKEN,
+        "user_id": c.user_id.as_str(),
+        "client_id": c.client_id.as_str(),
+    })
+}
+
+/// `GET /device-credentials?user_id=…|client_id=…[&type=…]`
+pub async fn list<S: CredentialStore>(store: &S, who: Principal, req: &Request) -> Result<Reply, ApiError> {
+    let p = query(req)?;
+    who.require(device_credentials::READ)?;
+    let paging = parse_paging(&p)?;
+    let fields = Fields::parse(&p, FIELDS)?;
+    let bad = |m: &'static str| ApiError::Query(m.into());
+    let user =
+        p.get("user_id").map(UserId::parse).transpose().map_err(|_| bad("Query validation error: invalid user_id"))?;
+    let client = p
+        .get("client_id")
+        .map(ClientId::parse)
+        .transpose()
+        .map_err(|_| bad("Query validation error: invalid client_id"))?;
+    let kind = p.get("type");
+    if kind.is_some_and(|t| !TYPES.contains(&t)) {
+        return Err(bad(
+            "Query validation error: 'type' must be one of refresh_token, public_key, rotating_refresh_token",
+        ));
+    }
+    let filter = match (user, client) {
+        (Some(user), client) => CredentialFilter::User { user, client },
+        (None, Some(client)) => CredentialFilter::Client(client),
+        (None, None) => return Err(bad("Query validation error: provide user_id or client_id")),
+    };
+    // Other types than refresh tokens list as empty.
+    let page = if kind.is_none_or(|t| t == TYPE_REFRESH_TOKEN) {
+        device_credentials::list(store, &who, CredentialQuery { filter, paging }).await?
+    } else {
+        Page::empty(paging)
+    };
+    Ok(Reply::Json(200, paged("device_credentials", &page, &fields, view)))
+}
+
+/// `DELETE /device-credentials/{id}`: revokes one refresh token.
+pub async fn delete<S: CredentialStore>(store: &S, who: Principal, req: &Request) -> Result<Reply, ApiError> {
+    let raw = path(req, "id")?;
+    who.require(device_credentials::DELETE)?;
+    let id = DeviceCredentialId::parse(&decode(&raw)?).map_err(|_| MgmtError::NotFound(Entity::DeviceCredential))?;
+    device_credentials::delete(store, &who, &id).await?;
+    Ok(Reply::NoContent)
+}
