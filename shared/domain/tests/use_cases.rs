@@ -1,5 +1,6 @@
 //! The use cases over the in-memory store (`rt_domain::memory`, held to the DynamoDB adapter's
-//! contract by `tests/api/contract.rs`): sign-in and delegation, in milliseconds, no server.
+//! contract by `tests/api/contract.rs`): sign-in, delegation and the Management API, in
+//! milliseconds, no server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::net::IpAddr;
@@ -11,6 +12,9 @@ use rt_domain::client::{AppType, Client, GRANT_IMPLICIT, GRANT_JWT_BEARER, GRANT
 use rt_domain::clock::Timestamp;
 use rt_domain::delegation::{self, DelegationError, DelegationRequest, DelegationScope};
 use rt_domain::ids::{ClientId, Email, UserId};
+use rt_domain::management::{
+    self, Conflict, Entity, Invalid, MgmtError, Paging, Principal, clients, device_credentials, users,
+};
 use rt_domain::memory::MemoryStore;
 use rt_domain::params::Params;
 use rt_domain::password::PasswordHash;
@@ -307,4 +311,148 @@ async fn delegation_refuses_revoked_foreign_and_outdated_tokens() {
     ));
     let all = CredentialFilter::User { user: w.user.id.clone(), client: None };
     assert_eq!(w.store.list_credentials(&all, PageRequest { page: 0, per_page: 10 }).await.unwrap().len(), 1);
+}
+
+// ---------------------------------------------------------------- the Management API
+
+fn admin(scopes: &[&str]) -> Principal {
+    Principal { client_id: ClientId::generate(), scopes: scopes.iter().copied().collect() }
+}
+
+fn first_page(with_total: bool) -> Paging {
+    Paging { page: PageRequest { page: 0, per_page: 50 }, with_total }
+}
+
+#[tokio::test]
+async fn every_management_use_case_checks_its_scope() {
+    let w = world().await;
+    let nobody = admin(&["read:clients"]);
+    let q = users::UserQuery { search: None, paging: first_page(false) };
+    assert!(
+        matches!(users::list(&w.store, &nobody, q).await, Err(MgmtError::InsufficientScope(s)) if s == users::READ)
+    );
+    assert!(matches!(users::delete(&w.store, &nobody, &w.user.id).await, Err(MgmtError::InsufficientScope(_))));
+    let token = refresh_token(&w).await;
+    assert!(matches!(
+        device_credentials::delete(&w.store, &nobody, token.id()).await,
+        Err(MgmtError::InsufficientScope(_))
+    ));
+    assert!(w.store.get_user(&w.user.id).await.unwrap().is_some(), "nothing was changed");
+    assert!(w.store.get_credential(token.id()).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_password_change_revokes_every_refresh_token_of_the_user() {
+    let w = world().await;
+    let who = admin(management::SCOPES);
+    let (a, b) = (refresh_token(&w).await, refresh_token(&w).await);
+    assert!(delegate(&w, &a, DelegationScope::OpenId, "198.51.100.7").await.is_ok());
+    let patch = users::UserPatch { password: Some(SecretString::from("New-password-42")), ..Default::default() };
+    let updated = users::update(&w.store, &who, &w.user.id, patch, NOW).await.unwrap();
+    assert_eq!(updated.rev, 1);
+    for t in [&a, &b] {
+        assert!(matches!(
+            delegate(&w, t, DelegationScope::OpenId, "198.51.100.7").await,
+            Err(DelegationError::InvalidGrant(m)) if m == delegation::INVALID_REFRESH_TOKEN
+        ));
+        assert_eq!(w.store.get_credential(t.id()).await.unwrap(), None, "purged");
+    }
+    // A weak password is refused and changes nothing.
+    let weak = users::UserPatch { password: Some(SecretString::from("short")), ..Default::default() };
+    assert!(matches!(users::update(&w.store, &who, &w.user.id, weak, NOW).await, Err(MgmtError::PasswordPolicy(_))));
+    assert_eq!(w.store.get_user(&w.user.id).await.unwrap().unwrap().rev, 1);
+}
+
+#[tokio::test]
+async fn users_are_created_once_per_email_and_deleted_with_their_tokens() {
+    let w = world().await;
+    let who = admin(management::SCOPES);
+    let new = |email: &str| users::NewUser {
+        email: Email::parse(email).unwrap(),
+        password: SecretString::from("Another-pass-7"),
+        name: None,
+        nickname: None,
+        email_verified: false,
+        blocked: false,
+        admin: false,
+    };
+    let grace = users::create(&w.store, &who, new("grace@example.com"), NOW).await.unwrap();
+    assert_eq!((grace.name.as_str(), grace.nickname.as_str()), ("grace@example.com", "grace"));
+    assert!(matches!(
+        users::create(&w.store, &who, new("grace@example.com"), NOW).await,
+        Err(MgmtError::Conflict(Conflict::UserExists))
+    ));
+    let taken = users::UserPatch { email: Some(w.user.email.clone()), ..Default::default() };
+    assert!(matches!(
+        users::update(&w.store, &who, &grace.id, taken, NOW).await,
+        Err(MgmtError::Conflict(Conflict::EmailTaken))
+    ));
+    let search = users::UserQuery { search: Some(users::UserSearch::Prefix("gr".into())), paging: first_page(true) };
+    let page = users::list(&w.store, &who, search).await.unwrap();
+    assert_eq!((page.items.len(), page.total), (1, Some(1)));
+
+    let token = refresh_token(&w).await;
+    users::delete(&w.store, &who, &w.user.id).await.unwrap();
+    assert!(matches!(users::get(&w.store, &who, &w.user.id).await, Err(MgmtError::NotFound(Entity::User))));
+    assert_eq!(w.store.get_credential(token.id()).await.unwrap(), None);
+    // Deleting again is done, too.
+    users::delete(&w.store, &who, &w.user.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn clients_get_a_secret_only_when_confidential_and_take_their_tokens_with_them() {
+    let w = world().await;
+    let who = admin(management::SCOPES);
+    let spec = |app_type, scopes: Option<Vec<String>>| clients::ClientSpec {
+        name: "Backend".into(),
+        app_type,
+        callbacks: None,
+        web_origins: None,
+        grant_types: None,
+        id_token_lifetime_secs: None,
+        management_scopes: scopes,
+    };
+    let web = clients::create(&w.store, &who, spec(AppType::RegularWeb, None), NOW).await.unwrap();
+    let secret = web.secret.as_ref().map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned()).unwrap();
+    assert_eq!(web.client.secret_hash, Some(rt_domain::token::SecretHash::of(secret.as_bytes())), "stored as a hash");
+    let native = clients::create(&w.store, &who, spec(AppType::Native, None), NOW).await.unwrap();
+    assert!(native.secret.is_none() && native.client.secret_hash.is_none());
+    let scoped = spec(AppType::Native, Some(vec!["read:users".into()]));
+    assert!(matches!(
+        clients::create(&w.store, &who, scoped, NOW).await,
+        Err(MgmtError::Invalid(Invalid::ScopesNeedMachineToMachine))
+    ));
+    let missing = ClientId::generate();
+    assert!(matches!(
+        clients::update(&w.store, &who, &missing, clients::ClientPatch::default()).await,
+        Err(MgmtError::NotFound(Entity::Client))
+    ));
+
+    let token = refresh_token(&w).await;
+    let q = device_credentials::CredentialQuery {
+        filter: CredentialFilter::Client(w.client.id.clone()),
+        paging: first_page(true),
+    };
+    assert_eq!(device_credentials::list(&w.store, &who, q.clone()).await.unwrap().total, Some(1));
+    clients::delete(&w.store, &who, &w.client.id).await.unwrap();
+    assert!(matches!(
+        delegate(&w, &token, DelegationScope::OpenId, "198.51.100.7").await,
+        Err(DelegationError::InvalidClient)
+    ));
+    assert_eq!(device_credentials::list(&w.store, &who, q).await.unwrap().total, Some(0), "purged");
+}
+
+#[tokio::test]
+async fn one_refresh_token_is_revoked_by_id() {
+    let w = world().await;
+    let who = admin(management::SCOPES);
+    let (keep, revoke) = (refresh_token(&w).await, refresh_token(&w).await);
+    device_credentials::delete(&w.store, &who, revoke.id()).await.unwrap();
+    assert!(matches!(
+        device_credentials::delete(&w.store, &who, revoke.id()).await,
+        Err(MgmtError::NotFound(Entity::DeviceCredential))
+    ));
+    assert!(delegate(&w, &keep, DelegationScope::OpenId, "198.51.100.7").await.is_ok());
+    assert!(delegate(&w, &revoke, DelegationScope::OpenId, "198.51.100.7").await.is_err());
+    assert_eq!(w.store.get_user(&w.user.id).await.unwrap().unwrap().live_devices, 1, "the device still has one");
 }
