@@ -8,7 +8,6 @@ use crate::client::{Client, GRANT_IMPLICIT, GRANT_REFRESH_TOKEN};
 use crate::clock::Timestamp;
 use crate::credential::DeviceCredential;
 use crate::ids::{ClientId, DeviceName, Email};
-use crate::params::Params;
 use crate::ports::{ClientStore, Freshness, IssueOutcome, SignError, Store, StoreError, TokenSigner};
 use crate::ratelimit::{RatePolicy, address_key};
 use crate::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE, Scope};
@@ -106,19 +105,35 @@ pub struct AuthorizeRequest {
     pub offline: bool,
 }
 
+/// The parameters of an authorization request as sent (query string, or the login form's
+/// sealed copy of it); `None` when absent. Unknown parameters (`auth0Client`, `audience`, …)
+/// are not carried.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuthorizeParams<'a> {
+    pub client_id: Option<&'a str>,
+    pub redirect_uri: Option<&'a str>,
+    pub response_type: Option<&'a str>,
+    pub response_mode: Option<&'a str>,
+    pub scope: Option<&'a str>,
+    pub state: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+    pub prompt: Option<&'a str>,
+    pub device: Option<&'a str>,
+}
+
 /// Validates an authorization request. Unknown parameters (`auth0Client`, `audience`, …) are
 /// ignored. The client and redirect URI are checked first; everything after that is reported
 /// to the redirect URI.
-pub async fn validate<S: ClientStore>(store: &S, p: &Params) -> Result<AuthorizeRequest, AuthorizeError> {
-    let client_id = p.get("client_id").ok_or(PageError::MissingClientId)?;
+pub async fn validate<S: ClientStore>(store: &S, p: &AuthorizeParams<'_>) -> Result<AuthorizeRequest, AuthorizeError> {
+    let client_id = p.client_id.ok_or(PageError::MissingClientId)?;
     let client_id = ClientId::parse(client_id).map_err(|_| PageError::UnknownClient)?;
     let client = store.get_client(&client_id, Freshness::Cached).await?.ok_or(PageError::UnknownClient)?;
-    let redirect_uri = p.get("redirect_uri").ok_or(PageError::MissingRedirectUri)?;
+    let redirect_uri = p.redirect_uri.ok_or(PageError::MissingRedirectUri)?;
     if !client.has_callback(redirect_uri) {
         return Err(PageError::UnregisteredRedirectUri.into());
     }
     let redirect_uri = redirect_uri.to_owned();
-    let state = match p.get("state") {
+    let state = match p.state {
         Some(s) if s.len() > MAX_STATE_LEN => {
             return Err(PageError::BadRequest(format!("state is longer than {MAX_STATE_LEN} characters")).into());
         }
@@ -134,11 +149,11 @@ pub async fn validate<S: ClientStore>(store: &S, p: &Params) -> Result<Authorize
     };
 
     let response_type =
-        p.get("response_type").ok_or_else(|| fail("invalid_request", "Missing required parameter: response_type"))?;
+        p.response_type.ok_or_else(|| fail("invalid_request", "Missing required parameter: response_type"))?;
     let response_type = ResponseType::parse(response_type).ok_or_else(|| {
         fail("unsupported_response_type", "Unsupported response type: use token, id_token or 'token id_token'.")
     })?;
-    if let Some(mode) = p.get("response_mode")
+    if let Some(mode) = p.response_mode
         && mode != "fragment"
     {
         return Err(fail("invalid_request", "Unsupported response_mode: tokens are only returned in the fragment."));
@@ -146,7 +161,7 @@ pub async fn validate<S: ClientStore>(store: &S, p: &Params) -> Result<Authorize
     if !client.allows_grant(GRANT_IMPLICIT) {
         return Err(fail("unauthorized_client", "Grant type 'implicit' not allowed for the client."));
     }
-    let mut scope = Scope::parse(p.get("scope").unwrap_or(OPENID))
+    let mut scope = Scope::parse(p.scope.unwrap_or(OPENID))
         .map_err(|_| fail("invalid_scope", "scope must be space-separated printable ASCII"))?;
     if scope.is_empty() {
         scope.insert(OPENID);
@@ -154,7 +169,7 @@ pub async fn validate<S: ClientStore>(store: &S, p: &Params) -> Result<Authorize
     if response_type.requires_nonce() && !scope.contains(OPENID) {
         return Err(fail("invalid_scope", "An id_token needs the openid scope."));
     }
-    let nonce = match p.get("nonce") {
+    let nonce = match p.nonce {
         Some(n) if n.len() > MAX_NONCE_LEN => {
             return Err(fail("invalid_request", "nonce is too long"));
         }
@@ -164,7 +179,7 @@ pub async fn validate<S: ClientStore>(store: &S, p: &Params) -> Result<Authorize
         }
         None => None,
     };
-    if p.get("prompt") == Some("none") {
+    if p.prompt == Some("none") {
         return Err(fail("login_required", "Login required: this server keeps no login session."));
     }
     let offline = scope.contains(OFFLINE_ACCESS) && client.allows_grant(GRANT_REFRESH_TOKEN);
@@ -172,7 +187,7 @@ pub async fn validate<S: ClientStore>(store: &S, p: &Params) -> Result<Authorize
         if !scope.contains(OPENID) {
             return Err(fail("invalid_scope", "offline_access needs the openid scope."));
         }
-        let raw = p.get("device").ok_or_else(|| {
+        let raw = p.device.ok_or_else(|| {
             fail("invalid_request", "Missing required parameter: device (required with offline_access)")
         })?;
         Some(DeviceName::parse(raw).map_err(|e| fail("invalid_request", &e.to_string()))?)

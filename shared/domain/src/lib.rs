@@ -16,7 +16,6 @@ pub mod ids;
 pub mod management;
 pub mod memory;
 pub mod oauth_token;
-pub mod params;
 pub mod password;
 pub mod ports;
 pub mod random;

@@ -5,7 +5,6 @@ use crate::claims::AccessTokenClaims;
 use crate::client::GRANT_CLIENT_CREDENTIALS;
 use crate::clock::Timestamp;
 use crate::ids::ClientId;
-use crate::params::Params;
 use crate::ports::{ClientStore, Freshness, SignError, StoreError, TokenSigner};
 use crate::scope::Scope;
 use crate::token::SecretHash;
@@ -48,13 +47,20 @@ pub struct Issued {
     pub scope: String,
 }
 
+/// What a `client_credentials` request asks for, as sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientCredentialsRequest<'a> {
+    pub audience: Option<&'a str>,
+    pub scope: Option<&'a str>,
+}
+
 /// `grant_type=client_credentials` for `audience = {issuer}api/v2/`.
 pub async fn client_credentials<S: ClientStore, T: TokenSigner>(
     store: &S,
     signer: &T,
     issuer: &str,
     auth: &ClientAuth,
-    p: &Params,
+    p: ClientCredentialsRequest<'_>,
     now: Timestamp,
 ) -> Result<Issued, TokenError> {
     use secrecy::ExposeSecret as _;
@@ -71,7 +77,7 @@ pub async fn client_credentials<S: ClientStore, T: TokenSigner>(
     }
     let api = format!("{issuer}api/v2/");
     let audience =
-        p.get("audience").ok_or_else(|| TokenError::InvalidRequest("Missing required parameter: audience".into()))?;
+        p.audience.ok_or_else(|| TokenError::InvalidRequest("Missing required parameter: audience".into()))?;
     if audience != api {
         return Err(TokenError::AccessDenied(format!("Service not found: {audience}")));
     }
@@ -81,7 +87,7 @@ pub async fn client_credentials<S: ClientStore, T: TokenSigner>(
             "Client is not authorized to access \"{api}\". Grant it Management API scopes first."
         )));
     }
-    let scope = match p.get("scope") {
+    let scope = match p.scope {
         None => granted,
         Some(s) => {
             let asked = Scope::parse(s).map_err(|e| TokenError::InvalidScope(e.to_string()))?;

@@ -16,7 +16,6 @@ use rt_domain::management::{
     self, Conflict, Entity, Invalid, MgmtError, Paging, Principal, clients, device_credentials, users,
 };
 use rt_domain::memory::MemoryStore;
-use rt_domain::params::Params;
 use rt_domain::password::PasswordHash;
 use rt_domain::ports::{
     ClientStore, CredentialFilter, CredentialStore, PageRequest, SignError, TokenSigner, UserStore,
@@ -115,16 +114,16 @@ async fn world() -> World {
 }
 
 async fn authorize_request(w: &World, scope: &str) -> AuthorizeRequest {
-    let p = Params::from_pairs([
-        ("client_id", w.client.id.as_str()),
-        ("redirect_uri", CALLBACK),
-        ("response_type", "token id_token"),
-        ("scope", scope),
-        ("nonce", "n-0S6_WzA2Mj"),
-        ("state", "xyz"),
-        ("device", "Ada's phone"),
-    ])
-    .unwrap();
+    let p = authorize::AuthorizeParams {
+        client_id: Some(w.client.id.as_str()),
+        redirect_uri: Some(CALLBACK),
+        response_type: Some("token id_token"),
+        scope: Some(scope),
+        nonce: Some("n-0S6_WzA2Mj"),
+        state: Some("xyz"),
+        device: Some("Ada's phone"),
+        ..Default::default()
+    };
     authorize::validate(&w.store, &p).await.unwrap()
 }
 

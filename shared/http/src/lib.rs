@@ -12,6 +12,7 @@ pub mod failure;
 pub mod handlers;
 pub mod local;
 pub mod oauth;
+pub mod params;
 pub mod request;
 pub mod response;
 pub mod session;

@@ -2,9 +2,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use crate::params::Params;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
-use rt_domain::params::Params;
 
 /// Largest body the auth endpoints read.
 pub const MAX_BODY: usize = 16 * 1024;

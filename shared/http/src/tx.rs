@@ -4,11 +4,11 @@
 //!
 //! `tx = base64url(json) "." base64url(HMAC-SHA256(key, base64url(json)))`
 
+use crate::params::Params;
 use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rt_domain::clock::Timestamp;
-use rt_domain::params::Params;
 use rt_domain::token::constant_time_eq;
 use secrecy::{ExposeSecret, SecretBox};
 use serde::{Deserialize, Serialize};

@@ -2,8 +2,8 @@
 //! selection (`fields`, `include_fields`), and the page as a bare array or, with totals, an
 //! envelope `{start, limit, length, total, <key>: […]}`.
 
+use crate::params::Params;
 use rt_domain::management::{Page, Paging};
-use rt_domain::params::Params;
 use rt_domain::ports::PageRequest;
 use serde_json::{Map, Value};
 

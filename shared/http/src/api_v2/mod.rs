@@ -23,11 +23,11 @@ pub mod users;
 
 use std::future::Future;
 
+use crate::params::Params;
 use lambda_http::{Body, Request, Response};
 use rt_domain::claims::AccessTokenClaims;
 use rt_domain::ids::ClientId;
 use rt_domain::management::Principal;
-use rt_domain::params::Params;
 use rt_domain::ports::{ClientStore, Freshness};
 use rt_domain::scope::Scope;
 use rt_jwt::VerifyError;

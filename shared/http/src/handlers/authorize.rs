@@ -1,10 +1,10 @@
 //! `GET /authorize` shows the login form; `POST /authorize` (the form) signs in and redirects
 //! to the registered callback with the tokens in the fragment.
 
+use crate::params::Params;
 use askama::Template;
 use lambda_http::{Body, Request, Response};
 use rt_domain::authorize::{self as uc, AuthorizeRequest, LoginSuccess};
-use rt_domain::params::Params;
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::BoxFuture;
@@ -114,12 +114,27 @@ fn login_cookie(app: &App, bind: &str, max_age: i64) -> String {
     format!("{}={value}; Path=/authorize; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}", tx::cookie_name(bind))
 }
 
+/// The parameters `/authorize` reads, from the query string (or the form's sealed copy of it).
+fn authorize_params(p: &Params) -> uc::AuthorizeParams<'_> {
+    uc::AuthorizeParams {
+        client_id: p.get("client_id"),
+        redirect_uri: p.get("redirect_uri"),
+        response_type: p.get("response_type"),
+        response_mode: p.get("response_mode"),
+        scope: p.get("scope"),
+        state: p.get("state"),
+        nonce: p.get("nonce"),
+        prompt: p.get("prompt"),
+        device: p.get("device"),
+    }
+}
+
 async fn get(app: &App, req: &Request) -> Response<Body> {
     let params = match request::query(req) {
         Ok(p) => p,
         Err(e) => return authorize_error(&e.into()),
     };
-    let ar = match uc::validate(&app.store, &params).await {
+    let ar = match uc::validate(&app.store, &authorize_params(&params)).await {
         Ok(ar) => ar,
         Err(e) => return authorize_error(&e.into()),
     };
@@ -142,7 +157,7 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
         Err(e) => return authorize_error(&e.into()),
     };
     // Re-validate: the client may have changed since the form was shown.
-    let ar = match uc::validate(&app.store, &opened.params).await {
+    let ar = match uc::validate(&app.store, &authorize_params(&opened.params)).await {
         Ok(ar) => ar,
         Err(e) => return authorize_error(&e.into()),
     };

@@ -3,12 +3,12 @@
 //! (askama, escaping by default), strict CSP (no inline script or style), every state change a
 //! POST with the session's CSRF token; works without JavaScript.
 
+use crate::params::Params;
 use askama::Template;
 use lambda_http::{Body, Request, Response};
 use rt_domain::clock::Timestamp;
 use rt_domain::dashboard;
 use rt_domain::ids::UserId;
-use rt_domain::params::Params;
 use rt_domain::ports::{PageRequest, StoreError, UserStore};
 use rt_domain::user::User;
 use secrecy::SecretString;

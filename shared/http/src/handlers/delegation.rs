@@ -1,10 +1,10 @@
 //! `POST /delegation` (legacy Auth0): a refresh token for a fresh id_token.
 
+use crate::params::Params;
 use lambda_http::{Body, Request, Response};
 use rt_domain::client::GRANT_JWT_BEARER;
 use rt_domain::delegation::{self as uc, DelegationError, DelegationRequest, DelegationScope, INVALID_REFRESH_TOKEN};
 use rt_domain::ids::ClientId;
-use rt_domain::params::Params;
 use rt_domain::ports::Freshness;
 use rt_domain::token::RefreshToken;
 use serde::Serialize;

@@ -1,9 +1,9 @@
 //! `POST /oauth/token`: `client_credentials` (Management API tokens).
 
+use crate::params::Params;
 use base64::Engine as _;
 use lambda_http::{Body, Request, Response};
 use rt_domain::oauth_token::{self as uc, ClientAuth};
-use rt_domain::params::Params;
 use serde::Serialize;
 
 use super::BoxFuture;
@@ -73,7 +73,8 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
             return Err(OAuthError::UnsupportedGrantType(format!("Unsupported grant type: {grant}").into()));
         }
         let auth = client_auth(basic(req)?, &params)?;
-        Ok(uc::client_credentials(&app.store, &app.keys, &app.config.issuer, &auth, &params, app.clock.now()).await?)
+        let asked = uc::ClientCredentialsRequest { audience: params.get("audience"), scope: params.get("scope") };
+        Ok(uc::client_credentials(&app.store, &app.keys, &app.config.issuer, &auth, asked, app.clock.now()).await?)
     }
     .await;
     match result {
