@@ -192,3 +192,31 @@ async fn users_list_searches_and_pages() {
     assert_eq!(app.dashboard_get("/dashboard/users/auth0%7C000000000000000000000000", &cookie).await.status, 404);
     assert_eq!(app.dashboard_get("/dashboard/users/garbage%zz", &cookie).await.status, 404);
 }
+
+#[tokio::test]
+async fn the_users_page_shows_live_devices_without_reading_any_credential() {
+    let app = TestApp::spawn().await;
+    for device in ["phone", "phone", "laptop"] {
+        app.obtain_refresh_token(device).await;
+    }
+    let (admin, password) = app.admin().await;
+    let (cookie, csrf) = app.dashboard_sign_in(&admin, &password).await.unwrap();
+    let devices_of_user = |body: &str| -> String {
+        let row = body.split("<tr>").find(|r| r.contains(&app.user.email)).expect("the user's row").to_owned();
+        let cell = row.split(r#"data-label="Devices" class="num">"#).nth(1).expect("the Devices cell");
+        cell.split('<').next().unwrap().trim().to_owned()
+    };
+    app.layer.take_operations();
+    let r = app.dashboard_get("/dashboard/users", &cookie).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(devices_of_user(&r.body), "2", "phone and laptop");
+    let mut ops = app.layer.take_operations();
+    ops.sort();
+    assert_eq!(ops, ["BatchGetItem", "GetItem", "Query", "Query"], "the session's user, a page and its count");
+
+    // UNLINK the phone: one device left.
+    let unlink = format!("{}/devices/unlink", app.dashboard_user_path());
+    let r = app.dashboard_post(&unlink, Some(&cookie), &[("csrf", &csrf), ("device", "phone")]).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(devices_of_user(&app.dashboard_get("/dashboard/users", &cookie).await.body), "1");
+}
