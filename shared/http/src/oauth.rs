@@ -49,7 +49,7 @@ fn server(status: u16) -> (u16, &'static str) {
 /// The status of an unreadable request, in every endpoint of this family.
 fn input_status(e: &InputError) -> u16 {
     match e {
-        InputError::TooLarge => 413,
+        InputError::TooLarge(_) => 413,
         InputError::ContentType => 415,
         InputError::Json | InputError::Encoding | InputError::Duplicate(_) => 400,
     }
@@ -257,7 +257,7 @@ mod tests {
         let r = error_response(&OAuthError::Token(TokenError::InvalidClient));
         assert_eq!(r.status(), 401);
         assert!(r.headers().contains_key("www-authenticate"));
-        assert_eq!(error_response(&OAuthError::Input(InputError::TooLarge)).status(), 413);
+        assert_eq!(error_response(&OAuthError::Input(InputError::TooLarge(crate::request::MAX_BODY))).status(), 413);
         assert_eq!(error_response(&OAuthError::Input(InputError::ContentType)).status(), 415);
         let page = authorize_error(&AuthorizeFailure::Request(AuthorizeError::Page(PageError::UnknownClient)));
         assert_eq!(page.status(), 400);

@@ -12,8 +12,9 @@ pub const MAX_BODY: usize = 16 * 1024;
 /// A request that cannot be read. Each family decides how to answer it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
-    #[error("Request body too large (limit {MAX_BODY} bytes).")]
-    TooLarge,
+    /// Over the endpoint's limit (in bytes).
+    #[error("Request body too large (limit {0} bytes).")]
+    TooLarge(usize),
     #[error("Unsupported Content-Type: send application/json or application/x-www-form-urlencoded.")]
     ContentType,
     #[error("Malformed JSON body: expected an object of string, number or boolean values.")]
@@ -124,7 +125,7 @@ fn media_type(req: &Request) -> String {
 pub fn body_params(req: &Request) -> Result<Params, InputError> {
     let body = body_bytes(req);
     if body.len() > MAX_BODY {
-        return Err(InputError::TooLarge);
+        return Err(InputError::TooLarge(MAX_BODY));
     }
     match media_type(req).as_str() {
         "application/json" => json_params(body),

@@ -128,7 +128,7 @@ fn describe(e: &ApiError) -> (u16, Cow<'_, str>, Option<&'static str>) {
             };
             (401, message.into(), (*u == Unauthorized::Scheme).then_some("Bearer"))
         }
-        ApiError::Input(i @ InputError::TooLarge) => (413, i.to_string().into(), None),
+        ApiError::Input(i @ InputError::TooLarge(_)) => (413, i.to_string().into(), None),
         ApiError::Input(i @ InputError::ContentType) => (415, i.to_string().into(), None),
         ApiError::Input(i) => (400, format!("Invalid request query string: {i}").into(), INVALID_QUERY),
         ApiError::Uri(m) | ApiError::Body(m) => (400, m.as_ref().into(), INVALID_BODY),
@@ -197,7 +197,11 @@ mod tests {
         assert!(!body.to_string().contains("the table"), "no cause in the answer");
         let r = error_response(&gone);
         assert_eq!(r.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
-        assert_eq!(envelope(&ApiError::Input(InputError::TooLarge)).0, 413);
+        let (status, body) = envelope(&ApiError::Input(InputError::TooLarge(crate::api_v2::MAX_BODY)));
+        assert_eq!(
+            (status, &body["message"]),
+            (413, &serde_json::json!("Request body too large (limit 65536 bytes)."))
+        );
         assert_eq!(envelope(&ApiError::Input(InputError::Encoding)).1["errorCode"], "invalid_query_string");
         let m2m = ApiError::Mgmt(Invalid::ScopesNeedMachineToMachine.into());
         assert_eq!(

@@ -93,7 +93,7 @@ pub fn decode(raw: &str) -> Result<String, ApiError> {
 pub fn json_body(req: &Request) -> Result<Value, ApiError> {
     let body = request::body_bytes(req);
     if body.len() > MAX_BODY {
-        return Err(InputError::TooLarge.into());
+        return Err(InputError::TooLarge(MAX_BODY).into());
     }
     let ct = request::header(req, "content-type").unwrap_or("");
     if !ct.to_ascii_lowercase().starts_with("application/json") {
