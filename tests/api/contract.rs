@@ -14,7 +14,7 @@ use rt_domain::password::PasswordHash;
 use rt_domain::ports::{CreateUser, CredentialFilter, Freshness, IssueOutcome, PageRequest, Store, UpdateUser};
 use rt_domain::ratelimit::{self, RatePolicy};
 use rt_domain::scope::Scope;
-use rt_domain::token::RefreshToken;
+use rt_domain::token::{RefreshToken, RotationKeys};
 use rt_domain::user::User;
 
 const NOW: Timestamp = Timestamp::from_secs(1_800_000_000);
@@ -45,6 +45,8 @@ contract!(
     the_exchange_refuses_after_the_user_changes,
     counters_count_to_the_limit_per_window,
     users_carry_their_live_device_count,
+    a_rotating_family_rotates_retries_and_is_revoked_on_reuse,
+    concurrent_presentations_of_one_member_rotate_once,
 );
 
 fn password_hash() -> PasswordHash {
@@ -266,6 +268,8 @@ async fn exchange<S: Store>(
         policy: RatePolicy { limit: 3, window_secs: 60 },
         max_addresses: 2,
         claims,
+        rotation: None,
+        leeway_secs: 0,
     };
     // No hints: every exchange starts from the guess of a new window.
     exchange::run(s, &Hints::default(), &req).await.unwrap()
@@ -274,7 +278,8 @@ async fn exchange<S: Store>(
 async fn the_exchange_grants_counts_limits_and_rejects<S: Store>(s: &S) {
     let x = exchanging(s, "openid offline_access profile").await;
     let (t, c) = (&x.token, &x.client.id);
-    let granted = |used, claims: &str| Outcome::Granted { used, granted_claims: Scope::parse(claims).unwrap() };
+    let granted =
+        |used, claims: &str| Outcome::Granted { used, granted_claims: Scope::parse(claims).unwrap(), successor: false };
     assert_eq!(exchange(s, t, c, "a", &[]).await, granted(1, ""));
     // Wrong guesses about the grant are corrected, not refused.
     assert_eq!(exchange(s, t, c, "a", &[("profile", false), ("email", true)]).await, granted(2, "profile"));
@@ -364,4 +369,69 @@ async fn users_carry_their_live_device_count<S: Store>(s: &S) {
     let bumped = User { rev: 1, updated_at: Timestamp::from_secs(NOW.secs() + 1), ..current.clone() };
     assert_eq!(s.update_user(&current, &bumped).await.unwrap(), UpdateUser::Updated);
     assert_eq!(devices().await, 0);
+}
+
+fn rotation_keys() -> RotationKeys {
+    RotationKeys::new(&secrecy::SecretBox::new(Box::new([42; 32])))
+}
+
+async fn rotate<S: Store>(s: &S, token: &RefreshToken, client: &ClientId, keys: &RotationKeys) -> Outcome {
+    let req = Presented {
+        token,
+        client_id: client,
+        address: "203.0.113.7",
+        source_ip: "203.0.113.7",
+        now: NOW,
+        policy: RatePolicy { limit: 100, window_secs: 60 },
+        max_addresses: 16,
+        claims: &[],
+        rotation: Some(keys),
+        leeway_secs: 0,
+    };
+    exchange::run(s, &Hints::default(), &req).await.unwrap()
+}
+
+async fn rotating_family<S: Store>(s: &S, keys: &RotationKeys) -> (Client, User, RefreshToken) {
+    let client = client("spa");
+    s.create_client(&client).await.unwrap();
+    let user = user("r@example.com");
+    s.create_user(&user).await.unwrap();
+    let token = RefreshToken::generate_rotating(&user.id, 0, keys);
+    s.issue_credential(&rt_tests::credential(&token, &client.id, "browser", NOW)).await.unwrap();
+    (client, user, token)
+}
+
+async fn a_rotating_family_rotates_retries_and_is_revoked_on_reuse<S: Store>(s: &S) {
+    let keys = rotation_keys();
+    let (client, user, t0) = rotating_family(s, &keys).await;
+    let successor = Outcome::Granted { used: 1, granted_claims: Scope::default(), successor: true };
+    let generation = || async { s.get_credential(t0.id()).await.unwrap().and_then(|c| c.generation) };
+    assert_eq!(generation().await, Some(0));
+    assert_eq!(rotate(s, &t0, &client.id, &keys).await, successor);
+    assert_eq!(generation().await, Some(1), "rotated");
+    // The same token again at once: the same successor, no second rotation.
+    let again = Outcome::Granted { used: 2, granted_claims: Scope::default(), successor: true };
+    assert_eq!(rotate(s, &t0, &client.id, &keys).await, again);
+    assert_eq!(generation().await, Some(1));
+    let t1 = t0.successor(&keys).unwrap();
+    assert!(matches!(rotate(s, &t1, &client.id, &keys).await, Outcome::Granted { successor: true, .. }));
+    assert_eq!(generation().await, Some(2));
+    assert_eq!(s.get_user(&user.id).await.unwrap().unwrap().live_devices, 1);
+    // The first member, two generations back: the family is revoked, the newest member too.
+    assert_eq!(rotate(s, &t0, &client.id, &keys).await, Outcome::Rejected(Rejection::Reused));
+    assert_eq!(s.get_credential(t0.id()).await.unwrap(), None);
+    let t2 = t1.successor(&keys).unwrap();
+    assert_eq!(rotate(s, &t2, &client.id, &keys).await, Outcome::Rejected(Rejection::Unknown));
+    assert_eq!(s.get_user(&user.id).await.unwrap().unwrap().live_devices, 0, "counted off");
+}
+
+async fn concurrent_presentations_of_one_member_rotate_once<S: Store>(s: &S) {
+    let keys = rotation_keys();
+    let (client, _, t0) = rotating_family(s, &keys).await;
+    let outcomes = futures::future::join_all((0..10).map(|_| rotate(s, &t0, &client.id, &keys))).await;
+    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Granted { successor: true, .. })), "{outcomes:?}");
+    assert_eq!(s.get_credential(t0.id()).await.unwrap().and_then(|c| c.generation), Some(1), "one rotation");
+    // Each of them got the one successor, which is the current member now.
+    let t1 = t0.successor(&keys).unwrap();
+    assert!(matches!(rotate(s, &t1, &client.id, &keys).await, Outcome::Granted { successor: true, .. }));
 }

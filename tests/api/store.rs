@@ -54,6 +54,8 @@ async fn exchange(
         policy: RatePolicy { limit: 10, window_secs: 60 },
         max_addresses: 16,
         claims,
+        rotation: None,
+        leeway_secs: 0,
     };
     exchange::run(&f.store, &Hints::default(), &req).await.unwrap()
 }
@@ -68,10 +70,13 @@ async fn exchange_outcomes() {
     );
 
     let ok = exchange(&f, &token, &f.client.id, &[]).await;
-    assert_eq!(ok, ExchangeOutcome::Granted { used: 1, granted_claims: Scope::default() });
+    assert_eq!(ok, ExchangeOutcome::Granted { used: 1, granted_claims: Scope::default(), successor: false });
     // Wrong guesses about the grant are corrected, not refused.
     let ok = exchange(&f, &token, &f.client.id, &[("profile", false), ("email", true)]).await;
-    assert_eq!(ok, ExchangeOutcome::Granted { used: 2, granted_claims: Scope::parse("profile").unwrap() });
+    assert_eq!(
+        ok,
+        ExchangeOutcome::Granted { used: 2, granted_claims: Scope::parse("profile").unwrap(), successor: false }
+    );
 
     let unknown = RefreshToken::generate(&f.user.id, 0);
     assert_eq!(exchange(&f, &unknown, &f.client.id, &[]).await, ExchangeOutcome::Rejected(Rejection::Unknown));

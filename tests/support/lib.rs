@@ -603,6 +603,7 @@ pub fn credential(
         last_used_at: None,
         last_ip: None,
         use_count: 0,
+        generation: token.generation(),
     }
 }
 

@@ -348,6 +348,7 @@ async fn issue_tokens<S: Store, T: TokenSigner>(
             last_used_at: None,
             last_ip: None,
             use_count: 0,
+            generation: token.generation(),
         };
         match store.issue_credential(&cred).await? {
             IssueOutcome::Issued => {}

@@ -26,4 +26,6 @@ pub struct DeviceCredential {
     pub last_used_at: Option<Timestamp>,
     pub last_ip: Option<String>,
     pub use_count: u64,
+    /// A rotating family's current generation (`Some(0)` at issue); `None`: non-rotating.
+    pub generation: Option<u32>,
 }

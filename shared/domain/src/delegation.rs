@@ -136,9 +136,12 @@ pub async fn delegate<S: Store, T: TokenSigner>(
         policy: settings.policy,
         max_addresses: settings.max_addresses,
         claims: &claims,
+        // No successor can be handed out here: rotating tokens are for `/oauth/token`.
+        rotation: None,
+        leeway_secs: 0,
     };
     let (used, granted) = match exchange::run(store, &settings.hints, &presented).await? {
-        Outcome::Granted { used, granted_claims } => (used, granted_claims),
+        Outcome::Granted { used, granted_claims, .. } => (used, granted_claims),
         Outcome::RateLimited { used } => {
             return Err(DelegationError::RateLimited(settings.policy.status(now, used, true)));
         }
@@ -148,7 +151,7 @@ pub async fn delegate<S: Store, T: TokenSigner>(
         Outcome::Rejected(Rejection::WrongClient) => {
             return Err(DelegationError::InvalidGrant("The refresh token was not issued to this client."));
         }
-        Outcome::Rejected(Rejection::Unknown | Rejection::UserGone) => {
+        Outcome::Rejected(Rejection::Unknown | Rejection::UserGone | Rejection::Reused) => {
             return Err(DelegationError::InvalidGrant(INVALID_REFRESH_TOKEN));
         }
     };

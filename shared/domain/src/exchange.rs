@@ -2,13 +2,15 @@
 //!
 //! An exchange presents a token (and a client, an address, a moment). The decision depends on
 //! the credential as stored — its [`Snapshot`] — and is one of:
-//! - a [`Plan`]: a compare-and-set of the credential (the state it assumes, the change it
-//!   makes). Written, it grants the exchange ([`granted`]);
+//! - an [`Action`] to write: a [`Plan`], a compare-and-set of the credential (the state it
+//!   assumes, the change it makes: count and record the use, and for a rotating family move to
+//!   the next generation) that grants the exchange once written ([`granted`]); or a
+//!   [`Revoke`] of the whole family (a retired member was presented again);
 //! - an answer without writing: rejected (with the reason), rate-limited, too many addresses.
 //!
 //! The caller does not read the credential first: the first plan is a guess ([`first_plan`]),
 //! and a store that refuses a plan hands back the credential's state, from which [`decide`]
-//! plans again. Every step is a pure function here; the store only turns a plan into one
+//! plans again. Every step is a pure function here; the store only turns an action into one
 //! conditional write and a refusal back into a snapshot ([`crate::ports::CredentialStore`]).
 //! [`run`] drives the machine.
 //!
@@ -26,21 +28,34 @@
 //! - the claim scopes the caller wants (`profile`, `email`) are granted as far as the stored
 //!   grant includes them.
 //!
-//! Rotation (successor, reuse, leeway) will be further transitions of this machine: more state
-//! in [`Snapshot`], more kinds of [`Plan`].
+//! Rotating families (a `rt2_` token, [`crate::token`]; the record keeps the current
+//! generation, the hash of its secret, the hash of the previous one and when it rotated):
+//! - the current member → rotate: the record moves to the next generation, whose secret is
+//!   derived from the presented one, and the caller gets that successor;
+//! - the immediately previous member within [`retry_window`] of the rotation → the same
+//!   successor again (a retry, or a request that raced the rotation), no rotation;
+//! - any other retired member (its tag proves the service issued it) → `Revoke` the family in
+//!   one write, then `Rejected(Reused)`; every member fails from then on;
+//! - a rotating family presented where no successor can be handed out (`/delegation`), a
+//!   non-rotating token against a rotating record or the reverse → `Rejected(Unknown)`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use crate::clock::Timestamp;
-use crate::ids::{ClientId, UserId};
+use crate::ids::{ClientId, DeviceName, UserId};
 use crate::ports::{Contention, CredentialStore, ExchangeWrite, StoreError};
 use crate::ratelimit::{Counter, RatePolicy, Step};
 use crate::scope::Scope;
-use crate::token::{RefreshToken, SecretHash};
+use crate::token::{RefreshToken, RotationKeys, SecretHash};
 
 /// Most stale address counters removed in one write.
 pub const MAX_PRUNE: usize = 20;
+
+/// However short a client's leeway, a presentation of the immediately previous member this
+/// soon after the rotation is taken for a request that raced it (same successor, no
+/// revocation): concurrent requests of one token start within moments of each other.
+pub const RACE_WINDOW_SECS: u32 = 5;
 
 /// What one exchange request presents.
 #[derive(Debug)]
@@ -59,6 +74,12 @@ pub struct Presented<'a> {
     /// Claim scopes the caller would like, each with a guess of whether the grant includes it
     /// (only the first plan uses the guess; a wrong one costs a round trip).
     pub claims: &'a [(&'static str, bool)],
+    /// The keys of rotating families, where the endpoint hands out successors (`None`: it
+    /// cannot, and rotating tokens are refused there).
+    pub rotation: Option<&'a RotationKeys>,
+    /// The client's leeway: how long after a rotation the previous member still gets the
+    /// same successor.
+    pub leeway_secs: u32,
 }
 
 impl Presented<'_> {
@@ -67,26 +88,57 @@ impl Presented<'_> {
     }
 }
 
+/// How long after a rotation the immediately previous member still gets the same successor.
+pub fn retry_window(req: &Presented<'_>) -> i64 {
+    i64::from(req.leeway_secs.max(RACE_WINDOW_SECS)) * 1000
+}
+
 /// The credential as stored, as far as the exchange cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
+    /// The current secret's hash (of the current member, for a rotating family).
     pub secret_hash: SecretHash,
     pub user_id: UserId,
     pub user_rev: u32,
     pub client_id: ClientId,
     pub scope: Scope,
+    pub device_name: DeviceName,
     /// Rate-limit counters by address key.
     pub counters: BTreeMap<String, Counter>,
+    /// A rotating family's state; `None` for a non-rotating credential.
+    pub rotation: Option<Rotation>,
 }
 
-/// A compare-and-set of the credential. Besides what the plan names, it always assumes the
-/// credential exists with the presented secret, user, revision and client, and that the user is
-/// still current; it always records the use (time, address, count).
+/// Where a rotating family stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    /// The current member's generation.
+    pub generation: u32,
+    /// The previous member's secret hash and when it was rotated away (none at generation 0).
+    pub previous: Option<(SecretHash, Timestamp)>,
+}
+
+/// What a plan assumes about the presented secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretCheck {
+    /// It is the current secret (of generation `generation`; `None`: a non-rotating record).
+    Current { generation: Option<u32> },
+    /// It is the previous member's, the family is at `generation`, rotated at `rotated_at`.
+    Previous { generation: u32, rotated_at: Timestamp },
+}
+
+/// A compare-and-set of the credential. Besides what it names, it always assumes the credential
+/// exists with the presented user, revision and client, and that the user is still current; it
+/// always records the use (time, address, count).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub rate: RatePlan,
     /// Each wanted claim scope with whether the grant is assumed to include it.
     pub claims: Vec<(&'static str, bool)>,
+    pub secret: SecretCheck,
+    /// Rotate: the next member's secret hash becomes the current one (the presented one the
+    /// previous), the generation moves on, the rotation time is now.
+    pub rotate_to: Option<SecretHash>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,9 +152,23 @@ pub enum RatePlan {
     Increment { window: i64, expected: u32 },
 }
 
+/// Deletes a rotating family that is still at `generation` (a retired member was presented).
+/// `device_name` lets the store count the token off the user's devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revoke {
+    pub generation: u32,
+    pub device_name: DeviceName,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Use(Plan),
+    Revoke(Revoke),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Write(Plan),
+    Write(Action),
     Answer(Outcome),
 }
 
@@ -110,10 +176,12 @@ pub enum Decision {
 pub enum Outcome {
     /// Counted and recorded. `used` is the number of requests from this address in the
     /// current window, this one included. `granted_claims` is the part of the wanted claim
-    /// scopes the grant includes.
+    /// scopes the grant includes. `successor`: answer with the presented token's successor
+    /// ([`RefreshToken::successor`]) — rotated now, or by the request this one retries.
     Granted {
         used: u32,
         granted_claims: Scope,
+        successor: bool,
     },
     /// Over the limit for this (token, address); nothing was written.
     RateLimited {
@@ -132,14 +200,16 @@ pub enum Rejection {
     WrongClient,
     /// The user was deleted, blocked, or revoked all its tokens (password change).
     UserGone,
+    /// A retired member of a rotating family: the family is revoked.
+    Reused,
 }
 
-/// What the store made of a plan.
+/// What the store made of an action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Written {
     /// Written as planned.
     Done,
-    /// The credential is not in the state the plan assumed: its state (`None`: no record).
+    /// The credential is not in the state the action assumed: its state (`None`: no record).
     Refused(Option<Snapshot>),
     /// Another request was changing the credential at the same time; after a pause, its
     /// committed state. The plan may still hold.
@@ -149,20 +219,71 @@ pub enum Written {
 }
 
 /// The first plan, without reading: this address's counter as last seen by this process (a
-/// [`Hints`] entry), else a new window; the caller's claim guesses.
+/// [`Hints`] entry), else a new window; the caller's claim guesses; for a rotating token,
+/// that it is the current member.
 pub fn first_plan(req: &Presented<'_>, hint: Option<Counter>) -> Plan {
     let window = req.window();
     let rate = match hint.map(|c| req.policy.step(window, Some(c))) {
         Some(Ok(Step::Increment { window, expected })) => RatePlan::Increment { window, expected },
         _ => RatePlan::Start { window, below: req.max_addresses, prune: vec![] },
     };
-    Plan { rate, claims: req.claims.to_vec() }
+    let generation = req.token.generation();
+    let rotate_to = match (generation, req.rotation) {
+        (Some(_), Some(keys)) => req.token.successor(keys).map(|t| t.secret_hash()),
+        _ => None,
+    };
+    Plan { rate, claims: req.claims.to_vec(), secret: SecretCheck::Current { generation }, rotate_to }
+}
+
+/// Which member of its family the presented token is, by the stored state.
+enum Member {
+    /// Non-rotating, or the current member of a rotating family.
+    Current {
+        rotate_to: Option<SecretHash>,
+    },
+    /// The immediately previous member, within the retry window: the same successor again.
+    Retry {
+        generation: u32,
+        rotated_at: Timestamp,
+    },
+    /// A retired member the service issued.
+    Retired {
+        generation: u32,
+    },
+    Unknown,
+}
+
+fn member(s: &Snapshot, req: &Presented<'_>) -> Member {
+    let presented = req.token.secret_hash();
+    match (&s.rotation, req.token.generation(), req.rotation) {
+        (None, None, _) if s.secret_hash.ct_eq(&presented) => Member::Current { rotate_to: None },
+        (Some(r), Some(g), Some(keys)) => {
+            let successor = req.token.successor(keys);
+            if g == r.generation && s.secret_hash.ct_eq(&presented) {
+                return Member::Current { rotate_to: successor.map(|t| t.secret_hash()) };
+            }
+            if let Some((previous, rotated_at)) = &r.previous
+                && g.checked_add(1) == Some(r.generation)
+                && previous.ct_eq(&presented)
+                && req.now.millis().saturating_sub(rotated_at.millis()) <= retry_window(req)
+                && successor.is_some_and(|t| t.secret_hash().ct_eq(&s.secret_hash))
+            {
+                return Member::Retry { generation: r.generation, rotated_at: *rotated_at };
+            }
+            if g < r.generation && req.token.is_genuine(keys) {
+                return Member::Retired { generation: r.generation };
+            }
+            Member::Unknown
+        }
+        _ => Member::Unknown,
+    }
 }
 
 /// The decision for a credential in state `snapshot` (`None`: there is no record).
 pub fn decide(snapshot: Option<&Snapshot>, req: &Presented<'_>) -> Decision {
     let Some(s) = snapshot else { return Decision::Answer(Outcome::Rejected(Rejection::Unknown)) };
-    if !s.secret_hash.ct_eq(&req.token.secret_hash()) {
+    let member = member(s, req);
+    if matches!(member, Member::Unknown) {
         return Decision::Answer(Outcome::Rejected(Rejection::Unknown));
     }
     // The user id and revision travel in the token in clear; the secret binds them.
@@ -172,6 +293,16 @@ pub fn decide(snapshot: Option<&Snapshot>, req: &Presented<'_>) -> Decision {
     if &s.client_id != req.client_id {
         return Decision::Answer(Outcome::Rejected(Rejection::WrongClient));
     }
+    let (secret, rotate_to) = match member {
+        Member::Current { rotate_to } => {
+            (SecretCheck::Current { generation: s.rotation.as_ref().map(|r| r.generation) }, rotate_to)
+        }
+        Member::Retry { generation, rotated_at } => (SecretCheck::Previous { generation, rotated_at }, None),
+        Member::Retired { generation } => {
+            return Decision::Write(Action::Revoke(Revoke { generation, device_name: s.device_name.clone() }));
+        }
+        Member::Unknown => return Decision::Answer(Outcome::Rejected(Rejection::Unknown)),
+    };
     let claims = req.claims.iter().map(|(c, _)| (*c, s.scope.contains(c))).collect();
     let window = req.window();
     let mine = s.counters.get(req.address).copied();
@@ -192,15 +323,27 @@ pub fn decide(snapshot: Option<&Snapshot>, req: &Presented<'_>) -> Decision {
             RatePlan::Start { window, below, prune }
         }
     };
-    Decision::Write(Plan { rate, claims })
+    Decision::Write(Action::Use(Plan { rate, claims, secret, rotate_to }))
 }
 
-/// Whether `plan` holds for a credential in state `s` (the condition a store writes it under).
-pub fn holds(plan: &Plan, s: &Snapshot, req: &Presented<'_>) -> bool {
-    let bound = s.secret_hash.ct_eq(&req.token.secret_hash())
-        && &s.user_id == req.token.user()
-        && s.user_rev == req.token.user_rev()
-        && &s.client_id == req.client_id;
+/// Whether `action` holds for a credential in state `s` (the condition a store writes it
+/// under).
+pub fn holds(action: &Action, s: &Snapshot, req: &Presented<'_>) -> bool {
+    let plan = match action {
+        Action::Revoke(r) => return s.rotation.as_ref().is_some_and(|x| x.generation == r.generation),
+        Action::Use(plan) => plan,
+    };
+    let presented = req.token.secret_hash();
+    let secret = match &plan.secret {
+        SecretCheck::Current { generation } => {
+            s.secret_hash.ct_eq(&presented) && s.rotation.as_ref().map(|r| r.generation) == *generation
+        }
+        SecretCheck::Previous { generation, rotated_at } => s.rotation.as_ref().is_some_and(|r| {
+            r.generation == *generation
+                && r.previous.as_ref().is_some_and(|(h, at)| h.ct_eq(&presented) && at == rotated_at)
+        }),
+    };
+    let bound = &s.user_id == req.token.user() && s.user_rev == req.token.user_rev() && &s.client_id == req.client_id;
     let claims = plan.claims.iter().all(|(c, granted)| s.scope.contains(c) == *granted);
     let mine = s.counters.get(req.address);
     let rate = match &plan.rate {
@@ -213,11 +356,15 @@ pub fn holds(plan: &Plan, s: &Snapshot, req: &Presented<'_>) -> bool {
         }
         RatePlan::Increment { window, expected } => mine == Some(&Counter { window: *window, count: *expected }),
     };
-    bound && claims && rate
+    secret && bound && claims && rate
 }
 
-/// The state after writing `plan` (what a store's write does to the rate-limit counters).
-pub fn apply(plan: &Plan, s: &Snapshot, req: &Presented<'_>) -> Snapshot {
+/// The state after writing `action` (`None`: the record is gone).
+pub fn apply(action: &Action, s: &Snapshot, req: &Presented<'_>) -> Option<Snapshot> {
+    let plan = match action {
+        Action::Revoke(_) => return None,
+        Action::Use(plan) => plan,
+    };
     let mut next = s.clone();
     match &plan.rate {
         RatePlan::Start { window, prune, .. } => {
@@ -231,17 +378,29 @@ pub fn apply(plan: &Plan, s: &Snapshot, req: &Presented<'_>) -> Snapshot {
                 .insert(req.address.to_owned(), Counter { window: *window, count: expected.saturating_add(1) });
         }
     }
-    next
+    if let (Some(to), Some(r)) = (&plan.rotate_to, &s.rotation) {
+        next.rotation = Some(Rotation {
+            generation: r.generation.saturating_add(1),
+            previous: Some((s.secret_hash.clone(), req.now)),
+        });
+        next.secret_hash = to.clone();
+    }
+    Some(next)
 }
 
-/// What a written plan grants.
-pub fn granted(plan: &Plan) -> Outcome {
+/// What a written action answers.
+pub fn granted(action: &Action) -> Outcome {
+    let plan = match action {
+        Action::Revoke(_) => return Outcome::Rejected(Rejection::Reused),
+        Action::Use(plan) => plan,
+    };
     let used = match plan.rate {
         RatePlan::Start { .. } => 1,
         RatePlan::Increment { expected, .. } => expected.saturating_add(1),
     };
     let granted_claims = Scope::from_iter(plan.claims.iter().filter(|(_, g)| *g).map(|(c, _)| *c));
-    Outcome::Granted { used, granted_claims }
+    let successor = plan.rotate_to.is_some() || matches!(plan.secret, SecretCheck::Previous { .. });
+    Outcome::Granted { used, granted_claims, successor }
 }
 
 /// The counter a written plan leaves for the caller's address.
@@ -254,19 +413,21 @@ fn counter_after(plan: &Plan) -> Counter {
 
 /// Runs the exchange: plan, write, and on a refusal decide again from the state the store
 /// returns. Refusals are bounded by the limit (each one moves the counter or corrects a
-/// guess); a refused plan that [`decide`] would make again means the store and this machine
+/// guess); a refused action that [`decide`] would make again means the store and this machine
 /// disagree — [`StoreError::Unavailable`] rather than a loop.
 pub async fn run<S: CredentialStore>(store: &S, hints: &Hints, req: &Presented<'_>) -> Result<Outcome, StoreError> {
     let key = (req.token.id().to_string(), req.address.to_owned());
-    let mut plan = first_plan(req, hints.get(&key));
+    let mut action = Action::Use(first_plan(req, hints.get(&key)));
     let rounds = (req.policy.limit as usize).saturating_add(6).min(64);
     let mut contention = Contention::start();
     for _ in 0..rounds {
-        let write = ExchangeWrite { req, plan: &plan };
+        let write = ExchangeWrite { req, action: &action };
         let (snapshot, raced) = match store.write_exchange(&write, &mut contention).await? {
             Written::Done => {
-                hints.remember(key, counter_after(&plan));
-                return Ok(granted(&plan));
+                if let Action::Use(plan) = &action {
+                    hints.remember(key, counter_after(plan));
+                }
+                return Ok(granted(&action));
             }
             Written::UserChanged => return Ok(Outcome::Rejected(Rejection::UserGone)),
             Written::Refused(s) => (s, false),
@@ -279,7 +440,7 @@ pub async fn run<S: CredentialStore>(store: &S, hints: &Hints, req: &Presented<'
                 }
                 return Ok(outcome);
             }
-            Decision::Write(next) if raced || next != plan => plan = next,
+            Decision::Write(next) if raced || next != action => action = next,
             Decision::Write(_) => {
                 tracing::warn!(credential = %req.token.id(), "exchange refused for no known reason");
                 return Err(StoreError::unavailable("exchange refused for no known reason"));
@@ -319,6 +480,7 @@ impl Hints {
 mod tests {
     use super::*;
     use crate::scope::{EMAIL, PROFILE};
+    use secrecy::SecretBox;
 
     const LIMIT: u32 = 3;
     const MAX_ADDRESSES: u32 = 2;
@@ -340,7 +502,9 @@ mod tests {
             user_rev: 4,
             client_id: client.clone(),
             scope: Scope::parse("openid offline_access profile").expect("scope"),
+            device_name: DeviceName::parse("phone").expect("name"),
             counters: BTreeMap::new(),
+            rotation: None,
         };
         World { token, client, stored }
     }
@@ -355,25 +519,37 @@ mod tests {
             policy: RatePolicy { limit: LIMIT, window_secs: WINDOW_SECS },
             max_addresses: MAX_ADDRESSES,
             claims,
+            rotation: None,
+            leeway_secs: 0,
         }
     }
 
     fn plan(d: Decision) -> Plan {
         match d {
-            Decision::Write(p) => p,
-            Decision::Answer(o) => panic!("expected a plan, got {o:?}"),
+            Decision::Write(Action::Use(p)) => p,
+            other => panic!("expected a plan, got {other:?}"),
         }
     }
 
-    /// Decides, checks that the plan holds where it was decided, and writes it.
+    /// Decides, checks that the action holds where it was decided, and writes it.
     fn step(s: &Snapshot, req: &Presented<'_>) -> (Outcome, Snapshot) {
+        let (o, after) = step_to(s, req);
+        (o, after.expect("the record is still there"))
+    }
+
+    /// As [`step`], for actions that may delete the record.
+    fn step_to(s: &Snapshot, req: &Presented<'_>) -> (Outcome, Option<Snapshot>) {
         match decide(Some(s), req) {
-            Decision::Answer(o) => (o, s.clone()),
-            Decision::Write(p) => {
-                assert!(holds(&p, s, req), "a decided plan holds on its own snapshot: {p:?}");
-                (granted(&p), apply(&p, s, req))
+            Decision::Answer(o) => (o, Some(s.clone())),
+            Decision::Write(a) => {
+                assert!(holds(&a, s, req), "a decided action holds on its own snapshot: {a:?}");
+                (granted(&a), apply(&a, s, req))
             }
         }
+    }
+
+    fn granted_(used: u32, claims: Scope) -> Outcome {
+        Outcome::Granted { used, granted_claims: claims, successor: false }
     }
 
     #[test]
@@ -420,13 +596,13 @@ mod tests {
         let mut s = w.stored.clone();
         for expected in 1..=LIMIT {
             let (o, next) = step(&s, &at(&w, "a", 10, &[]));
-            assert_eq!(o, Outcome::Granted { used: expected, granted_claims: Scope::default() });
+            assert_eq!(o, granted_(expected, Scope::default()));
             s = next;
         }
         assert_eq!(step(&s, &at(&w, "a", 59, &[])).0, Outcome::RateLimited { used: LIMIT });
         // The window rolls over: the counter restarts in place.
         let (o, s) = step(&s, &at(&w, "a", 60, &[]));
-        assert_eq!(o, Outcome::Granted { used: 1, granted_claims: Scope::default() });
+        assert_eq!(o, granted_(1, Scope::default()));
         assert_eq!(s.counters.get("a"), Some(&Counter { window: 1, count: 1 }));
         assert_eq!(s.counters.len(), 1);
     }
@@ -480,9 +656,9 @@ mod tests {
         let p = plan(decide(Some(&s), &req));
         let RatePlan::Start { prune, below, .. } = &p.rate else { panic!("start") };
         assert_eq!(prune.len(), MAX_PRUNE);
-        assert!(holds(&p, &s, &req));
+        assert!(holds(&Action::Use(p.clone()), &s, &req));
         assert_eq!(*below as usize, MAX_PRUNE + 6);
-        let after = apply(&p, &s, &req);
+        let after = apply(&Action::Use(p.clone()), &s, &req).expect("kept");
         assert_eq!(after.counters.len(), 6);
         // The next new address prunes the rest.
         let (o, after) = step(&after, &at(&w, "newer", 61, &[]));
@@ -517,10 +693,10 @@ mod tests {
         let req = at(&w, "a", 0, &wanted);
         // The guess is wrong on both: the plan made from the stored state corrects it.
         let guess = first_plan(&req, None);
-        assert!(!holds(&guess, &w.stored, &req));
+        assert!(!holds(&Action::Use(guess), &w.stored, &req));
         let p = plan(decide(Some(&w.stored), &req));
         assert_eq!(p.claims, vec![(PROFILE, true), (EMAIL, false)]);
-        assert_eq!(granted(&p), Outcome::Granted { used: 1, granted_claims: Scope::from_iter([PROFILE]) });
+        assert_eq!(granted(&Action::Use(p)), granted_(1, Scope::from_iter([PROFILE])));
     }
 
     #[test]
@@ -541,11 +717,186 @@ mod tests {
     fn a_plan_does_not_hold_once_another_request_moved_the_counter() {
         let w = world();
         let req = at(&w, "a", 0, &[]);
-        let p = plan(decide(Some(&w.stored), &req));
-        let moved = apply(&p, &w.stored, &req);
+        let p = Action::Use(plan(decide(Some(&w.stored), &req)));
+        let moved = apply(&p, &w.stored, &req).expect("kept");
         assert!(!holds(&p, &moved, &req), "the same start twice would lose a count");
         let q = plan(decide(Some(&moved), &req));
-        assert!(holds(&q, &moved, &req));
+        assert!(holds(&Action::Use(q.clone()), &moved, &req));
         assert_eq!(q.rate, RatePlan::Increment { window: 0, expected: 1 });
+    }
+
+    // ------------------------------------------------------------ rotating families
+
+    fn keys() -> RotationKeys {
+        RotationKeys::new(&SecretBox::new(Box::new([7; 32])))
+    }
+
+    /// A rotating family at generation 0, and its first member.
+    fn family(k: &RotationKeys) -> World {
+        let mut w = world();
+        w.token = RefreshToken::generate_rotating(w.token.user(), 4, k);
+        w.stored.secret_hash = w.token.secret_hash();
+        w.stored.rotation = Some(Rotation { generation: 0, previous: None });
+        w
+    }
+
+    fn rotating<'a>(
+        token: &'a RefreshToken,
+        client: &'a ClientId,
+        k: &'a RotationKeys,
+        secs: i64,
+        leeway_secs: u32,
+    ) -> Presented<'a> {
+        Presented {
+            token,
+            client_id: client,
+            address: "a",
+            source_ip: "a",
+            now: Timestamp::from_secs(secs),
+            policy: RatePolicy { limit: 100, window_secs: WINDOW_SECS },
+            max_addresses: MAX_ADDRESSES,
+            claims: &[],
+            rotation: Some(k),
+            leeway_secs,
+        }
+    }
+
+    fn successor_granted(o: &Outcome) -> bool {
+        matches!(o, Outcome::Granted { successor: true, .. })
+    }
+
+    #[test]
+    fn the_current_member_rotates_to_its_successor() {
+        let k = keys();
+        let w = family(&k);
+        let (o, after) = step(&w.stored, &rotating(&w.token, &w.client, &k, 100, 0));
+        assert!(successor_granted(&o), "{o:?}");
+        let next = w.token.successor(&k).expect("next");
+        assert!(after.secret_hash.ct_eq(&next.secret_hash()), "the successor is the current member now");
+        assert_eq!(
+            after.rotation,
+            Some(Rotation { generation: 1, previous: Some((w.token.secret_hash(), Timestamp::from_secs(100))) })
+        );
+        // And the successor rotates in turn.
+        let (o, after) = step(&after, &rotating(&next, &w.client, &k, 200, 0));
+        assert!(successor_granted(&o));
+        assert_eq!(after.rotation.map(|r| r.generation), Some(2));
+    }
+
+    #[test]
+    fn the_previous_member_within_the_window_gets_the_same_successor_without_rotating() {
+        let k = keys();
+        let w = family(&k);
+        let (_, rotated) = step(&w.stored, &rotating(&w.token, &w.client, &k, 100, 0));
+        // A retry (or a request that raced the rotation) within the race window, leeway 0.
+        let (o, again) = step(&rotated, &rotating(&w.token, &w.client, &k, 100 + i64::from(RACE_WINDOW_SECS), 0));
+        assert!(successor_granted(&o), "{o:?}");
+        assert_eq!(
+            (again.rotation, &again.secret_hash),
+            (rotated.rotation.clone(), &rotated.secret_hash),
+            "no rotation"
+        );
+        // With a 30 s leeway, 30 s later still.
+        let (o, _) = step(&rotated, &rotating(&w.token, &w.client, &k, 130, 30));
+        assert!(successor_granted(&o));
+    }
+
+    #[test]
+    fn a_retired_member_revokes_the_family() {
+        let k = keys();
+        let w = family(&k);
+        let (_, rotated) = step(&w.stored, &rotating(&w.token, &w.client, &k, 100, 30));
+        // The previous member after the leeway.
+        let req = rotating(&w.token, &w.client, &k, 131, 30);
+        assert_eq!(
+            decide(Some(&rotated), &req),
+            Decision::Write(Action::Revoke(Revoke { generation: 1, device_name: w.stored.device_name.clone() }))
+        );
+        let (o, after) = step_to(&rotated, &req);
+        assert_eq!((o, after), (Outcome::Rejected(Rejection::Reused), None), "the record is gone");
+        // Two generations back, even at once.
+        let next = w.token.successor(&k).expect("next");
+        let (_, twice) = step(&rotated, &rotating(&next, &w.client, &k, 101, 30));
+        let (o, _) = step_to(&twice, &rotating(&w.token, &w.client, &k, 101, 30));
+        assert_eq!(o, Outcome::Rejected(Rejection::Reused));
+    }
+
+    #[test]
+    fn a_forged_member_is_unknown_and_revokes_nothing() {
+        use base64::Engine as _;
+        use secrecy::ExposeSecret as _;
+        let k = keys();
+        let w = family(&k);
+        let (_, rotated) = step(&w.stored, &rotating(&w.token, &w.client, &k, 100, 0));
+        // The retired member with its tag broken: not one the service issued.
+        let wire = w.token.expose();
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut raw = engine.decode(&wire.expose_secret()[4..]).expect("b64");
+        if let Some(b) = raw.last_mut() {
+            *b ^= 1;
+        }
+        let forged = RefreshToken::parse(&format!("rt2_{}", engine.encode(raw))).expect("parses");
+        let d = decide(Some(&rotated), &rotating(&forged, &w.client, &k, 500, 0));
+        assert_eq!(d, Decision::Answer(Outcome::Rejected(Rejection::Unknown)));
+        // A generation ahead of the family is unknown too.
+        let ahead = w.token.successor(&k).and_then(|t| t.successor(&k)).expect("two ahead");
+        let d = decide(Some(&rotated), &rotating(&ahead, &w.client, &k, 500, 0));
+        assert_eq!(d, Decision::Answer(Outcome::Rejected(Rejection::Unknown)));
+    }
+
+    #[test]
+    fn concurrent_presentations_of_the_current_member_rotate_once_and_share_the_successor() {
+        let k = keys();
+        let w = family(&k);
+        let (a, b) = (rotating(&w.token, &w.client, &k, 100, 0), rotating(&w.token, &w.client, &k, 100, 0));
+        // Both plan from the same state (the first plan: no read).
+        let (pa, pb) = (Action::Use(first_plan(&a, None)), Action::Use(first_plan(&b, None)));
+        assert!(holds(&pa, &w.stored, &a) && holds(&pb, &w.stored, &b));
+        let after = apply(&pa, &w.stored, &a).expect("kept");
+        // The second write finds the family moved on: refused, it decides again.
+        assert!(!holds(&pb, &after, &b), "the same rotation cannot be written twice");
+        let (o, settled) = step(&after, &b);
+        assert!(successor_granted(&o), "{o:?}");
+        assert_eq!(settled.rotation.map(|r| r.generation), Some(1), "one rotation");
+    }
+
+    #[test]
+    fn a_retired_member_from_another_client_is_refused_without_revoking() {
+        let k = keys();
+        let w = family(&k);
+        let (_, rotated) = step(&w.stored, &rotating(&w.token, &w.client, &k, 100, 0));
+        let other = ClientId::parse("other").expect("id");
+        let d = decide(Some(&rotated), &rotating(&w.token, &other, &k, 500, 0));
+        assert_eq!(d, Decision::Answer(Outcome::Rejected(Rejection::WrongClient)));
+    }
+
+    #[test]
+    fn rotating_and_non_rotating_forms_never_cross() {
+        let k = keys();
+        let w = family(&k);
+        // A rotating family where no successor can be handed out (`/delegation`).
+        let mut req = rotating(&w.token, &w.client, &k, 100, 0);
+        req.rotation = None;
+        assert_eq!(decide(Some(&w.stored), &req), Decision::Answer(Outcome::Rejected(Rejection::Unknown)));
+        // The same secret in the non-rotating form: it must not skip the rotation.
+        let wire = w.token.expose();
+        let plain = {
+            use base64::Engine as _;
+            use secrecy::ExposeSecret as _;
+            let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            let raw = engine.decode(&wire.expose_secret()[4..]).expect("b64");
+            let mut rt1 = raw[..32].to_vec();
+            rt1.extend_from_slice(&raw[36..68]);
+            RefreshToken::parse(&format!("rt1_{}", engine.encode(rt1))).expect("parses")
+        };
+        assert!(plain.secret_hash().ct_eq(&w.token.secret_hash()));
+        let d = decide(Some(&w.stored), &rotating(&plain, &w.client, &k, 100, 0));
+        assert_eq!(d, Decision::Answer(Outcome::Rejected(Rejection::Unknown)));
+        let guess = Action::Use(first_plan(&rotating(&plain, &w.client, &k, 100, 0), None));
+        assert!(!holds(&guess, &w.stored, &rotating(&plain, &w.client, &k, 100, 0)), "nor hold as a first plan");
+        // A rotating token against a non-rotating record.
+        let plain_world = world();
+        let d = decide(Some(&plain_world.stored), &rotating(&w.token, &plain_world.client, &k, 100, 0));
+        assert_eq!(d, Decision::Answer(Outcome::Rejected(Rejection::Unknown)));
     }
 }

@@ -11,14 +11,16 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::client::Client;
+use crate::clock::Timestamp;
 use crate::credential::DeviceCredential;
-use crate::exchange::{self, Snapshot, Written};
+use crate::exchange::{self, Action, Rotation, Snapshot, Written};
 use crate::ids::{ClientId, DeviceCredentialId, Email, UserId};
 use crate::ports::{
     ClientStore, Contention, CounterStore, CreateUser, CredentialFilter, CredentialStore, ExchangeWrite, Freshness,
     IssueOutcome, PageRequest, Purge, StoreError, UpdateUser, UserStore,
 };
 use crate::ratelimit::{Counter, Step};
+use crate::token::SecretHash;
 use crate::user::User;
 
 impl State {
@@ -28,8 +30,8 @@ impl State {
         let mut names: Vec<&str> = self
             .credentials
             .values()
-            .filter(|(c, _)| c.user_id == u.id && c.user_rev == u.rev)
-            .map(|(c, _)| c.device_name.as_str())
+            .filter(|x| x.cred.user_id == u.id && x.cred.user_rev == u.rev)
+            .map(|x| x.cred.device_name.as_str())
             .collect();
         names.sort_unstable();
         names.dedup();
@@ -37,12 +39,21 @@ impl State {
     }
 }
 
+/// A credential record: the credential, its rate-limit counters and, for a rotating family,
+/// the previous member's secret hash and rotation time.
+#[derive(Debug, Clone)]
+struct Stored {
+    cred: DeviceCredential,
+    counters: BTreeMap<String, Counter>,
+    previous: Option<(SecretHash, Timestamp)>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     clients: BTreeMap<ClientId, Client>,
     users: HashMap<UserId, User>,
     emails: BTreeMap<Email, UserId>,
-    credentials: HashMap<DeviceCredentialId, (DeviceCredential, BTreeMap<String, Counter>)>,
+    credentials: HashMap<DeviceCredentialId, Stored>,
     counters: HashMap<String, Counter>,
 }
 
@@ -176,14 +187,17 @@ fn user_is_current(s: &State, user: &UserId, rev: u32) -> bool {
     s.users.get(user).is_some_and(|u| u.rev == rev && !u.blocked)
 }
 
-fn snapshot(c: &DeviceCredential, counters: &BTreeMap<String, Counter>) -> Snapshot {
+fn snapshot(x: &Stored) -> Snapshot {
+    let c = &x.cred;
     Snapshot {
         secret_hash: c.secret_hash.clone(),
         user_id: c.user_id.clone(),
         user_rev: c.user_rev,
         client_id: c.client_id.clone(),
         scope: c.scope.clone(),
-        counters: counters.clone(),
+        device_name: c.device_name.clone(),
+        counters: x.counters.clone(),
+        rotation: c.generation.map(|generation| Rotation { generation, previous: x.previous.clone() }),
     }
 }
 
@@ -192,7 +206,7 @@ fn matching(s: &State, f: &CredentialFilter) -> Vec<DeviceCredential> {
     let mut v: Vec<&DeviceCredential> = s
         .credentials
         .values()
-        .map(|(c, _)| c)
+        .map(|x| &x.cred)
         .filter(|c| match f {
             CredentialFilter::User { user, client } => {
                 &c.user_id == user && client.as_ref().is_none_or(|cl| &c.client_id == cl)
@@ -220,7 +234,7 @@ impl CredentialStore for MemoryStore {
         if s.credentials.contains_key(&cred.id) {
             return Err(StoreError::unavailable("credential issue cancelled"));
         }
-        s.credentials.insert(cred.id.clone(), (cred.clone(), BTreeMap::new()));
+        s.credentials.insert(cred.id.clone(), Stored { cred: cred.clone(), counters: BTreeMap::new(), previous: None });
         Ok(IssueOutcome::Issued)
     }
 
@@ -228,25 +242,36 @@ impl CredentialStore for MemoryStore {
         let mut s = self.state()?;
         let req = w.req;
         let user_current = user_is_current(&s, req.token.user(), req.token.user_rev());
-        let Some((cred, counters)) = s.credentials.get_mut(req.token.id()) else {
+        let Some(stored) = s.credentials.get_mut(req.token.id()) else {
             return Ok(Written::Refused(None));
         };
-        let before = snapshot(cred, counters);
-        if !exchange::holds(w.plan, &before, req) {
+        let before = snapshot(stored);
+        if !exchange::holds(w.action, &before, req) {
             return Ok(Written::Refused(Some(before)));
         }
-        if !user_current {
+        if matches!(w.action, Action::Use(_)) && !user_current {
             return Ok(Written::UserChanged);
         }
-        *counters = exchange::apply(w.plan, &before, req).counters;
-        cred.last_used_at = Some(req.now);
-        cred.last_ip = Some(req.source_ip.to_owned());
-        cred.use_count = cred.use_count.saturating_add(1);
+        match exchange::apply(w.action, &before, req) {
+            None => {
+                s.credentials.remove(req.token.id());
+            }
+            Some(after) => {
+                let c = &mut stored.cred;
+                stored.counters = after.counters;
+                c.secret_hash = after.secret_hash;
+                c.generation = after.rotation.as_ref().map(|r| r.generation);
+                stored.previous = after.rotation.and_then(|r| r.previous);
+                c.last_used_at = Some(req.now);
+                c.last_ip = Some(req.source_ip.to_owned());
+                c.use_count = c.use_count.saturating_add(1);
+            }
+        }
         Ok(Written::Done)
     }
 
     async fn get_credential(&self, id: &DeviceCredentialId) -> Result<Option<DeviceCredential>, StoreError> {
-        Ok(self.state()?.credentials.get(id).map(|(c, _)| c.clone()))
+        Ok(self.state()?.credentials.get(id).map(|x| x.cred.clone()))
     }
 
     async fn revoke_credential(&self, id: &DeviceCredentialId) -> Result<bool, StoreError> {
@@ -273,14 +298,14 @@ impl CredentialStore for MemoryStore {
     ) -> Result<Purge, StoreError> {
         let mut s = self.state()?;
         let before = s.credentials.len();
-        s.credentials.retain(|_, (c, _)| &c.user_id != user || below_rev.is_some_and(|rev| c.user_rev >= rev));
+        s.credentials.retain(|_, x| &x.cred.user_id != user || below_rev.is_some_and(|rev| x.cred.user_rev >= rev));
         Ok(Purge { deleted: (before - s.credentials.len()) as u64, complete: true })
     }
 
     async fn purge_client_credentials(&self, client: &ClientId, _budget: Duration) -> Result<Purge, StoreError> {
         let mut s = self.state()?;
         let before = s.credentials.len();
-        s.credentials.retain(|_, (c, _)| &c.client_id != client);
+        s.credentials.retain(|_, x| &x.cred.client_id != client);
         Ok(Purge { deleted: (before - s.credentials.len()) as u64, complete: true })
     }
 }

@@ -9,7 +9,7 @@ use std::future::Future;
 use crate::claims::{AccessTokenClaims, IdTokenClaims};
 use crate::client::Client;
 use crate::credential::DeviceCredential;
-use crate::exchange::{Plan, Presented, Written};
+use crate::exchange::{Action, Presented, Written};
 use crate::ids::{ClientId, DeviceCredentialId, Email, UserId};
 use crate::ratelimit::{Counter, Step};
 use crate::user::User;
@@ -157,12 +157,12 @@ impl Contention {
     }
 }
 
-/// One write of the exchange state machine ([`crate::exchange`]): `plan` for the credential
-/// of `req.token`, recording the use by `req`.
+/// One write of the exchange state machine ([`crate::exchange`]): `action` on the credential
+/// of `req.token` (a plan also records the use by `req`).
 #[derive(Debug)]
 pub struct ExchangeWrite<'a> {
     pub req: &'a Presented<'a>,
-    pub plan: &'a Plan,
+    pub action: &'a Action,
 }
 
 pub trait CredentialStore: Send + Sync {

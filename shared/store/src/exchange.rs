@@ -18,14 +18,15 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
-use rt_domain::exchange::{Plan, Presented, RatePlan, Snapshot, Written};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use rt_domain::exchange::{Action, Plan, Presented, RatePlan, Revoke, SecretCheck, Snapshot, Written};
 use rt_domain::ports::{Contention, ExchangeWrite, StoreError};
 
 use crate::items::{self, Item, n, s};
 use crate::keys::{self, attr};
 use crate::retry::{self, Pause};
-use crate::{DynamoStore, Part, Refusal, build_err, refusal, unavailable};
+use crate::{DynamoStore, PRESENT, Part, Refusal, attr_names, build_err, is_missing_map, refusal, unavailable, values};
 
 /// The items of the exchange's transaction, in order.
 const PARTS: [Part; 2] = [Part::Credential, Part::User];
@@ -38,18 +39,39 @@ impl DynamoStore {
     ) -> Result<Written, StoreError> {
         let req = w.req;
         loop {
-            let items =
-                vec![self.exchange_update(req, w.plan)?, self.user_is_current(req.token.user(), req.token.user_rev())?];
+            let items = match w.action {
+                Action::Use(plan) => {
+                    vec![
+                        self.exchange_update(req, plan)?,
+                        self.user_is_current(req.token.user(), req.token.user_rev())?,
+                    ]
+                }
+                // The family goes, and with it one live token of its device on the user's item.
+                Action::Revoke(r) => vec![
+                    self.revoke_family(req, r)?,
+                    self.device_count_of(req.token.user(), req.token.user_rev(), r.device_name.as_str(), -1)?,
+                ],
+            };
             let e = match self.ddb.transact_write_items().set_transact_items(Some(items)).send().await {
                 Ok(_) => return Ok(Written::Done),
                 Err(e) => e,
             };
-            match refusal(e, &PARTS)? {
+            let refused = match (refusal(e, &PARTS), w.action) {
+                // A user item from before device counts: nothing to count off.
+                (Err(e), Action::Revoke(r)) if is_missing_map(&e) => return self.revoke_family_alone(req, r).await,
+                (r, _) => r?,
+            };
+            match refused {
                 Refusal::Cancelled(reasons) if reasons.failed(Part::Credential) => {
                     let snapshot = reasons.old(Part::Credential).map(items::snapshot_from_item).transpose()?;
                     return Ok(Written::Refused(snapshot));
                 }
-                Refusal::Cancelled(reasons) if reasons.failed(Part::User) => return Ok(Written::UserChanged),
+                Refusal::Cancelled(reasons) if reasons.failed(Part::User) => match w.action {
+                    Action::Use(_) => return Ok(Written::UserChanged),
+                    // The user is gone or at a new revision (its device map reset): the family
+                    // still goes.
+                    Action::Revoke(r) => return self.revoke_family_alone(req, r).await,
+                },
                 Refusal::Cancelled(reasons) => {
                     tracing::warn!(reasons = %reasons, "exchange transaction cancelled");
                     return Err(StoreError::unavailable(format!("exchange cancelled: {reasons}")));
@@ -67,6 +89,48 @@ impl DynamoStore {
                     }
                 }
             }
+        }
+    }
+
+    /// The `Delete` of a rotating family still at the generation the revocation saw.
+    fn revoke_family(&self, req: &Presented<'_>, r: &Revoke) -> Result<TransactWriteItem, StoreError> {
+        let d = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_map(&keys::credential(req.token.id()))))
+            .condition_expression("#gen = :gen")
+            .set_expression_attribute_names(Some(attr_names([("#gen", attr::GENERATION)])))
+            .set_expression_attribute_values(Some(values([(":gen", n(r.generation))])))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().delete(d).build())
+    }
+
+    /// The revocation of a family without counting it off the user's devices: one conditional
+    /// `DeleteItem`.
+    async fn revoke_family_alone(&self, req: &Presented<'_>, r: &Revoke) -> Result<Written, StoreError> {
+        let key = keys::credential(req.token.id());
+        let result = retry::single(|| {
+            self.ddb
+                .delete_item()
+                .table_name(&self.table)
+                .key(keys::PK, s(key.pk.clone()))
+                .key(keys::SK, s(key.sk))
+                .condition_expression("#gen = :gen")
+                .expression_attribute_names("#gen", attr::GENERATION)
+                .expression_attribute_values(":gen", n(r.generation))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+        })
+        .await;
+        match result {
+            Ok(_) => Ok(Written::Done),
+            Err(e) => match e.as_service_error() {
+                Some(DeleteItemError::ConditionalCheckFailedException(c)) => {
+                    Ok(Written::Refused(c.item().map(items::snapshot_from_item).transpose()?))
+                }
+                _ => Err(unavailable(e)),
+            },
         }
     }
 
@@ -113,7 +177,6 @@ impl DynamoStore {
 fn expressions(req: &Presented<'_>, plan: &Plan) -> Expr {
     let mut names: HashMap<String, String> = [
         ("#pk", keys::PK),
-        ("#h", attr::SECRET_HASH),
         ("#uid", attr::USER_ID),
         ("#urev", attr::USER_REV),
         ("#cid", attr::CLIENT_ID),
@@ -139,9 +202,38 @@ fn expressions(req: &Presented<'_>, plan: &Plan) -> Expr {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let mut cond = String::from("attribute_exists(#pk) AND #h = :h AND #uid = :uid AND #urev = :urev AND #cid = :cid");
+    let mut cond = format!("{PRESENT} AND #uid = :uid AND #urev = :urev AND #cid = :cid");
     let mut set = vec!["#lu = :now".to_owned(), "#lip = :ip".to_owned()];
     let mut remove = vec![];
+
+    match &plan.secret {
+        SecretCheck::Current { generation: None } => {
+            names.insert("#h".into(), attr::SECRET_HASH.into());
+            names.insert("#gen".into(), attr::GENERATION.into());
+            cond.push_str(" AND #h = :h AND attribute_not_exists(#gen)");
+        }
+        SecretCheck::Current { generation: Some(g) } => {
+            names.insert("#h".into(), attr::SECRET_HASH.into());
+            names.insert("#gen".into(), attr::GENERATION.into());
+            vals.insert(":gen".into(), n(*g));
+            cond.push_str(" AND #h = :h AND #gen = :gen");
+            if let Some(next) = &plan.rotate_to {
+                names.insert("#prev".into(), attr::PREVIOUS_HASH.into());
+                names.insert("#rot".into(), attr::ROTATED_AT.into());
+                vals.insert(":succ".into(), s(next.to_hex()));
+                vals.insert(":gen1".into(), n(u64::from(*g) + 1));
+                set.extend(["#h = :succ", "#prev = :h", "#gen = :gen1", "#rot = :now"].map(str::to_owned));
+            }
+        }
+        SecretCheck::Previous { generation, rotated_at } => {
+            names.insert("#gen".into(), attr::GENERATION.into());
+            names.insert("#prev".into(), attr::PREVIOUS_HASH.into());
+            names.insert("#rot".into(), attr::ROTATED_AT.into());
+            vals.insert(":gen".into(), n(*generation));
+            vals.insert(":rot".into(), n(rotated_at.millis()));
+            cond.push_str(" AND #gen = :gen AND #prev = :h AND #rot = :rot");
+        }
+    }
 
     if !plan.claims.is_empty() {
         names.insert("#sc".into(), attr::SCOPES.into());
@@ -196,7 +288,7 @@ mod tests {
     use rt_domain::clock::Timestamp;
     use rt_domain::ids::{ClientId, UserId};
     use rt_domain::ratelimit::RatePolicy;
-    use rt_domain::token::RefreshToken;
+    use rt_domain::token::{RefreshToken, SecretHash};
 
     /// DynamoDB rejects names and values an expression does not use (moto only checks names):
     /// every placeholder must appear in the condition or the update.
@@ -227,20 +319,38 @@ mod tests {
             policy: RatePolicy { limit: 10, window_secs: 60 },
             max_addresses: 4,
             claims: &claims,
+            rotation: None,
+            leeway_secs: 0,
         };
+        let next = SecretHash::of(b"next");
+        let secrets = [
+            (SecretCheck::Current { generation: None }, None),
+            (SecretCheck::Current { generation: Some(3) }, None),
+            (SecretCheck::Current { generation: Some(3) }, Some(next)),
+            (SecretCheck::Previous { generation: 4, rotated_at: Timestamp::from_secs(990) }, None),
+        ];
         for rate in [
             RatePlan::Start { window: 16, below: 4, prune: vec![] },
             RatePlan::Start { window: 16, below: 7, prune: vec!["198.51.100.1".into(), "2001:db8::/64".into()] },
             RatePlan::Increment { window: 16, expected: 4 },
         ] {
             for claims in [vec![], vec![("profile", true), ("email", false)]] {
-                let e = expressions(&req, &Plan { rate: rate.clone(), claims });
-                assert_all_used(&e);
+                for (secret, rotate_to) in secrets.clone() {
+                    let e = expressions(&req, &Plan { rate: rate.clone(), claims: claims.clone(), secret, rotate_to });
+                    assert_all_used(&e);
+                }
             }
         }
-        let plan = Plan { rate: RatePlan::Start { window: 16, below: 2, prune: vec!["x".into()] }, claims: vec![] };
+        let plan = Plan {
+            rate: RatePlan::Start { window: 16, below: 2, prune: vec!["x".into()] },
+            claims: vec![],
+            secret: SecretCheck::Current { generation: Some(3) },
+            rotate_to: Some(SecretHash::of(b"next")),
+        };
         let e = expressions(&req, &plan);
         assert!(e.update.contains("REMOVE #rl.#s0"), "{}", e.update);
         assert!(e.condition.contains("#rl.#s0.#w < :w"), "{}", e.condition);
+        assert!(e.condition.contains("#h = :h AND #gen = :gen"), "{}", e.condition);
+        assert!(e.update.contains("#h = :succ, #prev = :h, #gen = :gen1, #rot = :now"), "{}", e.update);
     }
 }

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use rt_domain::client::{AppType, Client};
 use rt_domain::clock::Timestamp;
 use rt_domain::credential::DeviceCredential;
-use rt_domain::exchange::Snapshot;
+use rt_domain::exchange::{Rotation, Snapshot};
 use rt_domain::ids::{ClientId, DeviceCredentialId, DeviceName, Email, UserId};
 use rt_domain::password::PasswordHash;
 use rt_domain::ports::StoreError;
@@ -188,6 +188,9 @@ pub fn credential_to_item(c: &DeviceCredential) -> Item {
     }
     item.insert(attr::USE_COUNT.into(), n(c.use_count));
     item.insert(attr::RATE.into(), AttributeValue::M(HashMap::new()));
+    if let Some(g) = c.generation {
+        item.insert(attr::GENERATION.into(), n(g));
+    }
     item
 }
 
@@ -208,7 +211,15 @@ pub fn credential_from_item(item: &Item) -> Result<DeviceCredential, StoreError>
         last_used_at: opt_i64(item, attr::LAST_USED_AT).map(Timestamp::from_millis),
         last_ip: opt_s(item, attr::LAST_IP).map(str::to_owned),
         use_count: opt_i64(item, attr::USE_COUNT).and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
+        generation: opt_generation(item)?,
     })
+}
+
+fn opt_generation(item: &Item) -> Result<Option<u32>, StoreError> {
+    match item.get(attr::GENERATION) {
+        None => Ok(None),
+        Some(_) => get_u32(item, attr::GENERATION).map(Some),
+    }
 }
 
 /// A counter (`{w, n}`) as stored in its own item or in a credential's counter map.
@@ -230,13 +241,26 @@ pub fn snapshot_from_item(item: &Item) -> Result<Snapshot, StoreError> {
             .collect(),
         Some(Err(_)) => return Err(corrupt(item, attr::RATE)),
     };
+    let hash = |name: &str| SecretHash::from_hex(get_s(item, name)?).ok_or_else(|| corrupt(item, name));
+    let rotation = match opt_generation(item)? {
+        None => None,
+        Some(generation) => {
+            let previous = match opt_s(item, attr::PREVIOUS_HASH) {
+                None => None,
+                Some(_) => Some((hash(attr::PREVIOUS_HASH)?, Timestamp::from_millis(get_i64(item, attr::ROTATED_AT)?))),
+            };
+            Some(Rotation { generation, previous })
+        }
+    };
     Ok(Snapshot {
-        secret_hash: SecretHash::from_hex(get_s(item, attr::SECRET_HASH)?)
-            .ok_or_else(|| corrupt(item, attr::SECRET_HASH))?,
+        secret_hash: hash(attr::SECRET_HASH)?,
         user_id: UserId::parse(get_s(item, attr::USER_ID)?).map_err(|_| corrupt(item, attr::USER_ID))?,
         user_rev: get_u32(item, attr::USER_REV)?,
         client_id: ClientId::parse(get_s(item, attr::CLIENT_ID)?).map_err(|_| corrupt(item, attr::CLIENT_ID))?,
         scope: Scope::from_iter(get_ss(item, attr::SCOPES)?),
+        device_name: DeviceName::parse(get_s(item, attr::DEVICE_NAME)?)
+            .map_err(|_| corrupt(item, attr::DEVICE_NAME))?,
         counters,
+        rotation,
     })
 }

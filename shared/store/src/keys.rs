@@ -66,6 +66,11 @@ pub mod attr {
     pub const LAST_USED_AT: &str = "last_used_at";
     pub const LAST_IP: &str = "last_ip";
     pub const USE_COUNT: &str = "use_count";
+    /// A rotating family's current generation (absent: non-rotating).
+    pub const GENERATION: &str = "gen";
+    /// The previous member's secret hash and its rotation time (epoch ms).
+    pub const PREVIOUS_HASH: &str = "prev_hash";
+    pub const ROTATED_AT: &str = "rotated_at";
     /// Map of rate-limit counters by source address: `{ "<address>": { "w": window, "n": count } }`.
     pub const RATE: &str = "rl";
 
@@ -94,7 +99,16 @@ pub const GSI1_PROJECTION: (&str, &[&str]) = ("INCLUDE", &[attr::USER_REV]);
 pub const GSI2_PROJECTION: (&str, &[&str]) = ("KEYS_ONLY", &[]);
 
 /// Attributes that a refresh exchange writes: never projected into an index.
-pub const VOLATILE: &[&str] = &[attr::RATE, attr::LAST_USED_AT, attr::LAST_IP, attr::USE_COUNT];
+pub const VOLATILE: &[&str] = &[
+    attr::RATE,
+    attr::LAST_USED_AT,
+    attr::LAST_IP,
+    attr::USE_COUNT,
+    attr::SECRET_HASH,
+    attr::GENERATION,
+    attr::PREVIOUS_HASH,
+    attr::ROTATED_AT,
+];
 
 /// How many GSI2 partitions hold one client's credentials. Fixed for ever: changing it would
 /// hide the credentials written under the old count from the client's listing.

@@ -150,6 +150,17 @@ impl DynamoStore {
     /// user existing at the credential's revision (and, when adding, not blocked; when
     /// removing, on the count being positive).
     fn device_count(&self, cred: &DeviceCredential, delta: i8) -> Result<TransactWriteItem, StoreError> {
+        self.device_count_of(&cred.user_id, cred.user_rev, cred.device_name.as_str(), delta)
+    }
+
+    /// [`Self::device_count`] by the user, revision and device name.
+    pub(crate) fn device_count_of(
+        &self,
+        user: &UserId,
+        user_rev: u32,
+        device: &str,
+        delta: i8,
+    ) -> Result<TransactWriteItem, StoreError> {
         let (condition, update) = if delta > 0 {
             (
                 format!("{PRESENT} AND #rev = :urev AND #blocked = :no"),
@@ -160,17 +171,17 @@ impl DynamoStore {
         };
         let mut u = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(Self::key_map(&keys::user(&cred.user_id))))
+            .set_key(Some(Self::key_map(&keys::user(user))))
             .condition_expression(condition)
             .update_expression(update)
             .set_expression_attribute_names(Some(attr_names([
                 PK_NAME,
                 ("#rev", keys::attr::REV),
                 ("#dv", keys::attr::DEVICES),
-                ("#d", cred.device_name.as_str()),
+                ("#d", device),
             ])))
             .set_expression_attribute_values(Some(values([
-                (":urev", items::n(cred.user_rev)),
+                (":urev", items::n(user_rev)),
                 (":zero", items::n(0)),
                 (":one", items::n(1)),
             ])));
@@ -310,7 +321,7 @@ impl DynamoStore {
 
 /// Whether a transaction failed because an update names a path inside a map the item lacks
 /// (user items written before device counts).
-fn is_missing_map(e: &StoreError) -> bool {
+pub(crate) fn is_missing_map(e: &StoreError) -> bool {
     use aws_sdk_dynamodb::config::http::HttpResponse;
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
     matches!(e, StoreError::Unavailable { cause: Some(cause), .. }
