@@ -96,6 +96,7 @@ fn settings(o: &Object) -> Result<ClientPatch, ApiError> {
         grant_types,
         id_token_lifetime_secs,
         management_scopes: o.strings("management_scopes", SCOPES.len())?,
+        ..ClientPatch::default()
     })
 }
 
@@ -111,13 +112,12 @@ fn client_spec(body: Value) -> Result<ClientSpec, ApiError> {
     };
     let s = settings(&o)?;
     Ok(ClientSpec {
-        name,
-        app_type,
         callbacks: s.callbacks,
         web_origins: s.web_origins,
         grant_types: s.grant_types,
         id_token_lifetime_secs: s.id_token_lifetime_secs,
         management_scopes: s.management_scopes,
+        ..ClientSpec::new(name, app_type)
     })
 }
 
