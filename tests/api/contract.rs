@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use rt_domain::client::Client;
+use rt_domain::client::{Client, ExpirationType, RefreshTokenPolicy, RotationType};
 use rt_domain::clock::Timestamp;
 use rt_domain::exchange::{self, Hints, Outcome, Presented, Rejection};
 use rt_domain::ids::{ClientId, Email, UserId};
@@ -95,8 +95,16 @@ async fn clients_are_created_once_listed_by_id_and_deleted<S: Store>(s: &S) {
 
     let mut changed = made[1].clone();
     changed.name = "renamed".into();
+    changed.allowed_logout_urls = vec!["https://app.example/bye".into()];
+    changed.refresh_token = RefreshTokenPolicy {
+        rotation_type: RotationType::Rotating,
+        expiration_type: ExpirationType::Expiring,
+        leeway: 2,
+        infinite_idle_token_lifetime: false,
+        ..RefreshTokenPolicy::default()
+    };
     assert!(s.update_client(&changed).await.unwrap());
-    assert_eq!(s.get_client(&changed.id, Freshness::Fresh).await.unwrap().unwrap().name, "renamed");
+    assert_eq!(s.get_client(&changed.id, Freshness::Fresh).await.unwrap().unwrap(), changed, "every setting kept");
     let gone = client("never stored");
     assert!(!s.update_client(&gone).await.unwrap(), "no update of a missing client");
 

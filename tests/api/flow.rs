@@ -1,6 +1,7 @@
 //! The seed flow end to end over HTTP.
 
 use rt_tests::{GRANT_JWT_BEARER, TestApp, jwt_claims};
+use serde_json::json;
 
 #[tokio::test]
 async fn seed_flow_authorize_then_delegation_json_and_form() {
@@ -140,6 +141,18 @@ async fn discovery_and_jwks() {
     assert_eq!(oidc["issuer"], app.issuer());
     assert_eq!(oidc["jwks_uri"], format!("{}.well-known/jwks.json", app.issuer()));
     assert_eq!(oidc["authorization_endpoint"], format!("{}authorize", app.issuer()));
+    assert_eq!(oidc["token_endpoint"], format!("{}oauth/token", app.issuer()));
+    assert_eq!(
+        oidc["grant_types_supported"],
+        json!(["implicit", "urn:ietf:params:oauth:grant-type:jwt-bearer", "client_credentials"])
+    );
+    assert_eq!(oidc["token_endpoint_auth_methods_supported"], json!(["client_secret_basic", "client_secret_post"]));
+    // Only what is served is advertised: every endpoint is a route of the template.
+    let routes = &rt_tests::template().routes;
+    for (name, url) in oidc.as_object().unwrap().iter().filter(|(k, _)| k.ends_with("_endpoint") || *k == "jwks_uri") {
+        let path = format!("/{}", url.as_str().unwrap().strip_prefix(&app.issuer()).unwrap());
+        assert!(routes.iter().any(|r| r.path == path), "{name}: {path} is not served");
+    }
     let missing = app.get("/nope").await;
     assert_eq!(missing.status, 404);
 }

@@ -491,6 +491,118 @@ async fn clients_crud_and_deleting_a_client_revokes_its_tokens() {
 }
 
 #[tokio::test]
+async fn clients_carry_refresh_token_settings_their_auth_method_and_logout_urls() {
+    let app = TestApp::spawn().await;
+    let token = app.management_token(SCOPES).await;
+    let t = Some(token.as_str());
+    let defaults = json!({
+        "rotation_type": "non-rotating", "expiration_type": "non-expiring", "leeway": 0,
+        "token_lifetime": 2_592_000, "infinite_token_lifetime": true,
+        "idle_token_lifetime": 1_296_000, "infinite_idle_token_lifetime": true,
+    });
+    // The seeded app, written before any of these settings was given: the defaults.
+    let seeded = app.mgmt(Method::GET, &format!("/api/v2/clients/{}", app.client.id), t, None).await.json();
+    assert_eq!(seeded["refresh_token"], defaults);
+    assert_eq!((&seeded["token_endpoint_auth_method"], &seeded["allowed_logout_urls"]), (&json!("none"), &json!([])));
+
+    let body = json!({
+        "name": "Web app",
+        "app_type": "regular_web",
+        "token_endpoint_auth_method": "client_secret_basic",
+        "allowed_logout_urls": ["https://web.example.com/bye"],
+        "refresh_token": {"rotation_type": "rotating", "expiration_type": "expiring", "leeway": 3,
+                          "token_lifetime": 86_400, "infinite_token_lifetime": false},
+    });
+    let r = app.mgmt(Method::POST, "/api/v2/clients", t, Some(&body)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let web = r.json();
+    let id = web["client_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v2/clients/{id}");
+    let rotating = json!({
+        "rotation_type": "rotating", "expiration_type": "expiring", "leeway": 3,
+        "token_lifetime": 86_400, "infinite_token_lifetime": false,
+        "idle_token_lifetime": 1_296_000, "infinite_idle_token_lifetime": true,
+    });
+    assert_eq!(web["refresh_token"], rotating, "unset properties take the defaults");
+    assert_eq!(web["token_endpoint_auth_method"], "client_secret_basic");
+    assert_eq!(web["allowed_logout_urls"], json!(["https://web.example.com/bye"]));
+    assert!(web["client_secret"].is_string());
+
+    // A PATCH of one property keeps the others (Auth0 merges `refresh_token`).
+    let r = app.mgmt(Method::PATCH, &path, t, Some(&json!({"refresh_token": {"rotation_type": "non-rotating"}}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut expected = rotating.clone();
+    expected["rotation_type"] = "non-rotating".into();
+    assert_eq!(r.json()["refresh_token"], expected);
+    let got = app.mgmt(Method::GET, &path, t, None).await.json();
+    assert_eq!(got["refresh_token"], expected, "stored");
+    assert_eq!(got["token_endpoint_auth_method"], "client_secret_basic", "untouched");
+
+    // Field selection knows the new properties.
+    let some = app.mgmt(Method::GET, &format!("{path}?fields=refresh_token,allowed_logout_urls"), t, None).await;
+    assert_eq!(some.json(), json!({"refresh_token": expected, "allowed_logout_urls": ["https://web.example.com/bye"]}));
+
+    // Bad values: 400 invalid_body, and nothing changes.
+    let native = app.client.id.to_string();
+    for (client, bad, message) in [
+        (&id, json!({"refresh_token": {"leeway": 61}}), "'refresh_token.leeway' must be in 0..=60"),
+        (&id, json!({"refresh_token": {"leeway": -1}}), "'refresh_token.leeway' must be in 0..=60"),
+        (
+            &id,
+            json!({"refresh_token": {"token_lifetime": 0}}),
+            "'refresh_token.token_lifetime' must be in 1..=31557600",
+        ),
+        (&id, json!({"refresh_token": {"token_lifetime": 31_557_601}}), "must be in 1..=31557600"),
+        (
+            &id,
+            json!({"refresh_token": {"idle_token_lifetime": 86_401, "infinite_idle_token_lifetime": false}}),
+            "must not exceed",
+        ),
+        (&id, json!({"refresh_token": {"rotation_type": "reusable"}}), "must be rotating or non-rotating"),
+        (
+            &id,
+            json!({"refresh_token": {"expiration_type": "non-expiring", "rotation_type": "rotating"}}),
+            "must be expiring",
+        ),
+        (&id, json!({"refresh_token": {"policies": []}}), "Additional properties not allowed: policies"),
+        (&id, json!({"token_endpoint_auth_method": "none"}), "this client has a secret"),
+        (
+            &id,
+            json!({"token_endpoint_auth_method": "private_key_jwt"}),
+            "must be none, client_secret_post or client_secret_basic",
+        ),
+        (&id, json!({"allowed_logout_urls": ["/bye"]}), "invalid logout URL '/bye'"),
+        (&native, json!({"refresh_token": {"rotation_type": "rotating"}}), "rotating refresh tokens must be expiring"),
+        (&native, json!({"token_endpoint_auth_method": "client_secret_post"}), "needs a client secret"),
+    ] {
+        let before = app.mgmt(Method::GET, &format!("/api/v2/clients/{client}"), t, None).await.json();
+        let r = app.mgmt(Method::PATCH, &format!("/api/v2/clients/{client}"), t, Some(&bad)).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        let e = r.json();
+        assert_eq!(e["errorCode"], "invalid_body", "{bad}: {e}");
+        assert!(e["message"].as_str().unwrap().contains(message), "{bad}: {e}");
+        assert_eq!(app.mgmt(Method::GET, &format!("/api/v2/clients/{client}"), t, None).await.json(), before);
+    }
+    let r = app
+        .mgmt(
+            Method::POST,
+            "/api/v2/clients",
+            t,
+            Some(&json!({"name": "SPA", "app_type": "spa", "token_endpoint_auth_method": "client_secret_post"})),
+        )
+        .await;
+    assert_eq!((r.status, &r.json()["errorCode"]), (400, &json!("invalid_body")), "{}", r.body);
+
+    // Rotation on the seeded (legacy) app, in Auth0's documented shape; its other settings stay.
+    let on = json!({"refresh_token": {"rotation_type": "rotating", "expiration_type": "expiring",
+                                      "token_lifetime": 2_592_000, "leeway": 3}});
+    let r = app.mgmt(Method::PATCH, &format!("/api/v2/clients/{native}"), t, Some(&on)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["refresh_token"]["rotation_type"], "rotating");
+    assert_eq!(r.json()["callbacks"], seeded["callbacks"]);
+}
+
+#[tokio::test]
 async fn a_deleted_client_is_refused_at_once_where_deleted_and_within_30_s_by_every_other_warm_function() {
     let app = TestApp::spawn().await;
     let rt = app.obtain_refresh_token("phone").await;

@@ -3,9 +3,10 @@
 //! process's server. The SDK gets its own token by client_credentials and hard-codes
 //! `https://{domain}`; the script's fetch shim sends that to the local server.
 
-use rt_domain::ids::{Email, UserId};
+use rt_domain::client::{ExpirationType, RotationType};
+use rt_domain::ids::{ClientId, Email, UserId};
 use rt_domain::management::SCOPES;
-use rt_domain::ports::UserStore;
+use rt_domain::ports::{ClientStore, Freshness, UserStore};
 use rt_domain::token::RefreshToken;
 use std::time::Instant;
 
@@ -78,4 +79,11 @@ async fn auth0_v7_management_client_against_the_service() {
     let email = Email::parse(&new_email).expect("email");
     assert!(app.store.get_user_by_email(&email).await.expect("by email").is_none(), "{new_email} still exists");
     assert!(app.store.get_user(&app.user.user.id).await.expect("get user").is_some(), "the seeded user is untouched");
+
+    // The client the SDK created and changed holds the merged refresh-token settings.
+    let id = ClientId::parse(result["created_client"].as_str().expect("created_client")).expect("client id");
+    let client = app.store.get_client(&id, Freshness::Fresh).await.expect("get client").expect("the client");
+    let rt = client.refresh_token;
+    assert_eq!((rt.rotation_type, rt.expiration_type), (RotationType::NonRotating, ExpirationType::Expiring));
+    assert_eq!((rt.leeway, rt.absolute_lifetime(), rt.idle_lifetime()), (3, Some(86_400), None));
 }

@@ -2,11 +2,12 @@
 //! the bound fields never change.
 
 use rt_devkit::semantics::{Layer, Rules};
+use rt_domain::client::{Client, ExpirationType, RefreshTokenPolicy, RotationType, TokenEndpointAuthMethod};
 use rt_domain::clock::Timestamp;
 use rt_domain::credential::DeviceCredential;
 use rt_domain::exchange::{self, Hints, Outcome as ExchangeOutcome, Presented, Rejection};
 use rt_domain::ids::ClientId;
-use rt_domain::ports::{ClientStore, CredentialStore, IssueOutcome, UserStore};
+use rt_domain::ports::{ClientStore, CredentialStore, Freshness, IssueOutcome, UserStore};
 use rt_domain::ratelimit::RatePolicy;
 use rt_domain::scope::Scope;
 use rt_domain::token::RefreshToken;
@@ -183,6 +184,84 @@ async fn client_user_and_device_never_change_after_issue() {
     assert_eq!(stored.scope, issued.scope);
     assert_eq!(stored.use_count, 3);
     assert_eq!(stored.last_ip.as_deref(), Some("203.0.113.5"));
+}
+
+/// A client item as the first release wrote it (and as README's bootstrap client is put by
+/// hand): none of the settings added since.
+async fn put_first_release_client(store: &DynamoStore, id: &str, secret_hash: Option<&str>) {
+    let mut item = std::collections::HashMap::from([
+        ("pk".to_owned(), s(format!("CLIENT#{id}"))),
+        ("sk".to_owned(), s("CLIENT")),
+        ("kind".to_owned(), s("client")),
+        ("gsi2pk".to_owned(), s("CLIENTS")),
+        ("gsi2sk".to_owned(), s(id)),
+        ("client_id".to_owned(), s(id)),
+        ("name".to_owned(), s("Bootstrap admin")),
+        ("app_type".to_owned(), s(if secret_hash.is_some() { "non_interactive" } else { "native" })),
+        ("callbacks".to_owned(), AttributeValue::L(vec![])),
+        ("web_origins".to_owned(), AttributeValue::L(vec![])),
+        ("grant_types".to_owned(), AttributeValue::L(vec![s("client_credentials")])),
+        ("id_token_lifetime".to_owned(), n(36_000)),
+        ("mgmt_scopes".to_owned(), AttributeValue::L(vec![s("read:clients")])),
+        ("created_at".to_owned(), n(0)),
+    ]);
+    if let Some(h) = secret_hash {
+        item.insert("secret_hash".to_owned(), s(h));
+    }
+    store.ddb().put_item().table_name(store.table()).set_item(Some(item)).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_item_from_before_the_refresh_token_settings_reads_as_the_defaults() {
+    let store = fresh_store(&dynamodb_endpoint()).await;
+    let hash = rt_domain::token::SecretHash::of(b"secret").to_hex();
+    put_first_release_client(&store, "bootstrap-admin", Some(&hash)).await;
+    put_first_release_client(&store, "old-native", None).await;
+    let get = |id: &str| {
+        let id = ClientId::parse(id).unwrap();
+        let store = &store;
+        async move { store.get_client(&id, Freshness::Fresh).await.unwrap().unwrap() }
+    };
+    let admin = get("bootstrap-admin").await;
+    assert_eq!(admin.refresh_token, RefreshTokenPolicy::default());
+    assert!(admin.allowed_logout_urls.is_empty());
+    assert_eq!(admin.token_endpoint_auth_method, TokenEndpointAuthMethod::ClientSecretPost, "it has a secret");
+    let native = get("old-native").await;
+    assert_eq!(native.token_endpoint_auth_method, TokenEndpointAuthMethod::None, "no secret");
+    assert_eq!(native.refresh_token.absolute_lifetime(), None, "its tokens never expire");
+
+    // Once written again, every setting is stored and read back as it is.
+    let changed = Client {
+        allowed_logout_urls: vec!["https://admin.example/bye".into()],
+        token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+        refresh_token: RefreshTokenPolicy {
+            rotation_type: RotationType::Rotating,
+            expiration_type: ExpirationType::Expiring,
+            leeway: 7,
+            token_lifetime: 86_400,
+            infinite_token_lifetime: false,
+            idle_token_lifetime: 3_600,
+            infinite_idle_token_lifetime: false,
+        },
+        ..admin
+    };
+    assert!(store.update_client(&changed).await.unwrap());
+    assert_eq!(get("bootstrap-admin").await, changed);
+
+    // A setting present but malformed is a corrupt item, not a default.
+    store
+        .ddb()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", s("CLIENT#old-native"))
+        .key("sk", s("CLIENT"))
+        .update_expression("SET rt_rotation = :r")
+        .expression_attribute_values(":r", s("sometimes"))
+        .send()
+        .await
+        .unwrap();
+    let corrupt = store.get_client(&ClientId::parse("old-native").unwrap(), Freshness::Fresh).await;
+    assert!(matches!(corrupt, Err(rt_domain::ports::StoreError::Corrupt(_))), "{corrupt:?}");
 }
 
 /// Writes the user item directly (what another writer, or an older release, does).

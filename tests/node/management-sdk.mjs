@@ -227,6 +227,64 @@ async function main() {
   }
   step('users.get unknown', 'Management.NotFoundError 404');
 
+  // --- clients: the refresh_token object, token_endpoint_auth_method and allowed_logout_urls
+  const rotating = {
+    rotation_type: 'rotating',
+    expiration_type: 'expiring',
+    leeway: 3,
+    token_lifetime: 86400,
+    infinite_token_lifetime: false,
+    idle_token_lifetime: 1296000,
+    infinite_idle_token_lifetime: true,
+  };
+  const spa = await management.clients.create({
+    name: 'SDK SPA',
+    app_type: 'spa',
+    allowed_logout_urls: ['https://spa.example.com/bye'],
+    refresh_token: {
+      rotation_type: 'rotating',
+      expiration_type: 'expiring',
+      leeway: 3,
+      token_lifetime: 86400,
+      infinite_token_lifetime: false,
+    },
+  });
+  assert.equal(spa.token_endpoint_auth_method, 'none', 'a public client authenticates with none');
+  assert.equal(spa.client_secret, undefined);
+  assert.deepEqual(spa.allowed_logout_urls, ['https://spa.example.com/bye']);
+  assert.deepEqual(spa.refresh_token, rotating, 'unset properties take the defaults');
+  const { rotation_type: rotation, expiration_type: expiration } = spa.refresh_token;
+  step('clients.create', `${spa.client_id} refresh_token ${rotation}/${expiration}`);
+
+  // The SDK's types require rotation_type and expiration_type; the rest is merged.
+  const updated = await management.clients.update(spa.client_id, {
+    refresh_token: { rotation_type: 'non-rotating', expiration_type: 'expiring' },
+  });
+  const patch = wire.filter((w) => w.method === 'PATCH').at(-1);
+  assert.equal(patch.path, `/api/v2/clients/${spa.client_id}`);
+  assert.match(patch.contentType ?? '', /^application\/json/);
+  assert.deepEqual(updated.refresh_token, { ...rotating, rotation_type: 'non-rotating' }, 'the other properties stay');
+  const fetched = await management.clients.get(spa.client_id);
+  assert.deepEqual(fetched.refresh_token, updated.refresh_token);
+  step('clients.update', `PATCH ${patch.path} -> ${patch.status}`);
+
+  await assert.rejects(
+    () =>
+      management.clients.update(spa.client_id, {
+        refresh_token: { rotation_type: 'rotating', expiration_type: 'expiring', leeway: 61 },
+      }),
+    (err) => {
+      assert.ok(
+        err instanceof Management.BadRequestError,
+        `BadRequestError expected, got ${err?.constructor?.name}: ${err}`,
+      );
+      assert.equal(err.statusCode, 400);
+      assert.equal(err.body?.errorCode, 'invalid_body');
+      return true;
+    },
+  );
+  step('clients.update leeway 61', 'Management.BadRequestError 400');
+
   // Only one client_credentials exchange for the whole run: the SDK cached the token.
   assert.equal(requestsTo('/oauth/token').length, 1, 'the token was reused');
   const unexpected = wire.filter((w) => w.status >= 500);
@@ -238,6 +296,7 @@ async function main() {
       listed: items.length,
       deleted_credential: phoneCredentialId,
       created_user: created.user_id,
+      created_client: spa.client_id,
       requests: wire.length,
     })}`,
   );

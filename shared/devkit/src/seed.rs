@@ -2,8 +2,7 @@
 //! for tests.
 
 use rt_domain::client::{
-    AppType, Client, DEFAULT_ID_TOKEN_LIFETIME_SECS, GRANT_CLIENT_CREDENTIALS, GRANT_IMPLICIT, GRANT_JWT_BEARER,
-    GRANT_REFRESH_TOKEN,
+    AppType, Client, GRANT_CLIENT_CREDENTIALS, GRANT_IMPLICIT, GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN,
 };
 use rt_domain::clock::Timestamp;
 use rt_domain::ids::{ClientId, Email, UserId};
@@ -43,35 +42,24 @@ pub struct SeedFile {
 }
 
 /// A public client of the legacy flow: implicit grant with refresh tokens and delegation.
+/// Its refresh tokens are the legacy flow's: non-rotating, never expiring (the default policy).
 pub fn native_client(name: &str, callbacks: Vec<String>, web_origins: Vec<String>, now: Timestamp) -> Client {
     Client {
-        id: ClientId::generate(),
-        name: name.to_owned(),
-        app_type: AppType::Native,
         callbacks,
         web_origins,
         grant_types: vec![GRANT_IMPLICIT.into(), GRANT_REFRESH_TOKEN.into(), GRANT_JWT_BEARER.into()],
-        id_token_lifetime_secs: DEFAULT_ID_TOKEN_LIFETIME_SECS,
-        secret_hash: None,
-        management_scopes: vec![],
-        created_at: now,
+        ..Client::new(ClientId::generate(), name, AppType::Native, now)
     }
 }
 
 /// A machine-to-machine client for the Management API, and its secret.
 pub fn management_client(name: &str, secret: &str, now: Timestamp) -> Client {
     Client {
-        id: ClientId::generate(),
-        name: name.to_owned(),
-        app_type: AppType::NonInteractive,
-        callbacks: vec![],
-        web_origins: vec![],
         grant_types: vec![GRANT_CLIENT_CREDENTIALS.into()],
-        id_token_lifetime_secs: DEFAULT_ID_TOKEN_LIFETIME_SECS,
-        secret_hash: Some(SecretHash::of(secret.as_bytes())),
         management_scopes: MANAGEMENT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
-        created_at: now,
+        ..Client::new(ClientId::generate(), name, AppType::NonInteractive, now)
     }
+    .with_secret(SecretHash::of(secret.as_bytes()))
 }
 
 pub fn user(email: &str, password: &str, name: &str, admin: bool, now: Timestamp) -> Result<User, SeedError> {

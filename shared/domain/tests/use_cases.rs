@@ -8,7 +8,10 @@ use std::sync::Mutex;
 
 use rt_domain::authorize::{self, AuthorizeRequest, LoginError, LoginSuccess};
 use rt_domain::claims::{AccessTokenClaims, IdTokenClaims};
-use rt_domain::client::{AppType, Client, GRANT_IMPLICIT, GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN};
+use rt_domain::client::{
+    AppType, Client, ExpirationType, GRANT_IMPLICIT, GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN, RefreshTokenPolicy,
+    RotationType, TokenEndpointAuthMethod,
+};
 use rt_domain::clock::Timestamp;
 use rt_domain::delegation::{self, DelegationError, DelegationRequest, DelegationScope};
 use rt_domain::ids::{ClientId, Email, UserId};
@@ -69,16 +72,10 @@ fn ip(s: &str) -> IpAddr {
 async fn world() -> World {
     let store = MemoryStore::new();
     let client = Client {
-        id: ClientId::generate(),
-        name: "Phone app".into(),
-        app_type: AppType::Native,
         callbacks: vec![CALLBACK.into()],
-        web_origins: vec![],
         grant_types: [GRANT_IMPLICIT, GRANT_REFRESH_TOKEN, GRANT_JWT_BEARER].map(String::from).to_vec(),
         id_token_lifetime_secs: 600,
-        secret_hash: None,
-        management_scopes: vec![],
-        created_at: NOW,
+        ..Client::new(ClientId::generate(), "Phone app", AppType::Native, NOW)
     };
     assert!(store.create_client(&client).await.unwrap());
     let user = User {
@@ -403,19 +400,24 @@ async fn clients_get_a_secret_only_when_confidential_and_take_their_tokens_with_
     let w = world().await;
     let who = admin(management::SCOPES);
     let spec = |app_type, scopes: Option<Vec<String>>| clients::ClientSpec {
-        name: "Backend".into(),
-        app_type,
-        callbacks: None,
-        web_origins: None,
-        grant_types: None,
-        id_token_lifetime_secs: None,
         management_scopes: scopes,
+        ..clients::ClientSpec::new("Backend", app_type)
     };
     let web = clients::create(&w.store, &who, spec(AppType::RegularWeb, None), NOW).await.unwrap();
     let secret = web.secret.as_ref().map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned()).unwrap();
     assert_eq!(web.client.secret_hash, Some(rt_domain::token::SecretHash::of(secret.as_bytes())), "stored as a hash");
+    assert_eq!(web.client.token_endpoint_auth_method, TokenEndpointAuthMethod::ClientSecretPost);
     let native = clients::create(&w.store, &who, spec(AppType::Native, None), NOW).await.unwrap();
     assert!(native.secret.is_none() && native.client.secret_hash.is_none());
+    assert_eq!(native.client.token_endpoint_auth_method, TokenEndpointAuthMethod::None);
+    let basic = clients::ClientSpec {
+        token_endpoint_auth_method: Some(TokenEndpointAuthMethod::ClientSecretBasic),
+        ..spec(AppType::Native, None)
+    };
+    assert!(matches!(
+        clients::create(&w.store, &who, basic, NOW).await,
+        Err(MgmtError::Invalid(Invalid::AuthMethod(TokenEndpointAuthMethod::ClientSecretBasic)))
+    ));
     let scoped = spec(AppType::Native, Some(vec!["read:users".into()]));
     assert!(matches!(
         clients::create(&w.store, &who, scoped, NOW).await,
@@ -426,6 +428,22 @@ async fn clients_get_a_secret_only_when_confidential_and_take_their_tokens_with_
         clients::update(&w.store, &who, &missing, clients::ClientPatch::default()).await,
         Err(MgmtError::NotFound(Entity::Client))
     ));
+
+    // Refresh-token settings: stored, merged field by field, checked on the result.
+    let id = &native.client.id;
+    assert_eq!(native.client.refresh_token, RefreshTokenPolicy::default(), "non-rotating, never expiring");
+    let rt = |p: clients::RefreshTokenPatch| clients::ClientPatch { refresh_token: Some(p), ..Default::default() };
+    let rotate = clients::RefreshTokenPatch { rotation_type: Some(RotationType::Rotating), ..Default::default() };
+    assert!(matches!(
+        clients::update(&w.store, &who, id, rt(rotate)).await,
+        Err(MgmtError::Invalid(Invalid::RotationNeedsExpiration))
+    ));
+    let rotating =
+        clients::RefreshTokenPatch { expiration_type: Some(ExpirationType::Expiring), leeway: Some(5), ..rotate };
+    clients::update(&w.store, &who, id, rt(rotating)).await.unwrap();
+    let stored = clients::get(&w.store, &who, id).await.unwrap().refresh_token;
+    assert!(stored.rotating() && stored.leeway == 5);
+    assert_eq!(stored.token_lifetime, RefreshTokenPolicy::default().token_lifetime, "untouched fields kept");
 
     let token = refresh_token(&w).await;
     let q = device_credentials::CredentialQuery {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use rt_domain::client::{AppType, Client};
+use rt_domain::client::{AppType, Client, ExpirationType, RefreshTokenPolicy, RotationType, TokenEndpointAuthMethod};
 use rt_domain::clock::Timestamp;
 use rt_domain::credential::DeviceCredential;
 use rt_domain::exchange::{Rotation, Snapshot};
@@ -86,11 +86,71 @@ pub fn client_to_item(c: &Client) -> Item {
         item.insert(attr::SECRET_HASH.into(), s(h.to_hex()));
     }
     item.insert(attr::MGMT_SCOPES.into(), list(&c.management_scopes));
+    item.insert(attr::LOGOUT_URLS.into(), list(&c.allowed_logout_urls));
+    item.insert(attr::TOKEN_AUTH_METHOD.into(), s(c.token_endpoint_auth_method.as_str()));
+    let rt = &c.refresh_token;
+    item.insert(attr::RT_ROTATION.into(), s(rt.rotation_type.as_str()));
+    item.insert(attr::RT_EXPIRATION.into(), s(rt.expiration_type.as_str()));
+    item.insert(attr::RT_LEEWAY.into(), n(rt.leeway));
+    item.insert(attr::RT_LIFETIME.into(), n(rt.token_lifetime));
+    item.insert(attr::RT_INFINITE_LIFETIME.into(), b(rt.infinite_token_lifetime));
+    item.insert(attr::RT_IDLE_LIFETIME.into(), n(rt.idle_token_lifetime));
+    item.insert(attr::RT_INFINITE_IDLE_LIFETIME.into(), b(rt.infinite_idle_token_lifetime));
     item.insert(attr::CREATED_AT.into(), n(c.created_at.millis()));
     item
 }
 
+/// An attribute added after the first release: absent (an item written before it) is
+/// `default`, present but malformed is corrupt.
+fn added<T>(
+    item: &Item,
+    name: &str,
+    default: T,
+    read: impl FnOnce(&AttributeValue) -> Option<T>,
+) -> Result<T, StoreError> {
+    match item.get(name) {
+        None => Ok(default),
+        Some(v) => read(v).ok_or_else(|| corrupt(item, name)),
+    }
+}
+
+fn added_u32(item: &Item, name: &str, default: u32) -> Result<u32, StoreError> {
+    added(item, name, default, |v| v.as_n().ok().and_then(|n| n.parse().ok()))
+}
+
+fn added_bool(item: &Item, name: &str, default: bool) -> Result<bool, StoreError> {
+    added(item, name, default, |v| v.as_bool().ok().copied())
+}
+
+/// The refresh-token policy of a client item; every attribute defaults on its own.
+fn refresh_token_policy(item: &Item) -> Result<RefreshTokenPolicy, StoreError> {
+    let d = RefreshTokenPolicy::default();
+    Ok(RefreshTokenPolicy {
+        rotation_type: added(item, attr::RT_ROTATION, d.rotation_type, |v| {
+            v.as_s().ok().and_then(|s| RotationType::parse(s))
+        })?,
+        expiration_type: added(item, attr::RT_EXPIRATION, d.expiration_type, |v| {
+            v.as_s().ok().and_then(|s| ExpirationType::parse(s))
+        })?,
+        leeway: added_u32(item, attr::RT_LEEWAY, d.leeway)?,
+        token_lifetime: added_u32(item, attr::RT_LIFETIME, d.token_lifetime)?,
+        infinite_token_lifetime: added_bool(item, attr::RT_INFINITE_LIFETIME, d.infinite_token_lifetime)?,
+        idle_token_lifetime: added_u32(item, attr::RT_IDLE_LIFETIME, d.idle_token_lifetime)?,
+        infinite_idle_token_lifetime: added_bool(
+            item,
+            attr::RT_INFINITE_IDLE_LIFETIME,
+            d.infinite_idle_token_lifetime,
+        )?,
+    })
+}
+
 pub fn client_from_item(item: &Item) -> Result<Client, StoreError> {
+    let secret_hash = match opt_s(item, attr::SECRET_HASH) {
+        Some(h) => Some(SecretHash::from_hex(h).ok_or_else(|| corrupt(item, attr::SECRET_HASH))?),
+        None => None,
+    };
+    // Before the method was stored, it followed from the secret.
+    let implied = TokenEndpointAuthMethod::default_for(secret_hash.is_some());
     Ok(Client {
         id: ClientId::parse(get_s(item, attr::CLIENT_ID)?).map_err(|_| corrupt(item, attr::CLIENT_ID))?,
         name: get_s(item, attr::NAME)?.to_owned(),
@@ -99,11 +159,16 @@ pub fn client_from_item(item: &Item) -> Result<Client, StoreError> {
         web_origins: get_list(item, attr::WEB_ORIGINS)?,
         grant_types: get_list(item, attr::GRANT_TYPES)?,
         id_token_lifetime_secs: get_u32(item, attr::ID_TOKEN_LIFETIME)?,
-        secret_hash: match opt_s(item, attr::SECRET_HASH) {
-            Some(h) => Some(SecretHash::from_hex(h).ok_or_else(|| corrupt(item, attr::SECRET_HASH))?),
-            None => None,
-        },
+        secret_hash,
+        token_endpoint_auth_method: added(item, attr::TOKEN_AUTH_METHOD, implied, |v| {
+            v.as_s().ok().and_then(|s| TokenEndpointAuthMethod::parse(s))
+        })?,
         management_scopes: get_list(item, attr::MGMT_SCOPES)?,
+        allowed_logout_urls: match item.get(attr::LOGOUT_URLS) {
+            None => vec![],
+            Some(_) => get_list(item, attr::LOGOUT_URLS)?,
+        },
+        refresh_token: refresh_token_policy(item)?,
         created_at: Timestamp::from_millis(get_i64(item, attr::CREATED_AT)?),
     })
 }

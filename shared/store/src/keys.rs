@@ -46,6 +46,17 @@ pub mod attr {
     pub const ID_TOKEN_LIFETIME: &str = "id_token_lifetime";
     pub const SECRET_HASH: &str = "secret_hash";
     pub const MGMT_SCOPES: &str = "mgmt_scopes";
+    // Client settings added after the first release: an item without them reads as the
+    // defaults (no logout URLs, the method its secret implies, the default refresh-token policy).
+    pub const LOGOUT_URLS: &str = "logout_urls";
+    pub const TOKEN_AUTH_METHOD: &str = "token_auth_method";
+    pub const RT_ROTATION: &str = "rt_rotation";
+    pub const RT_EXPIRATION: &str = "rt_expiration";
+    pub const RT_LEEWAY: &str = "rt_leeway";
+    pub const RT_LIFETIME: &str = "rt_lifetime";
+    pub const RT_INFINITE_LIFETIME: &str = "rt_infinite_lifetime";
+    pub const RT_IDLE_LIFETIME: &str = "rt_idle_lifetime";
+    pub const RT_INFINITE_IDLE_LIFETIME: &str = "rt_infinite_idle_lifetime";
 
     pub const EMAIL: &str = "email";
     pub const EMAIL_VERIFIED: &str = "email_verified";

@@ -5,8 +5,9 @@ use secrecy::SecretString;
 
 use super::{Conflict, Entity, Invalid, MgmtError, PURGE_BUDGET, Page, Paging, Principal, SCOPES};
 use crate::client::{
-    AppType, Client, DEFAULT_ID_TOKEN_LIFETIME_SECS, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS,
-    GRANT_IMPLICIT, GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN, ID_TOKEN_LIFETIME_RANGE,
+    AppType, Client, ExpirationType, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_IMPLICIT,
+    GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN, ID_TOKEN_LIFETIME_RANGE, REFRESH_TOKEN_LEEWAY_MAX,
+    REFRESH_TOKEN_LIFETIME_RANGE, RefreshTokenPolicy, RotationType, TokenEndpointAuthMethod,
 };
 use crate::clock::Timestamp;
 use crate::ids::ClientId;
@@ -30,10 +31,43 @@ pub struct ClientPatch {
     pub grant_types: Option<Vec<String>>,
     pub id_token_lifetime_secs: Option<u32>,
     pub management_scopes: Option<Vec<String>>,
+    pub allowed_logout_urls: Option<Vec<String>>,
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// Merged into the client's policy, field by field, as Auth0 merges `refresh_token`.
+    pub refresh_token: Option<RefreshTokenPatch>,
+}
+
+/// The refresh-token settings to change; `None` leaves one as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefreshTokenPatch {
+    pub rotation_type: Option<RotationType>,
+    pub expiration_type: Option<ExpirationType>,
+    pub leeway: Option<u32>,
+    pub token_lifetime: Option<u32>,
+    pub infinite_token_lifetime: Option<bool>,
+    pub idle_token_lifetime: Option<u32>,
+    pub infinite_idle_token_lifetime: Option<bool>,
+}
+
+impl RefreshTokenPatch {
+    /// `p` with the given settings changed (not yet checked: see [`check_refresh_token`]).
+    pub fn merge_into(self, p: RefreshTokenPolicy) -> RefreshTokenPolicy {
+        RefreshTokenPolicy {
+            rotation_type: self.rotation_type.unwrap_or(p.rotation_type),
+            expiration_type: self.expiration_type.unwrap_or(p.expiration_type),
+            leeway: self.leeway.unwrap_or(p.leeway),
+            token_lifetime: self.token_lifetime.unwrap_or(p.token_lifetime),
+            infinite_token_lifetime: self.infinite_token_lifetime.unwrap_or(p.infinite_token_lifetime),
+            idle_token_lifetime: self.idle_token_lifetime.unwrap_or(p.idle_token_lifetime),
+            infinite_idle_token_lifetime: self.infinite_idle_token_lifetime.unwrap_or(p.infinite_idle_token_lifetime),
+        }
+    }
 }
 
 /// A new client: a name and a type (fixed for life); unset settings take the defaults of the
-/// type (no callbacks or origins, the type's grants, a 36 000 s id_token, no scopes).
+/// type (no callbacks, origins or logout URLs, the type's grants, a 36 000 s id_token, no
+/// scopes, a secret and `client_secret_post` for a confidential type, `none` for a public one,
+/// non-rotating refresh tokens that never expire).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientSpec {
     pub name: String,
@@ -43,6 +77,27 @@ pub struct ClientSpec {
     pub grant_types: Option<Vec<String>>,
     pub id_token_lifetime_secs: Option<u32>,
     pub management_scopes: Option<Vec<String>>,
+    pub allowed_logout_urls: Option<Vec<String>>,
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    pub refresh_token: Option<RefreshTokenPatch>,
+}
+
+impl ClientSpec {
+    /// A client of this name and type with every setting at the type's default.
+    pub fn new(name: impl Into<String>, app_type: AppType) -> Self {
+        Self {
+            name: name.into(),
+            app_type,
+            callbacks: None,
+            web_origins: None,
+            grant_types: None,
+            id_token_lifetime_secs: None,
+            management_scopes: None,
+            allowed_logout_urls: None,
+            token_endpoint_auth_method: None,
+            refresh_token: None,
+        }
+    }
 }
 
 /// A created client and, for a confidential one, its secret: shown this once, stored only as
@@ -51,10 +106,6 @@ pub struct ClientSpec {
 pub struct CreatedClient {
     pub client: Client,
     pub secret: Option<SecretString>,
-}
-
-fn confidential(t: AppType) -> bool {
-    matches!(t, AppType::RegularWeb | AppType::NonInteractive)
 }
 
 /// A callback URL: absolute, no fragment (RFC 6749 §3.1.2), matched exactly at `/authorize`.
@@ -81,6 +132,37 @@ pub fn is_origin(o: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// The rules of a refresh-token policy, checked on the policy a change results in:
+/// - `leeway` at most [`REFRESH_TOKEN_LEEWAY_MAX`] seconds (this service's bound; Auth0
+///   documents only a minimum of 0);
+/// - `token_lifetime` and `idle_token_lifetime` within [`REFRESH_TOKEN_LIFETIME_RANGE`]
+///   (whether or not they apply), Auth0's limits;
+/// - rotating tokens are expiring (Auth0: "if rotation is enabled, an expiration lifetime
+///   must be set"; its Terraform provider: "if rotation is `rotating`, this must be set to
+///   `expiring`");
+/// - when both lifetimes apply, the idle one does not exceed the absolute one (Auth0: "the
+///   Idle Refresh Token Lifetime can not exceed the Maximum Refresh Token Lifetime").
+pub fn check_refresh_token(p: &RefreshTokenPolicy) -> Result<(), Invalid> {
+    if p.leeway > REFRESH_TOKEN_LEEWAY_MAX {
+        return Err(Invalid::RefreshTokenLeeway);
+    }
+    if !REFRESH_TOKEN_LIFETIME_RANGE.contains(&p.token_lifetime) {
+        return Err(Invalid::RefreshTokenLifetime);
+    }
+    if !REFRESH_TOKEN_LIFETIME_RANGE.contains(&p.idle_token_lifetime) {
+        return Err(Invalid::RefreshTokenIdleLifetime);
+    }
+    if p.rotating() && p.expiration_type != ExpirationType::Expiring {
+        return Err(Invalid::RotationNeedsExpiration);
+    }
+    if let (Some(absolute), Some(idle)) = (p.absolute_lifetime(), p.idle_lifetime())
+        && idle > absolute
+    {
+        return Err(Invalid::IdleLifetimeExceedsLifetime);
+    }
+    Ok(())
 }
 
 /// Applies `patch` to `c`, checking each setting in turn.
@@ -124,6 +206,24 @@ fn apply(c: &mut Client, patch: ClientPatch) -> Result<(), Invalid> {
         }
         c.management_scopes = s;
     }
+    if let Some(urls) = patch.allowed_logout_urls {
+        if let Some(bad) = urls.iter().find(|u| !is_callback(u)) {
+            return Err(Invalid::LogoutUrl(bad.clone()));
+        }
+        c.allowed_logout_urls = urls;
+    }
+    if let Some(m) = patch.token_endpoint_auth_method {
+        // The secret is made with the client (confidential types) and never removed.
+        if m.uses_secret() != c.secret_hash.is_some() {
+            return Err(Invalid::AuthMethod(m));
+        }
+        c.token_endpoint_auth_method = m;
+    }
+    if let Some(rt) = patch.refresh_token {
+        let merged = rt.merge_into(c.refresh_token);
+        check_refresh_token(&merged)?;
+        c.refresh_token = merged;
+    }
     Ok(())
 }
 
@@ -158,19 +258,12 @@ pub async fn create<S: ClientStore>(
 ) -> Result<CreatedClient, MgmtError> {
     who.require(CREATE)?;
     let app_type = spec.app_type;
-    let secret = confidential(app_type).then(|| random::alphanumeric(64));
-    let mut client = Client {
-        id: ClientId::generate(),
-        name: String::new(),
-        app_type,
-        callbacks: vec![],
-        web_origins: vec![],
-        grant_types: default_grants(app_type),
-        id_token_lifetime_secs: DEFAULT_ID_TOKEN_LIFETIME_SECS,
-        secret_hash: secret.as_deref().map(|s| SecretHash::of(s.as_bytes())),
-        management_scopes: vec![],
-        created_at: now,
-    };
+    let secret = app_type.confidential().then(|| random::alphanumeric(64));
+    let mut client =
+        Client { grant_types: default_grants(app_type), ..Client::new(ClientId::generate(), "", app_type, now) };
+    if let Some(s) = &secret {
+        client = client.with_secret(SecretHash::of(s.as_bytes()));
+    }
     let settings = ClientPatch {
         name: Some(spec.name),
         callbacks: spec.callbacks,
@@ -178,6 +271,9 @@ pub async fn create<S: ClientStore>(
         grant_types: spec.grant_types,
         id_token_lifetime_secs: spec.id_token_lifetime_secs,
         management_scopes: spec.management_scopes,
+        allowed_logout_urls: spec.allowed_logout_urls,
+        token_endpoint_auth_method: spec.token_endpoint_auth_method,
+        refresh_token: spec.refresh_token,
     };
     apply(&mut client, settings)?;
     if !store.create_client(&client).await? {
@@ -229,18 +325,11 @@ mod tests {
     }
 
     fn client(app_type: AppType) -> Client {
-        Client {
-            id: ClientId::generate(),
-            name: "x".into(),
-            app_type,
-            callbacks: vec![],
-            web_origins: vec![],
+        let c = Client {
             grant_types: default_grants(app_type),
-            id_token_lifetime_secs: DEFAULT_ID_TOKEN_LIFETIME_SECS,
-            secret_hash: None,
-            management_scopes: vec![],
-            created_at: Timestamp::from_millis(0),
-        }
+            ..Client::new(ClientId::generate(), "x", app_type, Timestamp::from_millis(0))
+        };
+        if app_type.confidential() { c.with_secret(SecretHash::of(b"secret")) } else { c }
     }
 
     #[test]
@@ -263,5 +352,120 @@ mod tests {
         assert_eq!(apply(&mut c, p), Err(Invalid::IdTokenLifetime));
         let p = ClientPatch { grant_types: Some(vec!["password".into()]), ..Default::default() };
         assert_eq!(apply(&mut c, p), Err(Invalid::GrantType("password".into())));
+    }
+
+    fn rt(p: RefreshTokenPatch) -> ClientPatch {
+        ClientPatch { refresh_token: Some(p), ..Default::default() }
+    }
+
+    #[test]
+    fn refresh_token_settings_merge_into_the_stored_policy() {
+        let mut c = client(AppType::Spa);
+        assert_eq!(c.refresh_token, RefreshTokenPolicy::default());
+        let on = RefreshTokenPatch {
+            rotation_type: Some(RotationType::Rotating),
+            expiration_type: Some(ExpirationType::Expiring),
+            leeway: Some(3),
+            token_lifetime: Some(86_400),
+            infinite_token_lifetime: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(apply(&mut c, rt(on)), Ok(()));
+        let expected = RefreshTokenPolicy {
+            rotation_type: RotationType::Rotating,
+            expiration_type: ExpirationType::Expiring,
+            leeway: 3,
+            token_lifetime: 86_400,
+            infinite_token_lifetime: false,
+            ..RefreshTokenPolicy::default()
+        };
+        assert_eq!(c.refresh_token, expected);
+        assert_eq!(c.refresh_token.absolute_lifetime(), Some(86_400));
+        // One field changes; the others stay.
+        let off = RefreshTokenPatch { rotation_type: Some(RotationType::NonRotating), ..Default::default() };
+        assert_eq!(apply(&mut c, rt(off)), Ok(()));
+        assert_eq!(c.refresh_token, RefreshTokenPolicy { rotation_type: RotationType::NonRotating, ..expected });
+    }
+
+    #[test]
+    fn refresh_token_rules() {
+        let refused = |p: RefreshTokenPatch| {
+            let mut c = client(AppType::Native);
+            let before = c.refresh_token;
+            let r = apply(&mut c, rt(p));
+            if r.is_err() {
+                assert_eq!(c.refresh_token, before, "a refused policy is not applied");
+            } else {
+                assert_eq!(c.refresh_token, p.merge_into(before));
+            }
+            r.err()
+        };
+        let expiring = RefreshTokenPatch { expiration_type: Some(ExpirationType::Expiring), ..Default::default() };
+        assert_eq!(refused(RefreshTokenPatch { leeway: Some(61), ..expiring }), Some(Invalid::RefreshTokenLeeway));
+        assert_eq!(refused(RefreshTokenPatch { leeway: Some(60), ..expiring }), None);
+        assert_eq!(
+            refused(RefreshTokenPatch { token_lifetime: Some(0), ..expiring }),
+            Some(Invalid::RefreshTokenLifetime)
+        );
+        assert_eq!(
+            refused(RefreshTokenPatch { token_lifetime: Some(31_557_601), ..expiring }),
+            Some(Invalid::RefreshTokenLifetime)
+        );
+        assert_eq!(refused(RefreshTokenPatch { token_lifetime: Some(31_557_600), ..expiring }), None);
+        assert_eq!(
+            refused(RefreshTokenPatch { idle_token_lifetime: Some(0), ..Default::default() }),
+            Some(Invalid::RefreshTokenIdleLifetime)
+        );
+        assert_eq!(
+            refused(RefreshTokenPatch { rotation_type: Some(RotationType::Rotating), ..Default::default() }),
+            Some(Invalid::RotationNeedsExpiration)
+        );
+        assert_eq!(refused(RefreshTokenPatch { rotation_type: Some(RotationType::Rotating), ..expiring }), None);
+        let finite = RefreshTokenPatch {
+            infinite_token_lifetime: Some(false),
+            infinite_idle_token_lifetime: Some(false),
+            token_lifetime: Some(3_600),
+            ..expiring
+        };
+        assert_eq!(
+            refused(RefreshTokenPatch { idle_token_lifetime: Some(3_601), ..finite }),
+            Some(Invalid::IdleLifetimeExceedsLifetime)
+        );
+        assert_eq!(refused(RefreshTokenPatch { idle_token_lifetime: Some(3_600), ..finite }), None);
+        // An idle lifetime longer than an absolute one that does not apply is allowed.
+        let infinite = RefreshTokenPatch { infinite_token_lifetime: Some(true), ..finite };
+        assert_eq!(refused(RefreshTokenPatch { idle_token_lifetime: Some(7_200), ..infinite }), None);
+    }
+
+    #[test]
+    fn the_auth_method_follows_the_secret() {
+        let method = |m| ClientPatch { token_endpoint_auth_method: Some(m), ..Default::default() };
+        let mut web = client(AppType::RegularWeb);
+        assert_eq!(web.token_endpoint_auth_method, TokenEndpointAuthMethod::ClientSecretPost);
+        assert_eq!(apply(&mut web, method(TokenEndpointAuthMethod::ClientSecretBasic)), Ok(()));
+        assert_eq!(web.token_endpoint_auth_method, TokenEndpointAuthMethod::ClientSecretBasic);
+        assert_eq!(
+            apply(&mut web, method(TokenEndpointAuthMethod::None)),
+            Err(Invalid::AuthMethod(TokenEndpointAuthMethod::None))
+        );
+        let mut spa = client(AppType::Spa);
+        assert_eq!(spa.token_endpoint_auth_method, TokenEndpointAuthMethod::None);
+        assert_eq!(apply(&mut spa, method(TokenEndpointAuthMethod::None)), Ok(()));
+        assert_eq!(
+            apply(&mut spa, method(TokenEndpointAuthMethod::ClientSecretPost)),
+            Err(Invalid::AuthMethod(TokenEndpointAuthMethod::ClientSecretPost))
+        );
+    }
+
+    #[test]
+    fn logout_urls_are_absolute() {
+        let mut c = client(AppType::Spa);
+        let urls = |u: &[&str]| ClientPatch {
+            allowed_logout_urls: Some(u.iter().map(|s| (*s).to_owned()).collect()),
+            ..Default::default()
+        };
+        assert_eq!(apply(&mut c, urls(&["https://app.example.com/bye"])), Ok(()));
+        assert_eq!(c.allowed_logout_urls, ["https://app.example.com/bye"]);
+        assert_eq!(apply(&mut c, urls(&["/bye"])), Err(Invalid::LogoutUrl("/bye".into())));
     }
 }

@@ -9,6 +9,7 @@ pub mod users;
 
 use std::fmt;
 
+use crate::client::TokenEndpointAuthMethod;
 use crate::ids::ClientId;
 use crate::password::PasswordError;
 use crate::ports::{PageRequest, StoreError};
@@ -117,6 +118,22 @@ pub enum Invalid {
     UnknownScope(String),
     #[error("only machine-to-machine clients may hold Management API scopes")]
     ScopesNeedMachineToMachine,
+    #[error("'{0}' is not an absolute logout URL without a fragment")]
+    LogoutUrl(String),
+    /// `token_endpoint_auth_method` disagrees with the secret: `none` for a client with a
+    /// secret, or a secret method for a client without one.
+    #[error("token endpoint auth method '{}' does not fit a client {} a secret", .0.as_str(), if .0.uses_secret() { "without" } else { "with" })]
+    AuthMethod(TokenEndpointAuthMethod),
+    #[error("the refresh token leeway is out of range")]
+    RefreshTokenLeeway,
+    #[error("the refresh token lifetime is out of range")]
+    RefreshTokenLifetime,
+    #[error("the refresh token idle lifetime is out of range")]
+    RefreshTokenIdleLifetime,
+    #[error("the refresh token idle lifetime exceeds its lifetime")]
+    IdleLifetimeExceedsLifetime,
+    #[error("rotating refresh tokens must be expiring")]
+    RotationNeedsExpiration,
 }
 
 /// Why a Management API use case refused or failed. No statuses: `rt_http::api_v2` maps each

@@ -1,10 +1,10 @@
 //! `/api/v2/clients`: Auth0's client object and the bodies of `POST` and `PATCH`.
 
 use lambda_http::Request;
-use rt_domain::client::{AppType, Client};
+use rt_domain::client::{AppType, Client, ExpirationType, RefreshTokenPolicy, RotationType, TokenEndpointAuthMethod};
 use rt_domain::clock::Timestamp;
 use rt_domain::ids::ClientId;
-use rt_domain::management::clients::{self, ClientPatch, ClientSpec};
+use rt_domain::management::clients::{self, ClientPatch, ClientSpec, RefreshTokenPatch};
 use rt_domain::management::{Entity, Invalid, MgmtError, Principal, SCOPES};
 use rt_domain::ports::{ClientStore, CredentialStore};
 use secrecy::ExposeSecret as _;
@@ -25,6 +25,8 @@ pub const FIELDS: &[&str] = &[
     "grant_types",
     "jwt_configuration",
     "token_endpoint_auth_method",
+    "allowed_logout_urls",
+    "refresh_token",
     "is_first_party",
     "management_scopes",
     "created_at",
@@ -37,7 +39,20 @@ const WRITABLE: &[&str] = &[
     "web_origins",
     "grant_types",
     "jwt_configuration",
+    "token_endpoint_auth_method",
+    "allowed_logout_urls",
+    "refresh_token",
     "management_scopes",
+];
+/// The properties of Auth0's `refresh_token` client object (not its MRRT `policies`).
+const REFRESH_TOKEN: &[&str] = &[
+    "rotation_type",
+    "expiration_type",
+    "leeway",
+    "token_lifetime",
+    "infinite_token_lifetime",
+    "idle_token_lifetime",
+    "infinite_idle_token_lifetime",
 ];
 
 /// Auth0's client object (`management_scopes` is this service's way to grant an m2m client
@@ -52,11 +67,67 @@ pub fn view(c: &Client) -> Value {
         "web_origins": c.web_origins,
         "grant_types": c.grant_types,
         "jwt_configuration": {"alg": "RS256", "lifetime_in_seconds": c.id_token_lifetime_secs},
-        "token_endpoint_auth_method": if c.secret_hash.is_some() { "client_secret_post" } else { "none" },
+        "token_endpoint_auth_method": c.token_endpoint_auth_method.as_str(),
+        "allowed_logout_urls": c.allowed_logout_urls,
+        "refresh_token": refresh_token_view(&c.refresh_token),
         "is_first_party": true,
         "management_scopes": c.management_scopes,
         "created_at": c.created_at.to_rfc3339(),
     })
+}
+
+/// Auth0's `refresh_token` object: every property, always.
+fn refresh_token_view(p: &RefreshTokenPolicy) -> Value {
+    json!({
+        "rotation_type": p.rotation_type.as_str(),
+        "expiration_type": p.expiration_type.as_str(),
+        "leeway": p.leeway,
+        "token_lifetime": p.token_lifetime,
+        "infinite_token_lifetime": p.infinite_token_lifetime,
+        "idle_token_lifetime": p.idle_token_lifetime,
+        "infinite_idle_token_lifetime": p.infinite_idle_token_lifetime,
+    })
+}
+
+/// A whole number of seconds; anything else is refused as the domain refuses an out-of-range
+/// value (`invalid`), so that both say the same.
+fn seconds(o: &Object, name: &str, invalid: Invalid) -> Result<Option<u32>, ApiError> {
+    match o.get(name) {
+        None => Ok(None),
+        Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n) => Ok(Some(n)),
+            None => Err(MgmtError::from(invalid).into()),
+        },
+    }
+}
+
+/// `refresh_token`: any subset of its properties, merged into the client's (Auth0 requires
+/// `rotation_type` and `expiration_type`; this service takes either alone too).
+fn refresh_token(o: &Object) -> Result<Option<RefreshTokenPatch>, ApiError> {
+    let Some(r) = o.object("refresh_token", REFRESH_TOKEN)? else { return Ok(None) };
+    let rotation_type = match r.string("rotation_type", 32)? {
+        None => None,
+        Some(t) => Some(
+            RotationType::parse(&t)
+                .ok_or_else(|| payload("'refresh_token.rotation_type' must be rotating or non-rotating"))?,
+        ),
+    };
+    let expiration_type = match r.string("expiration_type", 32)? {
+        None => None,
+        Some(t) => Some(
+            ExpirationType::parse(&t)
+                .ok_or_else(|| payload("'refresh_token.expiration_type' must be expiring or non-expiring"))?,
+        ),
+    };
+    Ok(Some(RefreshTokenPatch {
+        rotation_type,
+        expiration_type,
+        leeway: seconds(&r, "leeway", Invalid::RefreshTokenLeeway)?,
+        token_lifetime: seconds(&r, "token_lifetime", Invalid::RefreshTokenLifetime)?,
+        infinite_token_lifetime: r.bool("infinite_token_lifetime")?,
+        idle_token_lifetime: seconds(&r, "idle_token_lifetime", Invalid::RefreshTokenIdleLifetime)?,
+        infinite_idle_token_lifetime: r.bool("infinite_idle_token_lifetime")?,
+    }))
 }
 
 /// An id that cannot be a client's names no client.
@@ -89,6 +160,12 @@ fn settings(o: &Object) -> Result<ClientPatch, ApiError> {
             id_token_lifetime_secs = Some(secs.ok_or_else(|| ApiError::Body(lifetime_message().into()))?);
         }
     }
+    let token_endpoint_auth_method = match o.string("token_endpoint_auth_method", 32)? {
+        None => None,
+        Some(m) => Some(TokenEndpointAuthMethod::parse(&m).ok_or_else(|| {
+            payload("'token_endpoint_auth_method' must be none, client_secret_post or client_secret_basic")
+        })?),
+    };
     Ok(ClientPatch {
         name,
         callbacks,
@@ -96,6 +173,9 @@ fn settings(o: &Object) -> Result<ClientPatch, ApiError> {
         grant_types,
         id_token_lifetime_secs,
         management_scopes: o.strings("management_scopes", SCOPES.len())?,
+        allowed_logout_urls: o.strings("allowed_logout_urls", 100)?,
+        token_endpoint_auth_method,
+        refresh_token: refresh_token(o)?,
     })
 }
 
@@ -111,13 +191,15 @@ fn client_spec(body: Value) -> Result<ClientSpec, ApiError> {
     };
     let s = settings(&o)?;
     Ok(ClientSpec {
-        name,
-        app_type,
         callbacks: s.callbacks,
         web_origins: s.web_origins,
         grant_types: s.grant_types,
         id_token_lifetime_secs: s.id_token_lifetime_secs,
         management_scopes: s.management_scopes,
+        allowed_logout_urls: s.allowed_logout_urls,
+        token_endpoint_auth_method: s.token_endpoint_auth_method,
+        refresh_token: s.refresh_token,
+        ..ClientSpec::new(name, app_type)
     })
 }
 
@@ -211,5 +293,40 @@ mod tests {
                 .expect("valid");
         assert_eq!(both.web_origins, Some(vec!["https://b.example".to_owned()]));
         assert!(client_patch(json!({"web_origins": ["bad"], "allowed_origins": ["https://b.example"]})).is_err());
+    }
+
+    #[test]
+    fn refresh_token_bodies() {
+        let p = client_patch(json!({"refresh_token": {"rotation_type": "rotating"}})).expect("valid");
+        assert_eq!(
+            p.refresh_token,
+            Some(RefreshTokenPatch { rotation_type: Some(RotationType::Rotating), ..Default::default() })
+        );
+        let p = client_patch(json!({"refresh_token": {"expiration_type": "expiring", "leeway": 0,
+            "token_lifetime": 60, "infinite_token_lifetime": false, "idle_token_lifetime": 30,
+            "infinite_idle_token_lifetime": false}, "token_endpoint_auth_method": "client_secret_basic",
+            "allowed_logout_urls": ["https://a.example/bye"]}))
+        .expect("valid");
+        let rt = p.refresh_token.expect("refresh_token");
+        assert_eq!((rt.leeway, rt.token_lifetime, rt.idle_token_lifetime), (Some(0), Some(60), Some(30)));
+        assert_eq!((rt.infinite_token_lifetime, rt.infinite_idle_token_lifetime), (Some(false), Some(false)));
+        assert_eq!(p.token_endpoint_auth_method, Some(TokenEndpointAuthMethod::ClientSecretBasic));
+        assert_eq!(p.allowed_logout_urls, Some(vec!["https://a.example/bye".to_owned()]));
+        assert_eq!(client_patch(json!({"refresh_token": null})).expect("valid").refresh_token, None);
+        for bad in [
+            json!({"refresh_token": {"rotation_type": "reusable"}}),
+            json!({"refresh_token": {"expiration_type": true}}),
+            json!({"refresh_token": {"leeway": -1}}),
+            json!({"refresh_token": {"leeway": 1.5}}),
+            json!({"refresh_token": {"token_lifetime": "2592000"}}),
+            json!({"refresh_token": {"idle_token_lifetime": 4_294_967_296_u64}}),
+            json!({"refresh_token": {"infinite_token_lifetime": "yes"}}),
+            json!({"refresh_token": {"policies": []}}),
+            json!({"refresh_token": "rotating"}),
+            json!({"token_endpoint_auth_method": "private_key_jwt"}),
+            json!({"allowed_logout_urls": "https://a.example"}),
+        ] {
+            assert!(client_patch(bad.clone()).is_err(), "{bad}");
+        }
     }
 }

@@ -4,7 +4,9 @@
 use std::borrow::Cow;
 
 use lambda_http::{Body, Response};
-use rt_domain::client::ID_TOKEN_LIFETIME_RANGE;
+use rt_domain::client::{
+    ID_TOKEN_LIFETIME_RANGE, REFRESH_TOKEN_LEEWAY_MAX, REFRESH_TOKEN_LIFETIME_RANGE, TokenEndpointAuthMethod,
+};
 use rt_domain::management::{Conflict, Entity, Invalid, MgmtError};
 use rt_domain::ports::StoreError;
 use serde_json::{Map, Value};
@@ -72,7 +74,31 @@ fn invalid(i: &Invalid) -> String {
         Invalid::ScopesNeedMachineToMachine => {
             "Only machine-to-machine (non_interactive) clients may hold Management API scopes".into()
         }
+        Invalid::LogoutUrl(u) => format!("Payload validation error: invalid logout URL '{u}'"),
+        Invalid::AuthMethod(TokenEndpointAuthMethod::None) => "Payload validation error: \
+            token_endpoint_auth_method 'none' is for public clients (native, spa); this client has a secret"
+            .into(),
+        Invalid::AuthMethod(m) => format!(
+            "Payload validation error: token_endpoint_auth_method '{}' needs a client secret; \
+             public clients (native, spa) use 'none'",
+            m.as_str()
+        ),
+        Invalid::RefreshTokenLeeway => {
+            format!("Payload validation error: 'refresh_token.leeway' must be in 0..={REFRESH_TOKEN_LEEWAY_MAX}")
+        }
+        Invalid::RefreshTokenLifetime => refresh_lifetime_message("token_lifetime"),
+        Invalid::RefreshTokenIdleLifetime => refresh_lifetime_message("idle_token_lifetime"),
+        Invalid::IdleLifetimeExceedsLifetime => "Payload validation error: 'refresh_token.idle_token_lifetime' \
+            must not exceed 'refresh_token.token_lifetime'"
+            .into(),
+        Invalid::RotationNeedsExpiration => "Payload validation error: rotating refresh tokens must be expiring \
+            ('refresh_token.expiration_type': 'expiring')"
+            .into(),
     }
+}
+
+fn refresh_lifetime_message(field: &str) -> String {
+    format!("Payload validation error: 'refresh_token.{field}' must be in {REFRESH_TOKEN_LIFETIME_RANGE:?}")
 }
 
 /// What a bad `jwt_configuration.lifetime_in_seconds` is told, whether the wire or the domain
@@ -207,6 +233,12 @@ mod tests {
         assert_eq!(
             envelope(&m2m).1["message"],
             "Only machine-to-machine (non_interactive) clients may hold Management API scopes"
+        );
+        let rotation = envelope(&ApiError::Mgmt(Invalid::RotationNeedsExpiration.into()));
+        assert_eq!((rotation.0, &rotation.1["errorCode"]), (400, &json!("invalid_body")));
+        assert_eq!(
+            envelope(&ApiError::Mgmt(Invalid::RefreshTokenLifetime.into())).1["message"],
+            "Payload validation error: 'refresh_token.token_lifetime' must be in 1..=31557600"
         );
     }
 }

@@ -1,4 +1,6 @@
-//! `GET /.well-known/openid-configuration`: OIDC discovery for what this service implements.
+//! `GET /.well-known/openid-configuration`: OIDC discovery for what this service implements,
+//! and only that: an endpoint, grant or response type is advertised by the change that serves
+//! it (`flow::discovery_and_jwks` checks that every advertised endpoint is a route).
 
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -16,10 +18,16 @@ pub fn handle(base: &Base, req: Request) -> BoxFuture<'_, Response<Body>> {
         let doc = json!({
             "issuer": iss,
             "authorization_endpoint": format!("{iss}authorize"),
+            "token_endpoint": format!("{iss}oauth/token"),
             "jwks_uri": format!("{iss}.well-known/jwks.json"),
             "response_types_supported": ["token", "id_token", "token id_token"],
             "response_modes_supported": ["fragment"],
-            "grant_types_supported": ["implicit", rt_domain::client::GRANT_JWT_BEARER],
+            "grant_types_supported": [
+                rt_domain::client::GRANT_IMPLICIT,
+                rt_domain::client::GRANT_JWT_BEARER,
+                rt_domain::client::GRANT_CLIENT_CREDENTIALS,
+            ],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
