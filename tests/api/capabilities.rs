@@ -35,11 +35,8 @@ fn allows(g: &Grant, key: &str, a: &Access) -> bool {
 }
 
 /// Grants no single run can be expected to use, with why.
-const RARE: &[(&str, &str, &str)] = &[(
-    "delegation",
-    "GetItem",
-    "DCR#*", // the credential's committed state, read only after a transaction conflict
-)];
+/// (The credential's committed state is read only after a transaction conflict.)
+const RARE: &[(&str, &str, &str)] = &[("delegation", "GetItem", "DCR#*"), ("oauth-token", "GetItem", "DCR#*")];
 
 #[test]
 fn string_like() {
@@ -102,6 +99,23 @@ async fn every_function_sends_only_what_it_declares_and_uses_all_of_it() {
     assert_eq!(r.status, 200, "{}", r.body);
     let token = r.json()["access_token"].as_str().unwrap().to_owned();
     let t = Some(token.as_str());
+
+    // The refresh grant: a non-rotating token; then a rotating family rotated and reused.
+    let refresh = |rt: &str| {
+        let body = json!({"grant_type": "refresh_token", "client_id": app.client.id.as_str(), "refresh_token": rt});
+        let app = &app;
+        async move { app.post_json("/oauth/token", &body).await }
+    };
+    assert_eq!(call!("oauth-token", refresh(&tokens["laptop"]).await).status, 200);
+    let mut rotating = app.client.clone();
+    rotating.refresh_token.rotation_type = rt_domain::client::RotationType::Rotating;
+    rt_domain::ports::ClientStore::update_client(&app.store, &rotating).await.unwrap();
+    let r = call!("authorize", app.login(&app.authorize_params("watch"), &app.user.email, &app.user.password).await);
+    let t0 = r.fragment["refresh_token"].clone();
+    let t1 = call!("oauth-token", refresh(&t0).await).json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(call!("oauth-token", refresh(&t1).await).status, 200);
+    assert_eq!(call!("oauth-token", refresh(&t0).await).status, 403, "reuse revokes the family");
+    rt_domain::ports::ClientStore::update_client(&app.store, &app.client).await.unwrap();
     let mgmt = |method: Method, path: String, body: Option<serde_json::Value>| {
         let app = &app;
         async move { app.mgmt(method, &path, t, body.as_ref()).await }

@@ -144,7 +144,7 @@ async fn discovery_and_jwks() {
     assert_eq!(oidc["token_endpoint"], format!("{}oauth/token", app.issuer()));
     assert_eq!(
         oidc["grant_types_supported"],
-        json!(["implicit", "urn:ietf:params:oauth:grant-type:jwt-bearer", "client_credentials"])
+        json!(["implicit", "urn:ietf:params:oauth:grant-type:jwt-bearer", "client_credentials", "refresh_token"])
     );
     assert_eq!(oidc["token_endpoint_auth_methods_supported"], json!(["client_secret_basic", "client_secret_post"]));
     // Only what is served is advertised: every endpoint is a route of the template.

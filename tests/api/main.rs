@@ -15,6 +15,7 @@ mod management;
 mod negative;
 mod node_sdk;
 mod rate_limit;
+mod refresh_grant;
 mod secrets;
 mod semantics;
 mod store;

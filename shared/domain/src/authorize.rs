@@ -11,7 +11,7 @@ use crate::ids::{ClientId, DeviceName, Email};
 use crate::ports::{ClientStore, Freshness, IssueOutcome, SignError, Store, StoreError, TokenSigner};
 use crate::ratelimit::{RatePolicy, address_key};
 use crate::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE, Scope};
-use crate::token::{RefreshToken, SecretHash};
+use crate::token::SecretHash;
 use crate::user::User;
 use std::net::IpAddr;
 
@@ -27,6 +27,8 @@ pub struct Settings {
     pub login_per_address: RatePolicy,
     /// Login attempts per account (e-mail), whether or not it exists.
     pub login_per_account: RatePolicy,
+    /// The keys of rotating refresh-token families (a rotating client's sign-in starts one).
+    pub rotation_keys: std::sync::Arc<crate::token::RotationKeys>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -334,7 +336,7 @@ async fn issue_tokens<S: Store, T: TokenSigner>(
     let mut refresh_token = None;
     let mut credential_id = None;
     if let (true, Some(device)) = (req.offline, &req.device) {
-        let token = RefreshToken::generate(&user.id, user.rev);
+        let token = crate::oauth_token::new_refresh_token(&req.client, &user.id, user.rev, &settings.rotation_keys);
         let cred = DeviceCredential {
             id: token.id().clone(),
             client_id: req.client.id.clone(),

@@ -1,13 +1,21 @@
-//! Use case: `POST /oauth/token`. This release: `grant_type=client_credentials` for the
-//! Management API (machine-to-machine clients, RFC 6749 §4.4).
+//! Use case: `POST /oauth/token`: `grant_type=client_credentials` for the Management API
+//! (machine-to-machine clients, RFC 6749 §4.4) and `grant_type=refresh_token` (RFC 6749 §6),
+//! with rotation for rotating clients (the exchange state machine, [`crate::exchange`]).
 
-use crate::claims::AccessTokenClaims;
-use crate::client::GRANT_CLIENT_CREDENTIALS;
+use std::net::IpAddr;
+
+use secrecy::SecretString;
+
+use crate::claims::{AccessTokenClaims, IdTokenClaims};
+use crate::client::{Client, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, RotationType};
 use crate::clock::Timestamp;
+use crate::delegation::{self, INVALID_REFRESH_TOKEN};
+use crate::exchange::{self, Outcome, Presented};
 use crate::ids::ClientId;
-use crate::ports::{ClientStore, Freshness, SignError, StoreError, TokenSigner};
-use crate::scope::Scope;
-use crate::token::SecretHash;
+use crate::ports::{ClientStore, Freshness, SignError, Store, StoreError, TokenSigner};
+use crate::ratelimit::{RateStatus, address_key};
+use crate::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE, Scope};
+use crate::token::{RefreshToken, RotationKeys, SecretHash};
 
 /// Lifetime of Management API access tokens (Auth0's default).
 pub const ACCESS_TOKEN_LIFETIME_SECS: i64 = 86_400;
@@ -26,6 +34,11 @@ pub enum TokenError {
     AccessDenied(String),
     #[error("{0}")]
     InvalidScope(String),
+    /// The refresh token is unknown, revoked, reused, expired or not the client's.
+    #[error("{0}")]
+    InvalidGrant(&'static str),
+    #[error("Too many requests with this refresh token from this address.")]
+    RateLimited(RateStatus),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot sign the access token")]
@@ -113,4 +126,159 @@ pub async fn client_credentials<S: ClientStore, T: TokenSigner>(
     };
     let access_token = signer.sign_access_token(&claims).map_err(TokenError::Sign)?;
     Ok(Issued { access_token, expires_in: ACCESS_TOKEN_LIFETIME_SECS, scope: claims.scope })
+}
+
+/// What `grant_type=refresh_token` needs besides the store and the signer.
+#[derive(Debug)]
+pub struct RefreshSettings<'a> {
+    /// Issuer, the exchange's rate limit and address bound, this process's counter hints.
+    pub exchange: &'a delegation::Settings,
+    /// Lifetime of the access token (for `/userinfo`).
+    pub access_token_lifetime_secs: u32,
+    pub keys: &'a RotationKeys,
+}
+
+/// A `refresh_token` request, as sent.
+#[derive(Debug)]
+pub struct RefreshRequest<'a> {
+    pub token: RefreshToken,
+    /// `scope`: narrows the answer's scope to what was granted of it.
+    pub scope: Option<&'a str>,
+}
+
+#[derive(Debug)]
+pub struct Refreshed {
+    pub access_token: String,
+    /// When `openid` is granted.
+    pub id_token: Option<String>,
+    /// For a rotating family: its next member (the very same on a retry).
+    pub refresh_token: Option<SecretString>,
+    pub expires_in: i64,
+    pub scope: Scope,
+    pub rate: RateStatus,
+}
+
+/// The scopes a refresh asks the stored grant about, guessing each granted (spa-js's default
+/// grant): a wrong guess costs one more request, not a refusal.
+const ASKED: &[(&str, bool)] = &[(OPENID, true), (PROFILE, true), (EMAIL, true), (OFFLINE_ACCESS, true)];
+
+/// Who may refresh: the client the token was issued to, authenticated as it registered —
+/// by its secret when it has one (constant-time), by its id alone when it is public.
+async fn refreshing_client<S: ClientStore>(store: &S, auth: &ClientAuth) -> Result<Client, TokenError> {
+    use secrecy::ExposeSecret as _;
+    let id = ClientId::parse(&auth.client_id).map_err(|_| TokenError::InvalidClient)?;
+    let client = store.get_client(&id, Freshness::Cached).await?.ok_or(TokenError::InvalidClient)?;
+    // node-auth0 sends `client_secret: ""` when none is configured.
+    let presented = auth
+        .client_secret
+        .as_ref()
+        .map(|s| s.expose_secret())
+        .filter(|s| !s.is_empty())
+        .map(|s| SecretHash::of(s.as_bytes()));
+    let authenticated = match (&client.secret_hash, presented) {
+        (Some(stored), Some(p)) => stored.ct_eq(&p),
+        (None, None) => true,
+        _ => false,
+    };
+    if !authenticated {
+        return Err(TokenError::InvalidClient);
+    }
+    if !client.allows_grant(GRANT_REFRESH_TOKEN) {
+        return Err(TokenError::UnauthorizedClient(GRANT_REFRESH_TOKEN));
+    }
+    Ok(client)
+}
+
+/// `grant_type=refresh_token`: one exchange of the state machine (one DynamoDB request on the
+/// common path; one more to read the profile when `profile` or `email` is granted), then the
+/// tokens: an access token for `/userinfo`, an id_token without `nonce`, and for a rotating
+/// family the successor.
+#[allow(clippy::too_many_arguments)]
+pub async fn refresh<S: Store, T: TokenSigner>(
+    store: &S,
+    signer: &T,
+    settings: &RefreshSettings<'_>,
+    auth: &ClientAuth,
+    req: RefreshRequest<'_>,
+    ip: IpAddr,
+    now: Timestamp,
+) -> Result<Refreshed, TokenError> {
+    let client = refreshing_client(store, auth).await?;
+    let narrow = req.scope.map(Scope::parse).transpose().map_err(|e| TokenError::InvalidScope(e.to_string()))?;
+    let policy = settings.exchange.policy;
+    let (address, source_ip) = (address_key(ip), ip.to_string());
+    let presented = Presented {
+        token: &req.token,
+        client_id: &client.id,
+        address: &address,
+        source_ip: &source_ip,
+        now,
+        policy,
+        max_addresses: settings.exchange.max_addresses,
+        claims: ASKED,
+        rotation: Some(settings.keys),
+        leeway_secs: client.refresh_token.reuse_leeway(),
+    };
+    let (used, granted, successor) = match exchange::run(store, &settings.exchange.hints, &presented).await? {
+        Outcome::Granted { used, granted_claims, successor } => (used, granted_claims, successor),
+        Outcome::RateLimited { used } => return Err(TokenError::RateLimited(policy.status(now, used, true))),
+        Outcome::TooManyAddresses => return Err(TokenError::RateLimited(policy.status(now, policy.limit, true))),
+        Outcome::Rejected(_) => return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN)),
+    };
+    // Narrowing keeps what was granted of what is asked (the exchange has happened: a
+    // rotating family has moved on, so the answer must carry the successor, not an error).
+    let scope = match narrow {
+        Some(asked) => Scope::from_iter(asked.iter().filter(|s| granted.contains(s))),
+        None => granted,
+    };
+    let issuer = &settings.exchange.issuer;
+    let sub = req.token.user().to_string();
+    let iat = now.secs();
+    let lifetime = i64::from(settings.access_token_lifetime_secs);
+    let access = AccessTokenClaims {
+        iss: issuer.clone(),
+        sub: sub.clone(),
+        aud: format!("{issuer}userinfo"),
+        iat,
+        exp: iat + lifetime,
+        scope: scope.to_string(),
+        azp: client.id.to_string(),
+        gty: None,
+    };
+    let access_token = signer.sign_access_token(&access).map_err(TokenError::Sign)?;
+    let id_token = if scope.contains(OPENID) {
+        let exp = iat + i64::from(client.id_token_lifetime_secs);
+        let mut claims = IdTokenClaims::new(issuer.clone(), sub, client.id.to_string(), iat, exp);
+        if scope.contains(PROFILE) || scope.contains(EMAIL) {
+            let user =
+                store.get_user(req.token.user()).await?.ok_or(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN))?;
+            crate::authorize::add_profile_claims(&mut claims, &user, &scope);
+        }
+        Some(signer.sign_id_token(&claims).map_err(TokenError::Sign)?)
+    } else {
+        None
+    };
+    let refresh_token = if successor { req.token.successor(settings.keys).map(|t| t.expose()) } else { None };
+    Ok(Refreshed {
+        access_token,
+        id_token,
+        refresh_token,
+        expires_in: lifetime,
+        scope,
+        rate: policy.status(now, used, false),
+    })
+}
+
+/// The refresh token a client of this kind gets at sign-in: a new rotating family for a
+/// rotating client, a non-rotating token otherwise.
+pub fn new_refresh_token(
+    client: &Client,
+    user: &crate::ids::UserId,
+    user_rev: u32,
+    keys: &RotationKeys,
+) -> RefreshToken {
+    match client.refresh_token.rotation_type {
+        RotationType::Rotating => RefreshToken::generate_rotating(user, user_rev, keys),
+        RotationType::NonRotating => RefreshToken::generate(user, user_rev),
+    }
 }

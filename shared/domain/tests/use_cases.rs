@@ -24,7 +24,7 @@ use rt_domain::ports::{
     ClientStore, CredentialFilter, CredentialStore, PageRequest, SignError, TokenSigner, UserStore,
 };
 use rt_domain::ratelimit::RatePolicy;
-use rt_domain::token::RefreshToken;
+use rt_domain::token::{RefreshToken, RotationKeys};
 use rt_domain::user::User;
 use secrecy::SecretString;
 
@@ -105,6 +105,7 @@ async fn world() -> World {
             access_token_lifetime_secs: 3600,
             login_per_address: RatePolicy { limit: 20, window_secs: 300 },
             login_per_account: policy,
+            rotation_keys: std::sync::Arc::new(RotationKeys::new(&secrecy::SecretBox::new(Box::new([9; 32])))),
         },
         delegation: delegation::Settings { issuer: ISSUER.into(), policy, max_addresses: 2, hints: Default::default() },
     }
@@ -472,4 +473,47 @@ async fn one_refresh_token_is_revoked_by_id() {
     assert!(delegate(&w, &keep, DelegationScope::OpenId, "198.51.100.7").await.is_ok());
     assert!(delegate(&w, &revoke, DelegationScope::OpenId, "198.51.100.7").await.is_err());
     assert_eq!(w.store.get_user(&w.user.id).await.unwrap().unwrap().live_devices, 1, "the device still has one");
+}
+
+// ---------------------------------------------------------------- the refresh grant
+
+#[tokio::test]
+async fn a_rotating_clients_refresh_tokens_rotate_and_die_on_reuse() {
+    use rt_domain::client::RotationType;
+    use rt_domain::oauth_token::{self, ClientAuth, RefreshRequest, RefreshSettings, TokenError};
+    let w = world().await;
+    let mut client = w.client.clone();
+    client.refresh_token.rotation_type = RotationType::Rotating;
+    w.store.update_client(&client).await.unwrap();
+    let t0 = refresh_token(&w).await;
+    assert_eq!(t0.generation(), Some(0), "a rotating client's sign-in starts a family");
+    let settings =
+        RefreshSettings { exchange: &w.delegation, access_token_lifetime_secs: 3600, keys: &w.sign_in.rotation_keys };
+    let auth = ClientAuth { client_id: w.client.id.to_string(), client_secret: None };
+    let refresh = |t: &RefreshToken| {
+        let token = RefreshToken::parse(&t.expose_str()).unwrap();
+        oauth_token::refresh(
+            &w.store,
+            &w.signer,
+            &settings,
+            &auth,
+            RefreshRequest { token, scope: None },
+            ip("198.51.100.7"),
+            NOW,
+        )
+    };
+    let first = refresh(&t0).await.unwrap();
+    let t1 = RefreshToken::parse(secrecy::ExposeSecret::expose_secret(first.refresh_token.as_ref().unwrap())).unwrap();
+    assert_eq!((t1.id(), t1.generation()), (t0.id(), Some(1)));
+    assert_eq!(first.expires_in, 3600);
+    assert!(first.id_token.is_some() && w.signer.last().nonce.is_none());
+    // A retry gets the very same successor.
+    let again = refresh(&t0).await.unwrap();
+    assert_eq!(again.refresh_token.map(|s| secrecy::ExposeSecret::expose_secret(&s).to_owned()), Some(t1.expose_str()));
+    let t2 = t1.successor(&w.sign_in.rotation_keys).unwrap();
+    refresh(&t1).await.unwrap();
+    // Reuse of the first member: refused, and the whole family with it.
+    assert!(matches!(refresh(&t0).await, Err(TokenError::InvalidGrant(m)) if m == delegation::INVALID_REFRESH_TOKEN));
+    assert!(matches!(refresh(&t2).await, Err(TokenError::InvalidGrant(_))));
+    assert_eq!(w.store.get_credential(t0.id()).await.unwrap(), None);
 }

@@ -18,6 +18,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use rt_domain::clock::{Clock, SystemClock};
+use rt_domain::token::RotationKeys;
 use rt_domain::{authorize, delegation};
 use rt_jwt::{SigningKey, VerifyingKey};
 use rt_store::DynamoStore;
@@ -152,6 +153,8 @@ impl App {
             access_token_lifetime_secs: config.access_token_lifetime_secs,
             login_per_address: config.login_per_address,
             login_per_account: config.login_per_account,
+            // Derived from the signing key: a key rotation must keep it (ARCHITECTURE.md).
+            rotation_keys: std::sync::Arc::new(RotationKeys::new(&keys.derive_secret("refresh token rotation"))),
         };
         let api =
             Api { base: Base { issuer: config.issuer.clone(), clock }, store, verifier: keys.verifying_key().clone() };

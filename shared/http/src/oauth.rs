@@ -80,6 +80,8 @@ impl OAuthError {
                 T::UnauthorizedClient(_) => (403, "unauthorized_client"),
                 T::AccessDenied(_) => (403, "access_denied"),
                 T::InvalidScope(_) => (400, "invalid_scope"),
+                T::InvalidGrant(_) => (403, "invalid_grant"),
+                T::RateLimited(_) => (429, "too_many_requests"),
                 T::Store(s) => server(failure::store_status(s)),
                 T::Sign(_) => server(500),
             },
@@ -106,7 +108,8 @@ pub fn error_response(e: &OAuthError) -> Response<Body> {
     }
     let r = json(status, &Envelope { error: code, error_description: &description });
     match e {
-        OAuthError::Delegation(DelegationError::RateLimited(rate)) => with_rate(r, rate),
+        OAuthError::Delegation(DelegationError::RateLimited(rate))
+        | OAuthError::Token(TokenError::RateLimited(rate)) => with_rate(r, rate),
         OAuthError::Token(TokenError::InvalidClient) => with_header(r, "www-authenticate", "Basic realm=\"oauth\""),
         _ => r,
     }

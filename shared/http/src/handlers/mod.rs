@@ -106,7 +106,16 @@ pub const FUNCTIONS: &[Function] = &[
     Function {
         name: "oauth-token",
         handler: Handler::App(oauth_token::handle),
-        table: &[table(GetItem, &["CLIENT#*"])],
+        table: &[
+            // the client; the refresh grant: the user for profile claims, the credential
+            // after contention
+            table(GetItem, &["CLIENT#*", "USER#*", "DCR#*"]),
+            // the exchange: update the credential (count, record, rotate) + check the user;
+            // reuse of a retired member: delete the family, count it off the user's devices
+            table(UpdateItem, &["DCR#*", "USER#*"]),
+            table(ConditionCheckItem, &["USER#*"]),
+            table(DeleteItem, &["DCR#*"]),
+        ],
     },
     Function {
         name: "list-device-credentials",

@@ -1,20 +1,29 @@
-//! `POST /oauth/token`: `client_credentials` (Management API tokens).
+//! `POST /oauth/token`: `client_credentials` (Management API tokens) and `refresh_token`
+//! (with rotation for rotating clients).
 
 use crate::params::Params;
 use base64::Engine as _;
 use lambda_http::{Body, Request, Response};
-use rt_domain::oauth_token::{self as uc, ClientAuth};
+use rt_domain::delegation::INVALID_REFRESH_TOKEN;
+use rt_domain::oauth_token::{self as uc, ClientAuth, TokenError};
+use rt_domain::ports::{ClientStore as _, Freshness};
+use rt_domain::token::RefreshToken;
+use secrecy::ExposeSecret as _;
 use serde::Serialize;
 
 use super::BoxFuture;
 use crate::app::App;
 use crate::oauth::{OAuthError, error_response};
 use crate::request;
-use crate::response::{json, preflight};
+use crate::response::{json, preflight, with_cors, with_rate};
 
 #[derive(Serialize)]
 struct Success<'a> {
     access_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
     token_type: &'static str,
     expires_in: i64,
     scope: &'a str,
@@ -64,24 +73,80 @@ fn client_auth(basic: Option<(String, String)>, p: &Params) -> Result<ClientAuth
 }
 
 async fn post(app: &App, req: &Request) -> Response<Body> {
+    let params = match request::body_params(req) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e.into()),
+    };
+    let response = match params.get("grant_type") {
+        Some(rt_domain::client::GRANT_REFRESH_TOKEN) => refresh(app, req, &params).await,
+        _ => client_credentials(app, req, &params).await.unwrap_or_else(|e| error_response(&e)),
+    };
+    // CORS: only origins the client registered may read the answer (browser SDKs).
+    match (request::header(req, "origin"), params.get("client_id").map(rt_domain::ids::ClientId::parse)) {
+        (Some(origin), Some(Ok(id))) => match app.store.get_client(&id, Freshness::Cached).await {
+            Ok(Some(c)) if c.allows_origin(origin) => with_cors(response, origin),
+            _ => response,
+        },
+        _ => response,
+    }
+}
+
+async fn client_credentials(app: &App, req: &Request, params: &Params) -> Result<Response<Body>, OAuthError> {
+    let grant = params
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::InvalidRequest("Missing required parameter: grant_type".into()))?;
+    if grant != rt_domain::client::GRANT_CLIENT_CREDENTIALS {
+        return Err(OAuthError::UnsupportedGrantType(format!("Unsupported grant type: {grant}").into()));
+    }
+    let auth = client_auth(basic(req)?, params)?;
+    let asked = uc::ClientCredentialsRequest { audience: params.get("audience"), scope: params.get("scope") };
+    let t = uc::client_credentials(&app.store, &app.keys, &app.config.issuer, &auth, asked, app.clock.now()).await?;
+    let body = Success {
+        access_token: &t.access_token,
+        id_token: None,
+        refresh_token: None,
+        token_type: "Bearer",
+        expires_in: t.expires_in,
+        scope: &t.scope,
+    };
+    Ok(json(200, &body))
+}
+
+/// `grant_type=refresh_token`. Unrelated parameters (`redirect_uri` from spa-js, `device`)
+/// are ignored.
+async fn refresh(app: &App, req: &Request, params: &Params) -> Response<Body> {
     let result = async {
-        let params = request::body_params(req)?;
-        let grant = params
-            .get("grant_type")
-            .ok_or_else(|| OAuthError::InvalidRequest("Missing required parameter: grant_type".into()))?;
-        if grant != rt_domain::client::GRANT_CLIENT_CREDENTIALS {
-            return Err(OAuthError::UnsupportedGrantType(format!("Unsupported grant type: {grant}").into()));
-        }
-        let auth = client_auth(basic(req)?, &params)?;
-        let asked = uc::ClientCredentialsRequest { audience: params.get("audience"), scope: params.get("scope") };
-        Ok(uc::client_credentials(&app.store, &app.keys, &app.config.issuer, &auth, asked, app.clock.now()).await?)
+        let auth = client_auth(basic(req)?, params)?;
+        let raw = params
+            .get("refresh_token")
+            .ok_or_else(|| OAuthError::InvalidRequest("Missing required parameter: refresh_token".into()))?;
+        let token = RefreshToken::parse(raw).map_err(|_| TokenError::InvalidGrant(INVALID_REFRESH_TOKEN))?;
+        let settings = uc::RefreshSettings {
+            exchange: &app.delegation,
+            access_token_lifetime_secs: app.authorize.access_token_lifetime_secs,
+            keys: &app.authorize.rotation_keys,
+        };
+        let asked = uc::RefreshRequest { token, scope: params.get("scope") };
+        let ip = request::source_ip(req);
+        Ok::<_, OAuthError>(uc::refresh(&app.store, &app.keys, &settings, &auth, asked, ip, app.clock.now()).await?)
     }
     .await;
     match result {
-        Ok(t) => json(
-            200,
-            &Success { access_token: &t.access_token, token_type: "Bearer", expires_in: t.expires_in, scope: &t.scope },
-        ),
-        Err(e) => error_response(&e),
+        Ok(t) => {
+            let refresh_token = t.refresh_token.as_ref().map(|s| s.expose_secret());
+            let body = Success {
+                access_token: &t.access_token,
+                id_token: t.id_token.as_deref(),
+                refresh_token,
+                token_type: "Bearer",
+                expires_in: t.expires_in,
+                scope: &t.scope.to_string(),
+            };
+            with_rate(json(200, &body), &t.rate)
+        }
+        Err(e) => {
+            tracing::info!(error = e.status_and_code().1, "refresh refused");
+            error_response(&e)
+        }
     }
 }

@@ -26,6 +26,7 @@ pub fn handle(base: &Base, req: Request) -> BoxFuture<'_, Response<Body>> {
                 rt_domain::client::GRANT_IMPLICIT,
                 rt_domain::client::GRANT_JWT_BEARER,
                 rt_domain::client::GRANT_CLIENT_CREDENTIALS,
+                rt_domain::client::GRANT_REFRESH_TOKEN,
             ],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "subject_types_supported": ["public"],

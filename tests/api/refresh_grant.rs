@@ -1,0 +1,130 @@
+//! `POST /oauth/token` with `grant_type=refresh_token` over HTTP: a non-rotating token, and a
+//! rotating family (rotation, the same successor on a retry, reuse revoking the family, a race
+//! of twenty requests rotating once).
+
+use rt_domain::client::RotationType;
+use rt_domain::ports::ClientStore;
+use rt_tests::{Options, Resp, TestApp, jwt_claims};
+use serde_json::json;
+
+async fn refresh(app: &TestApp, refresh_token: &str) -> Resp {
+    let body = json!({
+        "grant_type": "refresh_token",
+        "client_id": app.client.id.as_str(),
+        "refresh_token": refresh_token,
+        // spa-js sends it on refreshes too: ignored.
+        "redirect_uri": app.callback(),
+    });
+    app.post_json("/oauth/token", &body).await
+}
+
+/// Makes the test app's client rotating (as `PATCH /api/v2/clients` would).
+async fn rotating(app: &TestApp) {
+    let mut client = app.client.clone();
+    client.refresh_token.rotation_type = RotationType::Rotating;
+    assert!(app.store.update_client(&client).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_non_rotating_token_refreshes_without_a_new_refresh_token() {
+    let app = TestApp::spawn().await;
+    let rt = app.obtain_refresh_token("phone").await;
+    assert!(rt.starts_with("rt1_"));
+    let r = refresh(&app, &rt).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["token_type"], "Bearer");
+    let mut scope: Vec<&str> = v["scope"].as_str().unwrap().split(' ').collect();
+    scope.sort_unstable();
+    assert_eq!(scope, ["offline_access", "openid"], "what the grant holds");
+    assert!(v.get("refresh_token").is_none(), "non-rotating: no new refresh token");
+    let id = jwt_claims(v["id_token"].as_str().unwrap());
+    assert_eq!(id["aud"], app.client.id.as_str());
+    assert!(id.get("nonce").is_none(), "no nonce on a refresh");
+    let access = jwt_claims(v["access_token"].as_str().unwrap());
+    assert_eq!(v["expires_in"], access["exp"].as_i64().unwrap() - access["iat"].as_i64().unwrap());
+    assert_eq!(r.header("x-ratelimit-remaining"), Some("9"));
+    // And again: the same token keeps working.
+    assert_eq!(refresh(&app, &rt).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_rotating_family_rotates_retries_and_dies_on_reuse() {
+    let app = TestApp::spawn().await;
+    rotating(&app).await;
+    let t0 = app.obtain_refresh_token("browser").await;
+    assert!(t0.starts_with("rt2_"), "a rotating client's sign-in starts a family");
+    let r = refresh(&app, &t0).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let t1 = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(t1, t0);
+    // A retry of t0 (within the race window): the very same successor, no sibling.
+    let again = refresh(&app, &t0).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.json()["refresh_token"].as_str(), Some(t1.as_str()));
+    let t2 = refresh(&app, &t1).await.json()["refresh_token"].as_str().unwrap().to_owned();
+    // t0 is two generations back: reuse. The family dies, its newest member included.
+    let reuse = refresh(&app, &t0).await;
+    assert_eq!(
+        (reuse.status, reuse.json()),
+        (403, json!({"error": "invalid_grant", "error_description": "Unknown or invalid refresh token."}))
+    );
+    assert_eq!(refresh(&app, &t2).await.status, 403, "the newest member is dead too");
+    assert!(app.credential_items().await.is_empty(), "the family's record is gone");
+}
+
+#[tokio::test]
+async fn twenty_concurrent_refreshes_of_one_token_rotate_once_and_share_the_successor() {
+    // The rate limit (10 a minute per token and address) lifted: this is about the rotation.
+    let app = TestApp::spawn_with(Options {
+        configure: Some(Box::new(|c| c.exchange_rate.limit = 100)),
+        ..Options::default()
+    })
+    .await;
+    rotating(&app).await;
+    let t0 = app.obtain_refresh_token("browser").await;
+    let answers = futures::future::join_all((0..20).map(|_| refresh(&app, &t0))).await;
+    let mut successors: Vec<String> = answers
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.json()["refresh_token"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    successors.dedup();
+    assert_eq!(successors.len(), 1, "one successor for all");
+    let items = app.credential_items().await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["gen"].as_n().unwrap(), "1", "one rotation");
+    assert_eq!(refresh(&app, &successors[0]).await.status, 200);
+}
+
+#[tokio::test]
+async fn requests_per_refresh() {
+    let app = TestApp::spawn().await;
+    rotating(&app).await;
+    // spa-js's default grant: `openid profile email offline_access`.
+    let mut params = app.authorize_params("browser");
+    params
+        .iter_mut()
+        .filter(|(k, _)| k == "scope")
+        .for_each(|(_, v)| *v = "openid profile email offline_access".into());
+    let r = app.login(&params, &app.user.email, &app.user.password).await;
+    let t0 = r.fragment.get("refresh_token").cloned().unwrap();
+    let ops = |what: &str| {
+        let v = app.layer.take_operations();
+        println!("{what:<46} {v:?}");
+        v
+    };
+    ops("sign-in");
+    let t1 = refresh(&app, &t0).await.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(ops("rotate (profile and email claims)"), ["TransactWriteItems", "GetItem"], "one write, the profile");
+    refresh(&app, &t0).await;
+    assert_eq!(ops("retry of the previous member"), ["TransactWriteItems", "TransactWriteItems", "GetItem"]);
+    refresh(&app, &t1).await;
+    ops("rotate again");
+    assert_eq!(refresh(&app, &t0).await.status, 403);
+    assert_eq!(ops("reuse: revoke the family"), ["TransactWriteItems", "TransactWriteItems"]);
+    assert_eq!(refresh(&app, &t1).await.status, 403);
+    assert_eq!(ops("a member of a revoked family"), ["TransactWriteItems"]);
+}
