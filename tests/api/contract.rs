@@ -278,6 +278,7 @@ async fn exchange<S: Store>(
         claims,
         rotation: None,
         leeway_secs: 0,
+        expiry: Default::default(),
     };
     // No hints: every exchange starts from the guess of a new window.
     exchange::run(s, &Hints::default(), &req).await.unwrap()
@@ -395,6 +396,7 @@ async fn rotate<S: Store>(s: &S, token: &RefreshToken, client: &ClientId, keys: 
         claims: &[],
         rotation: Some(keys),
         leeway_secs: 0,
+        expiry: Default::default(),
     };
     exchange::run(s, &Hints::default(), &req).await.unwrap()
 }

@@ -128,3 +128,41 @@ async fn requests_per_refresh() {
     assert_eq!(refresh(&app, &t1).await.status, 403);
     assert_eq!(ops("a member of a revoked family"), ["TransactWriteItems"]);
 }
+
+#[tokio::test]
+async fn an_expired_token_is_refused_like_an_unknown_one() {
+    use rt_domain::client::ExpirationType;
+    let app = TestApp::spawn().await;
+    let mut client = app.client.clone();
+    let policy = &mut client.refresh_token;
+    policy.rotation_type = RotationType::Rotating;
+    policy.expiration_type = ExpirationType::Expiring;
+    policy.infinite_token_lifetime = false;
+    policy.token_lifetime = 3600;
+    policy.infinite_idle_token_lifetime = false;
+    policy.idle_token_lifetime = 600;
+    assert!(app.store.update_client(&client).await.unwrap());
+    let t0 = app.obtain_refresh_token("browser").await;
+    // Used within the idle lifetime, twice: each use restarts the idle clock.
+    app.clock.advance_secs(590);
+    let t1 = refresh(&app, &t0).await.json()["refresh_token"].as_str().unwrap().to_owned();
+    app.clock.advance_secs(590);
+    let r = refresh(&app, &t1).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let t2 = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    // Idle for longer than 600 s.
+    app.clock.advance_secs(601);
+    let r = refresh(&app, &t2).await;
+    assert_eq!((r.status, r.json()["error_description"].as_str()), (403, Some("Unknown or invalid refresh token.")));
+    // A new sign-in, refreshed often, still ends at the absolute lifetime (3600 s).
+    let fresh = app.obtain_refresh_token("browser").await;
+    let mut current = fresh;
+    for _ in 0..6 {
+        app.clock.advance_secs(590);
+        let r = refresh(&app, &current).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        current = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    }
+    app.clock.advance_secs(70);
+    assert_eq!(refresh(&app, &current).await.status, 403, "3610 s after the sign-in");
+}

@@ -57,6 +57,7 @@ async fn exchange(
         claims,
         rotation: None,
         leeway_secs: 0,
+        expiry: Default::default(),
     };
     exchange::run(&f.store, &Hints::default(), &req).await.unwrap()
 }

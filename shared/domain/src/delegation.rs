@@ -3,7 +3,7 @@
 use crate::claims::IdTokenClaims;
 use crate::client::GRANT_JWT_BEARER;
 use crate::clock::Timestamp;
-use crate::exchange::{self, Hints, Outcome, Presented, Rejection};
+use crate::exchange::{self, Expiry, Hints, Outcome, Presented, Rejection};
 use crate::ids::ClientId;
 use crate::ports::{Freshness, SignError, Store, StoreError, TokenSigner};
 use crate::ratelimit::{RatePolicy, RateStatus, address_key};
@@ -139,6 +139,10 @@ pub async fn delegate<S: Store, T: TokenSigner>(
         // No successor can be handed out here: rotating tokens are for `/oauth/token`.
         rotation: None,
         leeway_secs: 0,
+        expiry: Expiry {
+            absolute_secs: client.refresh_token.absolute_lifetime(),
+            idle_secs: client.refresh_token.idle_lifetime(),
+        },
     };
     let (used, granted) = match exchange::run(store, &settings.hints, &presented).await? {
         Outcome::Granted { used, granted_claims, .. } => (used, granted_claims),

@@ -38,6 +38,10 @@
 //!   one write, then `Rejected(Reused)`; every member fails from then on;
 //! - a rotating family presented where no successor can be handed out (`/delegation`), a
 //!   non-rotating token against a rotating record or the reverse → `Rejected(Unknown)`.
+//!
+//! Lifetimes (the client's, [`Expiry`]): a credential older than the absolute lifetime (from
+//! its issue: rotation does not extend it), or unused for longer than the idle lifetime, is
+//! `Rejected(Unknown)`; every plan is written on the condition that neither has passed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -80,6 +84,37 @@ pub struct Presented<'a> {
     /// The client's leeway: how long after a rotation the previous member still gets the
     /// same successor.
     pub leeway_secs: u32,
+    /// The client's lifetimes for its refresh tokens.
+    pub expiry: Expiry,
+}
+
+/// How long a credential lives: from its issue (absolute) and since its last use (idle);
+/// `None`: for ever (the seed's tokens).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expiry {
+    pub absolute_secs: Option<u32>,
+    pub idle_secs: Option<u32>,
+}
+
+/// The moments a live credential must be after: issued at or after `issued_after`, last used
+/// (or issued, if never used) at or after `active_after`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Alive {
+    pub issued_after: Option<Timestamp>,
+    pub active_after: Option<Timestamp>,
+}
+
+impl Alive {
+    fn at(req: &Presented<'_>) -> Self {
+        let before = |secs: Option<u32>| secs.map(|s| req.now.plus_secs(-i64::from(s)));
+        Self { issued_after: before(req.expiry.absolute_secs), active_after: before(req.expiry.idle_secs) }
+    }
+
+    /// Whether a credential issued at `created_at` and last used at `last_used_at` is alive.
+    pub fn holds(&self, created_at: Timestamp, last_used_at: Option<Timestamp>) -> bool {
+        self.issued_after.is_none_or(|t| created_at >= t)
+            && self.active_after.is_none_or(|t| last_used_at.unwrap_or(created_at) >= t)
+    }
 }
 
 impl Presented<'_> {
@@ -103,6 +138,8 @@ pub struct Snapshot {
     pub client_id: ClientId,
     pub scope: Scope,
     pub device_name: DeviceName,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
     /// Rate-limit counters by address key.
     pub counters: BTreeMap<String, Counter>,
     /// A rotating family's state; `None` for a non-rotating credential.
@@ -139,6 +176,8 @@ pub struct Plan {
     /// Rotate: the next member's secret hash becomes the current one (the presented one the
     /// previous), the generation moves on, the rotation time is now.
     pub rotate_to: Option<SecretHash>,
+    /// The credential has not outlived the client's lifetimes.
+    pub alive: Alive,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,7 +271,13 @@ pub fn first_plan(req: &Presented<'_>, hint: Option<Counter>) -> Plan {
         (Some(_), Some(keys)) => req.token.successor(keys).map(|t| t.secret_hash()),
         _ => None,
     };
-    Plan { rate, claims: req.claims.to_vec(), secret: SecretCheck::Current { generation }, rotate_to }
+    Plan {
+        rate,
+        claims: req.claims.to_vec(),
+        secret: SecretCheck::Current { generation },
+        rotate_to,
+        alive: Alive::at(req),
+    }
 }
 
 /// Which member of its family the presented token is, by the stored state.
@@ -282,6 +327,10 @@ fn member(s: &Snapshot, req: &Presented<'_>) -> Member {
 /// The decision for a credential in state `snapshot` (`None`: there is no record).
 pub fn decide(snapshot: Option<&Snapshot>, req: &Presented<'_>) -> Decision {
     let Some(s) = snapshot else { return Decision::Answer(Outcome::Rejected(Rejection::Unknown)) };
+    let alive = Alive::at(req);
+    if !alive.holds(s.created_at, s.last_used_at) {
+        return Decision::Answer(Outcome::Rejected(Rejection::Unknown));
+    }
     let member = member(s, req);
     if matches!(member, Member::Unknown) {
         return Decision::Answer(Outcome::Rejected(Rejection::Unknown));
@@ -323,7 +372,7 @@ pub fn decide(snapshot: Option<&Snapshot>, req: &Presented<'_>) -> Decision {
             RatePlan::Start { window, below, prune }
         }
     };
-    Decision::Write(Action::Use(Plan { rate, claims, secret, rotate_to }))
+    Decision::Write(Action::Use(Plan { rate, claims, secret, rotate_to, alive }))
 }
 
 /// Whether `action` holds for a credential in state `s` (the condition a store writes it
@@ -356,7 +405,7 @@ pub fn holds(action: &Action, s: &Snapshot, req: &Presented<'_>) -> bool {
         }
         RatePlan::Increment { window, expected } => mine == Some(&Counter { window: *window, count: *expected }),
     };
-    secret && bound && claims && rate
+    secret && bound && claims && rate && plan.alive.holds(s.created_at, s.last_used_at)
 }
 
 /// The state after writing `action` (`None`: the record is gone).
@@ -378,6 +427,7 @@ pub fn apply(action: &Action, s: &Snapshot, req: &Presented<'_>) -> Option<Snaps
                 .insert(req.address.to_owned(), Counter { window: *window, count: expected.saturating_add(1) });
         }
     }
+    next.last_used_at = Some(req.now);
     if let (Some(to), Some(r)) = (&plan.rotate_to, &s.rotation) {
         next.rotation = Some(Rotation {
             generation: r.generation.saturating_add(1),
@@ -503,6 +553,8 @@ mod tests {
             client_id: client.clone(),
             scope: Scope::parse("openid offline_access profile").expect("scope"),
             device_name: DeviceName::parse("phone").expect("name"),
+            created_at: Timestamp::from_secs(0),
+            last_used_at: None,
             counters: BTreeMap::new(),
             rotation: None,
         };
@@ -521,6 +573,7 @@ mod tests {
             claims,
             rotation: None,
             leeway_secs: 0,
+            expiry: Expiry::default(),
         }
     }
 
@@ -758,6 +811,7 @@ mod tests {
             claims: &[],
             rotation: Some(k),
             leeway_secs,
+            expiry: Expiry::default(),
         }
     }
 
@@ -898,5 +952,56 @@ mod tests {
         let plain_world = world();
         let d = decide(Some(&plain_world.stored), &rotating(&w.token, &plain_world.client, &k, 100, 0));
         assert_eq!(d, Decision::Answer(Outcome::Rejected(Rejection::Unknown)));
+    }
+
+    // ------------------------------------------------------------ lifetimes
+
+    #[test]
+    fn a_credential_past_its_absolute_lifetime_is_unknown_whatever_its_use() {
+        let w = world();
+        let mut req = at(&w, "a", 1000, &[]);
+        req.expiry = Expiry { absolute_secs: Some(999), idle_secs: None };
+        assert_eq!(decide(Some(&w.stored), &req), Decision::Answer(Outcome::Rejected(Rejection::Unknown)));
+        let mut used = w.stored.clone();
+        used.last_used_at = Some(Timestamp::from_secs(990));
+        assert_eq!(
+            decide(Some(&used), &req),
+            Decision::Answer(Outcome::Rejected(Rejection::Unknown)),
+            "use does not extend it"
+        );
+        req.expiry.absolute_secs = Some(1000);
+        let (o, _) = step(&w.stored, &req);
+        assert!(matches!(o, Outcome::Granted { .. }), "at exactly its lifetime it still works");
+    }
+
+    #[test]
+    fn an_idle_credential_is_unknown_and_each_use_restarts_the_idle_clock() {
+        let w = world();
+        let idle = |secs| {
+            let mut req = at(&w, "a", secs, &[]);
+            req.expiry = Expiry { absolute_secs: None, idle_secs: Some(100) };
+            req
+        };
+        let (o, used) = step(&w.stored, &idle(100));
+        assert!(matches!(o, Outcome::Granted { .. }));
+        let (o, _) = step(&used, &idle(200));
+        assert!(matches!(o, Outcome::Granted { .. }), "used at 100: alive until 200");
+        assert_eq!(decide(Some(&used), &idle(201)), Decision::Answer(Outcome::Rejected(Rejection::Unknown)));
+        // The first plan (no read) carries the condition: it does not hold on an idle record.
+        let late = idle(201);
+        assert!(!holds(&Action::Use(first_plan(&late, None)), &used, &late));
+    }
+
+    #[test]
+    fn rotation_does_not_extend_the_absolute_lifetime() {
+        let k = keys();
+        let w = family(&k);
+        let mut req = rotating(&w.token, &w.client, &k, 50, 0);
+        req.expiry = Expiry { absolute_secs: Some(100), idle_secs: None };
+        let (_, rotated) = step(&w.stored, &req);
+        let next = w.token.successor(&k).expect("next");
+        let mut late = rotating(&next, &w.client, &k, 101, 0);
+        late.expiry = req.expiry;
+        assert_eq!(decide(Some(&rotated), &late), Decision::Answer(Outcome::Rejected(Rejection::Unknown)));
     }
 }

@@ -196,6 +196,8 @@ fn snapshot(x: &Stored) -> Snapshot {
         client_id: c.client_id.clone(),
         scope: c.scope.clone(),
         device_name: c.device_name.clone(),
+        created_at: c.created_at,
+        last_used_at: c.last_used_at,
         counters: x.counters.clone(),
         rotation: c.generation.map(|generation| Rotation { generation, previous: x.previous.clone() }),
     }

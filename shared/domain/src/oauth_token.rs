@@ -10,7 +10,7 @@ use crate::claims::{AccessTokenClaims, IdTokenClaims};
 use crate::client::{Client, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, RotationType};
 use crate::clock::Timestamp;
 use crate::delegation::{self, INVALID_REFRESH_TOKEN};
-use crate::exchange::{self, Outcome, Presented};
+use crate::exchange::{self, Expiry, Outcome, Presented};
 use crate::ids::ClientId;
 use crate::ports::{ClientStore, Freshness, SignError, Store, StoreError, TokenSigner};
 use crate::ratelimit::{RateStatus, address_key};
@@ -218,6 +218,10 @@ pub async fn refresh<S: Store, T: TokenSigner>(
         claims: ASKED,
         rotation: Some(settings.keys),
         leeway_secs: client.refresh_token.reuse_leeway(),
+        expiry: Expiry {
+            absolute_secs: client.refresh_token.absolute_lifetime(),
+            idle_secs: client.refresh_token.idle_lifetime(),
+        },
     };
     let (used, granted, successor) = match exchange::run(store, &settings.exchange.hints, &presented).await? {
         Outcome::Granted { used, granted_claims, successor } => (used, granted_claims, successor),

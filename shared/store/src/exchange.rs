@@ -20,6 +20,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+#[cfg(test)]
+use rt_domain::exchange::Alive;
 use rt_domain::exchange::{Action, Plan, Presented, RatePlan, Revoke, SecretCheck, Snapshot, Written};
 use rt_domain::ports::{Contention, ExchangeWrite, StoreError};
 
@@ -206,6 +208,16 @@ fn expressions(req: &Presented<'_>, plan: &Plan) -> Expr {
     let mut set = vec!["#lu = :now".to_owned(), "#lip = :ip".to_owned()];
     let mut remove = vec![];
 
+    if let Some(t) = plan.alive.issued_after {
+        names.insert("#cr".into(), attr::CREATED_AT.into());
+        vals.insert(":issued_after".into(), n(t.millis()));
+        cond.push_str(" AND #cr >= :issued_after");
+    }
+    if let Some(t) = plan.alive.active_after {
+        names.insert("#cr".into(), attr::CREATED_AT.into());
+        vals.insert(":active_after".into(), n(t.millis()));
+        cond.push_str(" AND (#lu >= :active_after OR (attribute_not_exists(#lu) AND #cr >= :active_after))");
+    }
     match &plan.secret {
         SecretCheck::Current { generation: None } => {
             names.insert("#h".into(), attr::SECRET_HASH.into());
@@ -321,6 +333,7 @@ mod tests {
             claims: &claims,
             rotation: None,
             leeway_secs: 0,
+            expiry: Default::default(),
         };
         let next = SecretHash::of(b"next");
         let secrets = [
@@ -336,8 +349,23 @@ mod tests {
         ] {
             for claims in [vec![], vec![("profile", true), ("email", false)]] {
                 for (secret, rotate_to) in secrets.clone() {
-                    let e = expressions(&req, &Plan { rate: rate.clone(), claims: claims.clone(), secret, rotate_to });
-                    assert_all_used(&e);
+                    for alive in [
+                        Alive::default(),
+                        Alive {
+                            issued_after: Some(Timestamp::from_secs(5)),
+                            active_after: Some(Timestamp::from_secs(9)),
+                        },
+                        Alive { issued_after: None, active_after: Some(Timestamp::from_secs(9)) },
+                    ] {
+                        let plan = Plan {
+                            rate: rate.clone(),
+                            claims: claims.clone(),
+                            secret: secret.clone(),
+                            rotate_to: rotate_to.clone(),
+                            alive,
+                        };
+                        assert_all_used(&expressions(&req, &plan));
+                    }
                 }
             }
         }
@@ -346,6 +374,7 @@ mod tests {
             claims: vec![],
             secret: SecretCheck::Current { generation: Some(3) },
             rotate_to: Some(SecretHash::of(b"next")),
+            alive: Alive::default(),
         };
         let e = expressions(&req, &plan);
         assert!(e.update.contains("REMOVE #rl.#s0"), "{}", e.update);

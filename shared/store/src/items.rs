@@ -325,6 +325,8 @@ pub fn snapshot_from_item(item: &Item) -> Result<Snapshot, StoreError> {
         scope: Scope::from_iter(get_ss(item, attr::SCOPES)?),
         device_name: DeviceName::parse(get_s(item, attr::DEVICE_NAME)?)
             .map_err(|_| corrupt(item, attr::DEVICE_NAME))?,
+        created_at: Timestamp::from_millis(get_i64(item, attr::CREATED_AT)?),
+        last_used_at: opt_i64(item, attr::LAST_USED_AT).map(Timestamp::from_millis),
         counters,
         rotation,
     })
