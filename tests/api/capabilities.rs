@@ -115,6 +115,9 @@ async fn every_function_sends_only_what_it_declares_and_uses_all_of_it() {
     let t1 = call!("oauth-token", refresh(&t0).await).json()["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(call!("oauth-token", refresh(&t1).await).status, 200);
     assert_eq!(call!("oauth-token", refresh(&t0).await).status, 403, "reuse revokes the family");
+    let r = call!("authorize", app.login(&app.authorize_params("ring"), &app.user.email, &app.user.password).await);
+    let ring = json!({"client_id": app.client.id.as_str(), "token": r.fragment["refresh_token"]});
+    assert_eq!(call!("oauth-revoke", app.post_json("/oauth/revoke", &ring).await).status, 200);
     rt_domain::ports::ClientStore::update_client(&app.store, &app.client).await.unwrap();
     let mgmt = |method: Method, path: String, body: Option<serde_json::Value>| {
         let app = &app;

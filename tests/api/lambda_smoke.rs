@@ -209,6 +209,7 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
         "jwks",
         "openid-configuration",
         "oauth-token",
+        "oauth-revoke",
         "list-device-credentials",
         "delete-device-credential",
         "list-users",
@@ -267,6 +268,8 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
                 assert_eq!(status, 200, "{r}");
                 access_token = body(&r)["access_token"].as_str().unwrap().to_owned();
             }
+            // An unknown token: 200 and nothing said (RFC 7009).
+            "oauth-revoke" => assert_eq!((status, r["body"].as_str().unwrap_or("")), (200, ""), "{r}"),
             "list-device-credentials" => {
                 assert_eq!(status, 200, "{r}");
                 assert_eq!(body(&r)["total"], 2, "{r}");

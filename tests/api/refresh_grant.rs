@@ -166,3 +166,39 @@ async fn an_expired_token_is_refused_like_an_unknown_one() {
     app.clock.advance_secs(70);
     assert_eq!(refresh(&app, &current).await.status, 403, "3610 s after the sign-in");
 }
+
+async fn revoke(app: &TestApp, client_id: &str, token: &str) -> Resp {
+    let body = json!({"client_id": client_id, "token": token, "token_type_hint": "refresh_token"});
+    app.post_json("/oauth/revoke", &body).await
+}
+
+#[tokio::test]
+async fn oauth_revoke_kills_the_family_and_tells_nothing_about_other_tokens() {
+    let app = TestApp::spawn().await;
+    rotating(&app).await;
+    let t0 = app.obtain_refresh_token("browser").await;
+    let t1 = refresh(&app, &t0).await.json()["refresh_token"].as_str().unwrap().to_owned();
+    // Unknown, malformed, or another client's: 200 with an empty body, and nothing revoked.
+    for token in ["rt1_nope", "garbage", &t0.replace('A', "B")] {
+        let r = revoke(&app, app.client.id.as_str(), token).await;
+        assert_eq!((r.status, r.body.as_str()), (200, ""), "{token}");
+    }
+    let other = rt_devkit::seed::native_client("Other", vec![], vec![], app.now());
+    app.store.create_client(&other).await.unwrap();
+    assert_eq!(revoke(&app, other.id.as_str(), &t1).await.status, 200);
+    assert_eq!(refresh(&app, &t1).await.status, 200, "another client cannot revoke it");
+    // The client's own: the whole family goes, whichever member it presents (here a retired
+    // one: the family is at its third member).
+    assert_eq!(app.credential_items().await.len(), 1);
+    let r = revoke(&app, app.client.id.as_str(), &t0).await;
+    assert_eq!((r.status, r.body.as_str()), (200, ""));
+    assert!(app.credential_items().await.is_empty());
+    // A client that does not authenticate: 401.
+    let (m2m, _) = app.m2m_client(&[]).await;
+    let r = app
+        .post_json("/oauth/revoke", &json!({"client_id": m2m.id.as_str(), "client_secret": "wrong", "token": t1}))
+        .await;
+    assert_eq!((r.status, r.json()["error"].as_str()), (401, Some("invalid_client")));
+    let r = app.post_json("/oauth/revoke", &json!({"client_id": app.client.id.as_str()})).await;
+    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("invalid_request")));
+}

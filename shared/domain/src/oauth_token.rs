@@ -286,3 +286,34 @@ pub fn new_refresh_token(
         RotationType::NonRotating => RefreshToken::generate(user, user_rev),
     }
 }
+
+/// `POST /oauth/revoke` (RFC 7009): revokes the refresh token's whole family — one strongly
+/// consistent read of the credential, then the revocation that `DELETE
+/// /api/v2/device-credentials/{id}` performs. The caller authenticates as for a refresh.
+/// A token that is malformed, unknown, already revoked or issued to another client is not an
+/// error (`Ok(false)`): the answer must not tell a token holder anything.
+pub async fn revoke<S: Store>(
+    store: &S,
+    keys: &RotationKeys,
+    auth: &ClientAuth,
+    token: Option<RefreshToken>,
+) -> Result<bool, TokenError> {
+    let client = refreshing_client(store, auth).await?;
+    let Some(token) = token else { return Ok(false) };
+    let Some(cred) = store.get_credential(token.id()).await? else { return Ok(false) };
+    let presented = token.secret_hash();
+    // Any member the service issued of this family will do: the current one, or (rotating)
+    // a retired one — whoever holds it could have revoked the family by reusing it.
+    let member = match (cred.generation, token.generation()) {
+        (None, None) => cred.secret_hash.ct_eq(&presented),
+        (Some(current), Some(g)) => {
+            (g == current && cred.secret_hash.ct_eq(&presented)) || (g < current && token.is_genuine(keys))
+        }
+        _ => false,
+    };
+    let bound = &cred.user_id == token.user() && cred.user_rev == token.user_rev() && cred.client_id == client.id;
+    if !(member && bound) {
+        return Ok(false);
+    }
+    Ok(store.revoke_credential(&cred.id).await?)
+}

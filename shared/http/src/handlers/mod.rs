@@ -18,6 +18,7 @@ pub mod dashboard;
 pub mod delegation;
 pub mod jwks;
 pub mod management;
+pub mod oauth_revoke;
 pub mod oauth_token;
 pub mod openid_configuration;
 
@@ -99,6 +100,16 @@ pub const FUNCTIONS: &[Function] = &[
             // the exchange: update the credential + check the user
             table(UpdateItem, &["DCR#*"]),
             table(ConditionCheckItem, &["USER#*"]),
+        ],
+    },
+    Function {
+        name: "oauth-revoke",
+        handler: Handler::App(oauth_revoke::handle),
+        table: &[
+            // the client; the credential; its revocation, counted off the user's devices
+            table(GetItem, &["CLIENT#*", "DCR#*"]),
+            table(DeleteItem, &["DCR#*"]),
+            table(UpdateItem, &["USER#*"]),
         ],
     },
     Function { name: "jwks", handler: Handler::Jwks(jwks::handle), table: &[] },

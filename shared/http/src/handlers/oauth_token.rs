@@ -40,7 +40,7 @@ pub fn handle(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
 }
 
 /// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
-fn basic(req: &Request) -> Result<Option<(String, String)>, OAuthError> {
+pub(super) fn basic(req: &Request) -> Result<Option<(String, String)>, OAuthError> {
     let Some(h) = request::header(req, "authorization") else { return Ok(None) };
     let bad = || OAuthError::InvalidRequest("Malformed Authorization header.".into());
     let (scheme, value) = h.split_once(' ').ok_or_else(bad)?;
@@ -56,7 +56,7 @@ fn basic(req: &Request) -> Result<Option<(String, String)>, OAuthError> {
 
 /// Who is calling: exactly one of Basic (`client_secret_basic`) or body credentials
 /// (`client_secret_post`).
-fn client_auth(basic: Option<(String, String)>, p: &Params) -> Result<ClientAuth, OAuthError> {
+pub(super) fn client_auth(basic: Option<(String, String)>, p: &Params) -> Result<ClientAuth, OAuthError> {
     match (basic, p.get("client_id")) {
         (Some((id, secret)), body_id) => {
             if body_id.is_some_and(|b| b != id) || p.get("client_secret").is_some() {

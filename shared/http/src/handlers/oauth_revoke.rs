@@ -1,0 +1,55 @@
+//! `POST /oauth/revoke` (RFC 7009, Auth0 §7): revokes a refresh token's family. `200` with an
+//! empty body whether or not there was such a token; `401` when the client cannot
+//! authenticate.
+
+use lambda_http::{Body, Request, Response};
+use rt_domain::oauth_token as uc;
+use rt_domain::ports::{ClientStore as _, Freshness};
+use rt_domain::token::RefreshToken;
+
+use super::BoxFuture;
+use super::oauth_token::{basic, client_auth};
+use crate::app::App;
+use crate::oauth::{OAuthError, error_response};
+use crate::request;
+use crate::response::{preflight, with_cors};
+
+pub fn handle(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
+    Box::pin(async move {
+        match *req.method() {
+            http::Method::POST => post(app, &req).await,
+            http::Method::OPTIONS => preflight(request::header(&req, "origin"), "POST, OPTIONS"),
+            _ => super::method_not_allowed(),
+        }
+    })
+}
+
+async fn post(app: &App, req: &Request) -> Response<Body> {
+    let result = async {
+        let params = request::body_params(req)?;
+        let auth = client_auth(basic(req)?, &params)?;
+        let raw = params
+            .get("token")
+            .ok_or_else(|| OAuthError::InvalidRequest("Missing required parameter: token".into()))?;
+        // Only refresh tokens are revocable here; any other token is "unknown" (RFC 7009 §2.2).
+        let token = RefreshToken::parse(raw).ok();
+        let id = token.as_ref().map(|t| t.id().to_string());
+        let revoked = uc::revoke(&app.store, &app.authorize.rotation_keys, &auth, token).await?;
+        tracing::info!(credential = id.as_deref().unwrap_or("-"), revoked, "oauth/revoke");
+        Ok::<_, OAuthError>(auth.client_id)
+    }
+    .await;
+    let (response, client_id) = match result {
+        Ok(client_id) => (Response::builder().status(200).body(Body::Empty).unwrap_or_default(), Some(client_id)),
+        Err(e) => (error_response(&e), None),
+    };
+    // CORS: only origins the client registered may read the answer (spa-js).
+    let client = client_id.and_then(|id| rt_domain::ids::ClientId::parse(&id).ok());
+    match (request::header(req, "origin"), client) {
+        (Some(origin), Some(id)) => match app.store.get_client(&id, Freshness::Cached).await {
+            Ok(Some(c)) if c.allows_origin(origin) => with_cors(response, origin),
+            _ => response,
+        },
+        _ => response,
+    }
+}
