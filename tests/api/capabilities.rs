@@ -106,7 +106,12 @@ async fn every_function_sends_only_what_it_declares_and_uses_all_of_it() {
         let app = &app;
         async move { app.post_json("/oauth/token", &body).await }
     };
-    assert_eq!(call!("oauth-token", refresh(&tokens["laptop"]).await).status, 200);
+    let r = call!("oauth-token", refresh(&tokens["laptop"]).await);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let user_token = r.json()["access_token"].as_str().unwrap().to_owned();
+    let userinfo =
+        app.http.get(format!("{}/userinfo", app.base)).bearer_auth(&user_token).header("origin", "https://app.example");
+    assert_eq!(call!("userinfo", userinfo.send().await.unwrap().status()), 200);
     let mut rotating = app.client.clone();
     rotating.refresh_token.rotation_type = rt_domain::client::RotationType::Rotating;
     rt_domain::ports::ClientStore::update_client(&app.store, &rotating).await.unwrap();

@@ -143,6 +143,7 @@ async fn discovery_and_jwks() {
     assert_eq!(oidc["authorization_endpoint"], format!("{}authorize", app.issuer()));
     assert_eq!(oidc["token_endpoint"], format!("{}oauth/token", app.issuer()));
     assert_eq!(oidc["revocation_endpoint"], format!("{}oauth/revoke", app.issuer()));
+    assert_eq!(oidc["userinfo_endpoint"], format!("{}userinfo", app.issuer()));
     assert_eq!(
         oidc["grant_types_supported"],
         json!(["implicit", "urn:ietf:params:oauth:grant-type:jwt-bearer", "client_credentials", "refresh_token"])

@@ -120,6 +120,21 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
     );
     let (set_cookie, csrf) = rt_http::session::start(&local, &admin, now);
     let session = set_cookie.split(';').next().unwrap().trim_start_matches("rt_admin=").to_owned();
+    // An access token of the user for /userinfo, as /authorize or the refresh grant issue it.
+    let user_access_token = rt_domain::ports::TokenSigner::sign_access_token(
+        &local.keys,
+        &rt_domain::claims::AccessTokenClaims {
+            iss: "https://auth.example.com/".into(),
+            sub: user.id.to_string(),
+            aud: "https://auth.example.com/userinfo".into(),
+            iat: now.secs(),
+            exp: now.secs() + 3600,
+            scope: "openid profile".into(),
+            azp: client.id.to_string(),
+            gty: None,
+        },
+    )
+    .unwrap();
 
     // The binaries, built first so that watch starts them without compiling on the first call.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -198,6 +213,7 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
             .replace("{{access_token}}", access_token)
             .replace("{{session}}", &session)
             .replace("{{csrf}}", &csrf)
+            .replace("{{user_access_token}}", &user_access_token)
     };
     let body =
         |r: &Value| -> Value { serde_json::from_str(r["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null) };
@@ -210,6 +226,7 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
         "openid-configuration",
         "oauth-token",
         "oauth-revoke",
+        "userinfo",
         "list-device-credentials",
         "delete-device-credential",
         "list-users",
@@ -267,6 +284,11 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
             "oauth-token" => {
                 assert_eq!(status, 200, "{r}");
                 access_token = body(&r)["access_token"].as_str().unwrap().to_owned();
+            }
+            "userinfo" => {
+                assert_eq!(status, 200, "{r}");
+                assert_eq!(body(&r)["sub"], user.id.as_str(), "{r}");
+                assert_eq!(body(&r)["name"], user.name.as_str(), "profile was in the token's scope: {r}");
             }
             // An unknown token: 200 and nothing said (RFC 7009).
             "oauth-revoke" => assert_eq!((status, r["body"].as_str().unwrap_or("")), (200, ""), "{r}"),

@@ -202,3 +202,36 @@ async fn oauth_revoke_kills_the_family_and_tells_nothing_about_other_tokens() {
     let r = app.post_json("/oauth/revoke", &json!({"client_id": app.client.id.as_str()})).await;
     assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("invalid_request")));
 }
+
+#[tokio::test]
+async fn userinfo_answers_the_claims_of_the_access_tokens_scope() {
+    let app = TestApp::spawn().await;
+    let mut params = app.authorize_params("phone");
+    params.iter_mut().filter(|(k, _)| k == "scope").for_each(|(_, v)| *v = "openid profile offline_access".into());
+    let r = app.login(&params, &app.user.email, &app.user.password).await;
+    let rt = r.fragment.get("refresh_token").cloned().unwrap();
+    let access = refresh(&app, &rt).await.json()["access_token"].as_str().unwrap().to_owned();
+    let url = format!("{}/userinfo", app.base);
+    let r = app.http.get(&url).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["sub"].as_str(), v["name"].as_str()),
+        (Some(app.user.user.id.as_str()), Some(app.user.user.name.as_str()))
+    );
+    assert!(v.get("email").is_none() && v.get("iss").is_none(), "no email scope, no token claims: {v}");
+    // auth0.js v7 uses POST.
+    let r = app.http.post(&url).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // A Management API token, a broken one, none: 401 with the RFC 6750 challenge.
+    let mgmt = app.management_token(&["read:users"]).await;
+    for auth in [Some(mgmt.as_str()), Some("eyJ.broken.token"), None] {
+        let mut rq = app.http.get(&url);
+        if let Some(t) = auth {
+            rq = rq.bearer_auth(t);
+        }
+        let r = rq.send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers()["www-authenticate"], "Bearer error=\"invalid_token\"");
+    }
+}

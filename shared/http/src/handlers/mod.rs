@@ -21,6 +21,7 @@ pub mod management;
 pub mod oauth_revoke;
 pub mod oauth_token;
 pub mod openid_configuration;
+pub mod userinfo;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -111,6 +112,12 @@ pub const FUNCTIONS: &[Function] = &[
             table(DeleteItem, &["DCR#*"]),
             table(UpdateItem, &["USER#*"]),
         ],
+    },
+    Function {
+        name: "userinfo",
+        handler: Handler::Api(userinfo::handle),
+        // the user; the token's client (CORS)
+        table: &[table(GetItem, &["USER#*", "CLIENT#*"])],
     },
     Function { name: "jwks", handler: Handler::Jwks(jwks::handle), table: &[] },
     Function { name: "openid-configuration", handler: Handler::Bare(openid_configuration::handle), table: &[] },

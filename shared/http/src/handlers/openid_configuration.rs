@@ -20,6 +20,7 @@ pub fn handle(base: &Base, req: Request) -> BoxFuture<'_, Response<Body>> {
             "authorization_endpoint": format!("{iss}authorize"),
             "token_endpoint": format!("{iss}oauth/token"),
             "revocation_endpoint": format!("{iss}oauth/revoke"),
+            "userinfo_endpoint": format!("{iss}userinfo"),
             "jwks_uri": format!("{iss}.well-known/jwks.json"),
             "response_types_supported": ["token", "id_token", "token id_token"],
             "response_modes_supported": ["fragment"],
