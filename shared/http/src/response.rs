@@ -69,6 +69,25 @@ pub fn with_cors(mut r: Response<Body>, origin: &str) -> Response<Body> {
     r
 }
 
+/// CORS for a browser caller: only the origins the client `client_id` registered may read the
+/// answer (`Origin` not registered, no client, or no origin: the answer as it is).
+pub async fn with_client_cors<S: rt_domain::ports::ClientStore>(
+    store: &S,
+    req: &lambda_http::Request,
+    client_id: Option<&str>,
+    r: Response<Body>,
+) -> Response<Body> {
+    let (Some(origin), Some(Ok(id))) =
+        (crate::request::header(req, "origin"), client_id.map(rt_domain::ids::ClientId::parse))
+    else {
+        return r;
+    };
+    match store.get_client(&id, rt_domain::ports::Freshness::Cached).await {
+        Ok(Some(c)) if c.allows_origin(origin) => with_cors(r, origin),
+        _ => r,
+    }
+}
+
 /// Answer to a CORS preflight.
 pub fn preflight(origin: Option<&str>, methods: &str) -> Response<Body> {
     let mut r = finish(builder(204), Body::Empty);

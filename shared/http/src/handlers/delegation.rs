@@ -5,7 +5,6 @@ use lambda_http::{Body, Request, Response};
 use rt_domain::client::GRANT_JWT_BEARER;
 use rt_domain::delegation::{self as uc, DelegationError, DelegationRequest, DelegationScope, INVALID_REFRESH_TOKEN};
 use rt_domain::ids::ClientId;
-use rt_domain::ports::Freshness;
 use rt_domain::token::RefreshToken;
 use serde::Serialize;
 
@@ -13,7 +12,7 @@ use super::BoxFuture;
 use crate::app::App;
 use crate::oauth::{OAuthError, error_response};
 use crate::request;
-use crate::response::{json, preflight, with_cors, with_rate};
+use crate::response::{json, preflight, with_client_cors, with_rate};
 
 #[derive(Serialize)]
 struct Success<'a> {
@@ -82,7 +81,7 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
     };
     let now = app.clock.now();
     let ip = request::source_ip(req);
-    let mut response = match uc::delegate(&app.store, &app.keys, &app.delegation, &parsed, ip, now).await {
+    let response = match uc::delegate(&app.store, &app.keys, &app.delegation, &parsed, ip, now).await {
         Ok(d) => {
             tracing::info!(credential = %parsed.token.id(), remaining = d.rate.remaining, "delegation");
             with_rate(
@@ -96,16 +95,7 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
             error_response(&e)
         }
     };
-    // CORS: only origins the client registered may read the answer.
-    if let Some(origin) = request::header(req, "origin") {
-        use rt_domain::ports::ClientStore as _;
-        if let Ok(Some(client)) = app.store.get_client(&parsed.client_id, Freshness::Cached).await
-            && client.allows_origin(origin)
-        {
-            response = with_cors(response, origin);
-        }
-    }
-    response
+    with_client_cors(&app.store, req, Some(parsed.client_id.as_str()), response).await
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 
 use lambda_http::{Body, Request, Response};
 use rt_domain::oauth_token as uc;
-use rt_domain::ports::{ClientStore as _, Freshness};
 use rt_domain::token::RefreshToken;
 
 use super::BoxFuture;
@@ -12,7 +11,7 @@ use super::oauth_token::{basic, client_auth};
 use crate::app::App;
 use crate::oauth::{OAuthError, error_response};
 use crate::request;
-use crate::response::{preflight, with_cors};
+use crate::response::{preflight, with_client_cors};
 
 pub fn handle(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
@@ -41,15 +40,9 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
     .await;
     let (response, client_id) = match result {
         Ok(client_id) => (Response::builder().status(200).body(Body::Empty).unwrap_or_default(), Some(client_id)),
-        Err(e) => (error_response(&e), None),
+        Err(e) => {
+            (error_response(&e), request::body_params(req).ok().and_then(|p| p.get("client_id").map(str::to_owned)))
+        }
     };
-    // CORS: only origins the client registered may read the answer (spa-js).
-    let client = client_id.and_then(|id| rt_domain::ids::ClientId::parse(&id).ok());
-    match (request::header(req, "origin"), client) {
-        (Some(origin), Some(id)) => match app.store.get_client(&id, Freshness::Cached).await {
-            Ok(Some(c)) if c.allows_origin(origin) => with_cors(response, origin),
-            _ => response,
-        },
-        _ => response,
-    }
+    with_client_cors(&app.store, req, client_id.as_deref(), response).await
 }

@@ -6,7 +6,6 @@ use base64::Engine as _;
 use lambda_http::{Body, Request, Response};
 use rt_domain::delegation::INVALID_REFRESH_TOKEN;
 use rt_domain::oauth_token::{self as uc, ClientAuth, TokenError};
-use rt_domain::ports::{ClientStore as _, Freshness};
 use rt_domain::token::RefreshToken;
 use secrecy::ExposeSecret as _;
 use serde::Serialize;
@@ -15,7 +14,7 @@ use super::BoxFuture;
 use crate::app::App;
 use crate::oauth::{OAuthError, error_response};
 use crate::request;
-use crate::response::{json, preflight, with_cors, with_rate};
+use crate::response::{json, preflight, with_client_cors, with_rate};
 
 #[derive(Serialize)]
 struct Success<'a> {
@@ -81,14 +80,7 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
         Some(rt_domain::client::GRANT_REFRESH_TOKEN) => refresh(app, req, &params).await,
         _ => client_credentials(app, req, &params).await.unwrap_or_else(|e| error_response(&e)),
     };
-    // CORS: only origins the client registered may read the answer (browser SDKs).
-    match (request::header(req, "origin"), params.get("client_id").map(rt_domain::ids::ClientId::parse)) {
-        (Some(origin), Some(Ok(id))) => match app.store.get_client(&id, Freshness::Cached).await {
-            Ok(Some(c)) if c.allows_origin(origin) => with_cors(response, origin),
-            _ => response,
-        },
-        _ => response,
-    }
+    with_client_cors(&app.store, req, params.get("client_id"), response).await
 }
 
 async fn client_credentials(app: &App, req: &Request, params: &Params) -> Result<Response<Body>, OAuthError> {

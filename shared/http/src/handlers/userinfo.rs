@@ -3,9 +3,9 @@
 
 use lambda_http::{Body, Request, Response};
 use rt_domain::claims::{AccessTokenClaims, IdTokenClaims};
-use rt_domain::ids::{ClientId, UserId};
+use rt_domain::ids::UserId;
 use rt_domain::oauth_token::TokenError;
-use rt_domain::ports::{ClientStore as _, Freshness, UserStore as _};
+use rt_domain::ports::UserStore as _;
 use rt_domain::scope::Scope;
 use serde::Serialize;
 
@@ -13,7 +13,7 @@ use super::BoxFuture;
 use crate::app::Api;
 use crate::oauth::{OAuthError, error_response};
 use crate::request;
-use crate::response::{json, preflight, with_cors, with_header};
+use crate::response::{json, preflight, with_client_cors, with_header};
 
 pub fn handle(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
@@ -68,11 +68,5 @@ async fn get(app: &Api, req: &Request) -> Response<Body> {
     }
     let r = json(200, &body);
     // CORS: the origins of the client the token was issued to.
-    match (request::header(req, "origin"), ClientId::parse(&claims.azp)) {
-        (Some(origin), Ok(id)) => match app.store.get_client(&id, Freshness::Cached).await {
-            Ok(Some(c)) if c.allows_origin(origin) => with_cors(r, origin),
-            _ => r,
-        },
-        _ => r,
-    }
+    with_client_cors(&app.store, req, Some(&claims.azp), r).await
 }
