@@ -235,3 +235,16 @@ async fn userinfo_answers_the_claims_of_the_access_tokens_scope() {
         assert_eq!(r.headers()["www-authenticate"], "Bearer error=\"invalid_token\"");
     }
 }
+
+#[tokio::test]
+async fn a_rotating_token_is_refused_at_delegation_without_a_write() {
+    let app = TestApp::spawn().await;
+    rotating(&app).await;
+    let t0 = app.obtain_refresh_token("browser").await;
+    app.layer.take_operations();
+    let r = app.post_delegation(&app.delegation_body(&t0)).await;
+    assert_eq!((r.status, r.json()["error"].as_str()), (403, Some("invalid_grant")));
+    assert!(!app.layer.take_operations().contains(&"TransactWriteItems".to_owned()), "nothing written");
+    // It still rotates where it belongs.
+    assert!(refresh(&app, &t0).await.json()["refresh_token"].is_string());
+}

@@ -384,6 +384,8 @@ pub fn holds(action: &Action, s: &Snapshot, req: &Presented<'_>) -> bool {
     };
     let presented = req.token.secret_hash();
     let secret = match &plan.secret {
+        // The current member of a rotating family is always rotated.
+        SecretCheck::Current { generation: Some(_) } if plan.rotate_to.is_none() => false,
         SecretCheck::Current { generation } => {
             s.secret_hash.ct_eq(&presented) && s.rotation.as_ref().map(|r| r.generation) == *generation
         }
@@ -466,6 +468,11 @@ fn counter_after(plan: &Plan) -> Counter {
 /// guess); a refused action that [`decide`] would make again means the store and this machine
 /// disagree — [`StoreError::Unavailable`] rather than a loop.
 pub async fn run<S: CredentialStore>(store: &S, hints: &Hints, req: &Presented<'_>) -> Result<Outcome, StoreError> {
+    // A rotating member where no successor can be handed out: refused without writing (a plain
+    // use would let it be exchanged for ever without rotating).
+    if req.token.generation().is_some() && req.rotation.is_none() {
+        return Ok(Outcome::Rejected(Rejection::Unknown));
+    }
     let key = (req.token.id().to_string(), req.address.to_owned());
     let mut action = Action::Use(first_plan(req, hints.get(&key)));
     let rounds = (req.policy.limit as usize).saturating_add(6).min(64);
@@ -1003,5 +1010,16 @@ mod tests {
         let mut late = rotating(&next, &w.client, &k, 101, 0);
         late.expiry = req.expiry;
         assert_eq!(decide(Some(&rotated), &late), Decision::Answer(Outcome::Rejected(Rejection::Unknown)));
+    }
+
+    #[test]
+    fn a_rotating_member_is_never_used_without_rotating() {
+        let k = keys();
+        let w = family(&k);
+        let mut req = rotating(&w.token, &w.client, &k, 100, 0);
+        req.rotation = None;
+        // What a caller that cannot hand out successors would guess holds on no record.
+        let guess = Action::Use(first_plan(&req, None));
+        assert!(!holds(&guess, &w.stored, &req));
     }
 }
