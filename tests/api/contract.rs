@@ -279,6 +279,7 @@ async fn exchange<S: Store>(
         rotation: None,
         leeway_secs: 0,
         expiry: Default::default(),
+        migrate: false,
     };
     // No hints: every exchange starts from the guess of a new window.
     exchange::run(s, &Hints::default(), &req).await.unwrap()
@@ -397,6 +398,7 @@ async fn rotate<S: Store>(s: &S, token: &RefreshToken, client: &ClientId, keys: 
         rotation: Some(keys),
         leeway_secs: 0,
         expiry: Default::default(),
+        migrate: false,
     };
     exchange::run(s, &Hints::default(), &req).await.unwrap()
 }

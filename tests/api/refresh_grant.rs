@@ -248,3 +248,20 @@ async fn a_rotating_token_is_refused_at_delegation_without_a_write() {
     // It still rotates where it belongs.
     assert!(refresh(&app, &t0).await.json()["refresh_token"].is_string());
 }
+
+#[tokio::test]
+async fn a_token_issued_before_its_client_turned_rotation_on_starts_a_family() {
+    let app = TestApp::spawn().await;
+    let old = app.obtain_refresh_token("phone").await;
+    assert!(old.starts_with("rt1_"));
+    rotating(&app).await;
+    // Other warm functions see a client change within the 30 s client cache.
+    app.clock.advance_secs(31);
+    let r = refresh(&app, &old).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let first = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert!(first.starts_with("rt2_"), "spa-js needs a refresh token in every answer");
+    let next = refresh(&app, &first).await.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(next, first);
+    assert_eq!(refresh(&app, &first).await.json()["refresh_token"].as_str(), Some(next.as_str()), "a retry");
+}

@@ -58,6 +58,7 @@ async fn exchange(
         rotation: None,
         leeway_secs: 0,
         expiry: Default::default(),
+        migrate: false,
     };
     exchange::run(&f.store, &Hints::default(), &req).await.unwrap()
 }

@@ -139,6 +139,7 @@ pub async fn delegate<S: Store, T: TokenSigner>(
         // No successor can be handed out here: rotating tokens are for `/oauth/token`.
         rotation: None,
         leeway_secs: 0,
+        migrate: false,
         expiry: Expiry {
             absolute_secs: client.refresh_token.absolute_lifetime(),
             idle_secs: client.refresh_token.idle_lifetime(),

@@ -37,7 +37,10 @@
 //! - any other retired member (its tag proves the service issued it) → `Revoke` the family in
 //!   one write, then `Rejected(Reused)`; every member fails from then on;
 //! - a rotating family presented where no successor can be handed out (`/delegation`), a
-//!   non-rotating token against a rotating record or the reverse → `Rejected(Unknown)`.
+//!   non-rotating token against a rotating record or the reverse → `Rejected(Unknown)`;
+//! - a non-rotating token of a client that now rotates (`migrate`) → it starts a family: the
+//!   record moves to generation 1, derived from the token's secret ([`RefreshToken::next_member`]),
+//!   and the token is its previous member (a retry within the window gets the same member).
 //!
 //! Lifetimes (the client's, [`Expiry`]): a credential older than the absolute lifetime (from
 //! its issue: rotation does not extend it), or unused for longer than the idle lifetime, is
@@ -84,6 +87,9 @@ pub struct Presented<'a> {
     /// The client's leeway: how long after a rotation the previous member still gets the
     /// same successor.
     pub leeway_secs: u32,
+    /// The client rotates: a non-rotating token presented here starts a family (its next
+    /// member is generation 1), as Auth0 migrates clients that turn rotation on.
+    pub migrate: bool,
     /// The client's lifetimes for its refresh tokens.
     pub expiry: Expiry,
 }
@@ -269,6 +275,7 @@ pub fn first_plan(req: &Presented<'_>, hint: Option<Counter>) -> Plan {
     let generation = req.token.generation();
     let rotate_to = match (generation, req.rotation) {
         (Some(_), Some(keys)) => req.token.successor(keys).map(|t| t.secret_hash()),
+        (None, Some(keys)) if req.migrate => req.token.next_member(keys).map(|t| t.secret_hash()),
         _ => None,
     };
     Plan {
@@ -301,7 +308,22 @@ enum Member {
 fn member(s: &Snapshot, req: &Presented<'_>) -> Member {
     let presented = req.token.secret_hash();
     match (&s.rotation, req.token.generation(), req.rotation) {
+        (None, None, Some(keys)) if req.migrate && s.secret_hash.ct_eq(&presented) => {
+            Member::Current { rotate_to: req.token.next_member(keys).map(|t| t.secret_hash()) }
+        }
         (None, None, _) if s.secret_hash.ct_eq(&presented) => Member::Current { rotate_to: None },
+        // The non-rotating token that started this family, retried within the window.
+        (Some(r), None, Some(keys)) => match &r.previous {
+            Some((previous, rotated_at))
+                if r.generation == 1
+                    && previous.ct_eq(&presented)
+                    && req.now.millis().saturating_sub(rotated_at.millis()) <= retry_window(req)
+                    && req.token.next_member(keys).is_some_and(|t| t.secret_hash().ct_eq(&s.secret_hash)) =>
+            {
+                Member::Retry { generation: 1, rotated_at: *rotated_at }
+            }
+            _ => Member::Unknown,
+        },
         (Some(r), Some(g), Some(keys)) => {
             let successor = req.token.successor(keys);
             if g == r.generation && s.secret_hash.ct_eq(&presented) {
@@ -384,8 +406,14 @@ pub fn holds(action: &Action, s: &Snapshot, req: &Presented<'_>) -> bool {
     };
     let presented = req.token.secret_hash();
     let secret = match &plan.secret {
-        // The current member of a rotating family is always rotated.
+        // The current member of a rotating family is always rotated, and so is a non-rotating
+        // token where its client now rotates.
         SecretCheck::Current { generation: Some(_) } if plan.rotate_to.is_none() => false,
+        SecretCheck::Current { generation: None }
+            if req.migrate && req.rotation.is_some() && plan.rotate_to.is_none() =>
+        {
+            false
+        }
         SecretCheck::Current { generation } => {
             s.secret_hash.ct_eq(&presented) && s.rotation.as_ref().map(|r| r.generation) == *generation
         }
@@ -430,11 +458,10 @@ pub fn apply(action: &Action, s: &Snapshot, req: &Presented<'_>) -> Option<Snaps
         }
     }
     next.last_used_at = Some(req.now);
-    if let (Some(to), Some(r)) = (&plan.rotate_to, &s.rotation) {
-        next.rotation = Some(Rotation {
-            generation: r.generation.saturating_add(1),
-            previous: Some((s.secret_hash.clone(), req.now)),
-        });
+    if let Some(to) = &plan.rotate_to {
+        // A non-rotating record starting a family moves to generation 1.
+        let generation = s.rotation.as_ref().map_or(1, |r| r.generation.saturating_add(1));
+        next.rotation = Some(Rotation { generation, previous: Some((s.secret_hash.clone(), req.now)) });
         next.secret_hash = to.clone();
     }
     Some(next)
@@ -581,6 +608,7 @@ mod tests {
             rotation: None,
             leeway_secs: 0,
             expiry: Expiry::default(),
+            migrate: false,
         }
     }
 
@@ -819,6 +847,7 @@ mod tests {
             rotation: Some(k),
             leeway_secs,
             expiry: Expiry::default(),
+            migrate: true,
         }
     }
 
@@ -1021,5 +1050,35 @@ mod tests {
         // What a caller that cannot hand out successors would guess holds on no record.
         let guess = Action::Use(first_plan(&req, None));
         assert!(!holds(&guess, &w.stored, &req));
+    }
+
+    #[test]
+    fn a_non_rotating_token_of_a_client_that_now_rotates_starts_a_family() {
+        let k = keys();
+        let w = world();
+        let req = rotating(&w.token, &w.client, &k, 100, 0);
+        assert!(req.migrate);
+        let (o, family) = step(&w.stored, &req);
+        assert!(successor_granted(&o), "{o:?}");
+        let first = w.token.next_member(&k).expect("generation 1");
+        assert_eq!(first.generation(), Some(1));
+        assert!(family.secret_hash.ct_eq(&first.secret_hash()));
+        assert_eq!(
+            family.rotation,
+            Some(Rotation { generation: 1, previous: Some((w.token.secret_hash(), Timestamp::from_secs(100))) })
+        );
+        // The first plan (no read) migrates too: a plain use would not hold.
+        assert!(holds(&Action::Use(first_plan(&req, None)), &w.stored, &req));
+        assert_eq!(first_plan(&req, None).rotate_to, Some(first.secret_hash()));
+        // A retry of the old token gets the same member; later, it is merely unknown.
+        let (o, again) = step(&family, &rotating(&w.token, &w.client, &k, 101, 0));
+        assert!(successor_granted(&o));
+        assert_eq!(again.rotation, family.rotation);
+        let late = decide(Some(&family), &rotating(&w.token, &w.client, &k, 200, 0));
+        assert_eq!(late, Decision::Answer(Outcome::Rejected(Rejection::Unknown)));
+        // The new member rotates as any.
+        let (o, next) = step(&family, &rotating(&first, &w.client, &k, 102, 0));
+        assert!(successor_granted(&o));
+        assert_eq!(next.rotation.map(|r| r.generation), Some(2));
     }
 }

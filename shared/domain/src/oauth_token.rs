@@ -218,6 +218,7 @@ pub async fn refresh<S: Store, T: TokenSigner>(
         claims: ASKED,
         rotation: Some(settings.keys),
         leeway_secs: client.refresh_token.reuse_leeway(),
+        migrate: client.refresh_token.rotating(),
         expiry: Expiry {
             absolute_secs: client.refresh_token.absolute_lifetime(),
             idle_secs: client.refresh_token.idle_lifetime(),
@@ -262,7 +263,7 @@ pub async fn refresh<S: Store, T: TokenSigner>(
     } else {
         None
     };
-    let refresh_token = if successor { req.token.successor(settings.keys).map(|t| t.expose()) } else { None };
+    let refresh_token = if successor { req.token.next_member(settings.keys).map(|t| t.expose()) } else { None };
     Ok(Refreshed {
         access_token,
         id_token,

@@ -160,6 +160,23 @@ impl RefreshToken {
         Some(t)
     }
 
+    /// The member that follows this token in its family: its successor, or — for a
+    /// non-rotating token whose client now rotates (AUTH0-WIRE §6.4) — generation 1 of the
+    /// family it starts, derived from its secret the same way.
+    pub fn next_member(&self, keys: &RotationKeys) -> Option<Self> {
+        if self.rotation.is_some() {
+            return self.successor(keys);
+        }
+        let as_first = Self {
+            id: self.id.clone(),
+            user: self.user.clone(),
+            user_rev: self.user_rev,
+            secret: SecretBox::new(Box::new(*self.secret.expose_secret())),
+            rotation: Some((0, [0; TAG_LEN])),
+        };
+        as_first.successor(keys)
+    }
+
     /// Whether the service issued this generation (a rotating token's tag checks out, in
     /// constant time).
     pub fn is_genuine(&self, keys: &RotationKeys) -> bool {

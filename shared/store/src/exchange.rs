@@ -223,6 +223,14 @@ fn expressions(req: &Presented<'_>, plan: &Plan) -> Expr {
             names.insert("#h".into(), attr::SECRET_HASH.into());
             names.insert("#gen".into(), attr::GENERATION.into());
             cond.push_str(" AND #h = :h AND attribute_not_exists(#gen)");
+            if let Some(next) = &plan.rotate_to {
+                // The token starts a family (its client turned rotation on): generation 1.
+                names.insert("#prev".into(), attr::PREVIOUS_HASH.into());
+                names.insert("#rot".into(), attr::ROTATED_AT.into());
+                vals.insert(":succ".into(), s(next.to_hex()));
+                vals.insert(":gen1".into(), n(1));
+                set.extend(["#h = :succ", "#prev = :h", "#gen = :gen1", "#rot = :now"].map(str::to_owned));
+            }
         }
         SecretCheck::Current { generation: Some(g) } => {
             names.insert("#h".into(), attr::SECRET_HASH.into());
@@ -334,10 +342,12 @@ mod tests {
             rotation: None,
             leeway_secs: 0,
             expiry: Default::default(),
+            migrate: false,
         };
         let next = SecretHash::of(b"next");
         let secrets = [
             (SecretCheck::Current { generation: None }, None),
+            (SecretCheck::Current { generation: None }, Some(next.clone())),
             (SecretCheck::Current { generation: Some(3) }, None),
             (SecretCheck::Current { generation: Some(3) }, Some(next)),
             (SecretCheck::Previous { generation: 4, rotated_at: Timestamp::from_secs(990) }, None),
