@@ -502,9 +502,12 @@ pub async fn run<S: CredentialStore>(store: &S, hints: &Hints, req: &Presented<'
     }
     let key = (req.token.id().to_string(), req.address.to_owned());
     let mut action = Action::Use(first_plan(req, hints.get(&key)));
-    let rounds = (req.policy.limit as usize).saturating_add(6).min(64);
+    // Refusals are bounded by the limit (each one moves the counter or corrects a guess);
+    // races by the store's contention budget, which spans every round (`Contention`).
+    let max_refusals = (req.policy.limit as usize).saturating_add(6).min(64);
+    let mut refusals = 0;
     let mut contention = Contention::start();
-    for _ in 0..rounds {
+    loop {
         let write = ExchangeWrite { req, action: &action };
         let (snapshot, raced) = match store.write_exchange(&write, &mut contention).await? {
             Written::Done => {
@@ -514,7 +517,13 @@ pub async fn run<S: CredentialStore>(store: &S, hints: &Hints, req: &Presented<'
                 return Ok(granted(&action));
             }
             Written::UserChanged => return Ok(Outcome::Rejected(Rejection::UserGone)),
-            Written::Refused(s) => (s, false),
+            Written::Refused(s) => {
+                refusals += 1;
+                if refusals > max_refusals {
+                    return Err(StoreError::unavailable("exchange did not settle"));
+                }
+                (s, false)
+            }
             Written::Raced(s) => (s, true),
         };
         match decide(snapshot.as_ref(), req) {
@@ -531,7 +540,6 @@ pub async fn run<S: CredentialStore>(store: &S, hints: &Hints, req: &Presented<'
             }
         }
     }
-    Err(StoreError::unavailable("exchange did not settle"))
 }
 
 /// Last known rate-limit counter per (credential id, address key) in this process: a guess
