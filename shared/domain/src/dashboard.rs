@@ -1,6 +1,6 @@
 //! Use cases of the administrators' dashboard: signing in (administrators only), a user's
 //! devices with their refresh-token counts, and unlinking a device. Revocation goes through
-//! the same store operations as the Management API (`revoke_credential`, the user revision).
+//! the same store operations as the Management API (`revoke_read_credential`, the user revision).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -112,7 +112,7 @@ pub async fn devices<S: CredentialStore + ClientStore>(
 pub async fn unlink_device<S: CredentialStore>(store: &S, user: &UserId, device: &str) -> Result<usize, StoreError> {
     let mut revoked = 0;
     for c in credentials_of(store, user).await?.into_iter().filter(|c| c.device_name.as_str() == device) {
-        if store.revoke_credential(&c.id).await? {
+        if store.revoke_read_credential(&c).await? {
             revoked += 1;
         }
     }

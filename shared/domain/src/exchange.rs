@@ -50,6 +50,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use crate::clock::Timestamp;
+use crate::credential::DeviceCredential;
 use crate::ids::{ClientId, DeviceName, UserId};
 use crate::ports::{Contention, CredentialStore, ExchangeWrite, StoreError};
 use crate::ratelimit::{Counter, RatePolicy, Step};
@@ -150,6 +151,29 @@ pub struct Snapshot {
     pub counters: BTreeMap<String, Counter>,
     /// A rotating family's state; `None` for a non-rotating credential.
     pub rotation: Option<Rotation>,
+}
+
+impl Snapshot {
+    /// A credential record as the exchange sees it: the credential, its rate-limit counters
+    /// and, for a rotating family, the previous member's secret hash and rotation time.
+    pub fn of(
+        c: DeviceCredential,
+        counters: BTreeMap<String, Counter>,
+        previous: Option<(SecretHash, Timestamp)>,
+    ) -> Self {
+        Self {
+            secret_hash: c.secret_hash,
+            user_id: c.user_id,
+            user_rev: c.user_rev,
+            client_id: c.client_id,
+            scope: c.scope,
+            device_name: c.device_name,
+            created_at: c.created_at,
+            last_used_at: c.last_used_at,
+            counters,
+            rotation: c.generation.map(|generation| Rotation { generation, previous }),
+        }
+    }
 }
 
 /// Where a rotating family stands.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::client::Client;
 use crate::clock::Timestamp;
 use crate::credential::DeviceCredential;
-use crate::exchange::{self, Action, Rotation, Snapshot, Written};
+use crate::exchange::{self, Action, Snapshot, Written};
 use crate::ids::{ClientId, DeviceCredentialId, Email, UserId};
 use crate::ports::{
     ClientStore, Contention, CounterStore, CreateUser, CredentialFilter, CredentialStore, ExchangeWrite, Freshness,
@@ -188,19 +188,7 @@ fn user_is_current(s: &State, user: &UserId, rev: u32) -> bool {
 }
 
 fn snapshot(x: &Stored) -> Snapshot {
-    let c = &x.cred;
-    Snapshot {
-        secret_hash: c.secret_hash.clone(),
-        user_id: c.user_id.clone(),
-        user_rev: c.user_rev,
-        client_id: c.client_id.clone(),
-        scope: c.scope.clone(),
-        device_name: c.device_name.clone(),
-        created_at: c.created_at,
-        last_used_at: c.last_used_at,
-        counters: x.counters.clone(),
-        rotation: c.generation.map(|generation| Rotation { generation, previous: x.previous.clone() }),
-    }
+    Snapshot::of(x.cred.clone(), x.counters.clone(), x.previous.clone())
 }
 
 /// The credentials matching `f`, in index order.
@@ -264,7 +252,7 @@ impl CredentialStore for MemoryStore {
                 c.secret_hash = after.secret_hash;
                 c.generation = after.rotation.as_ref().map(|r| r.generation);
                 stored.previous = after.rotation.and_then(|r| r.previous);
-                c.last_used_at = Some(req.now);
+                c.last_used_at = after.last_used_at;
                 c.last_ip = Some(req.source_ip.to_owned());
                 c.use_count = c.use_count.saturating_add(1);
             }
@@ -278,6 +266,10 @@ impl CredentialStore for MemoryStore {
 
     async fn revoke_credential(&self, id: &DeviceCredentialId) -> Result<bool, StoreError> {
         Ok(self.state()?.credentials.remove(id).is_some())
+    }
+
+    async fn revoke_read_credential(&self, cred: &DeviceCredential) -> Result<bool, StoreError> {
+        self.revoke_credential(&cred.id).await
     }
 
     async fn list_credentials(

@@ -316,5 +316,5 @@ pub async fn revoke<S: Store>(
     if !(member && bound) {
         return Ok(false);
     }
-    Ok(store.revoke_credential(&cred.id).await?)
+    Ok(store.revoke_read_credential(&cred).await?)
 }

@@ -192,9 +192,15 @@ pub trait CredentialStore: Send + Sync {
         id: &DeviceCredentialId,
     ) -> impl Future<Output = Result<Option<DeviceCredential>, StoreError>> + Send;
 
-    /// Revokes one refresh token: one conditional `DeleteItem`. `false` if there was none.
-    /// The next exchange of it fails (the exchange requires the record).
+    /// Revokes one refresh token: a strongly consistent `GetItem`, then
+    /// [`Self::revoke_read_credential`]. `false` if there was none. The next exchange of it
+    /// fails (the exchange requires the record).
     fn revoke_credential(&self, id: &DeviceCredentialId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Revokes a credential the caller has just read (a listing, a lookup): one
+    /// `TransactWriteItems` deleting it and counting it off its user's devices. `false` if it
+    /// was gone meanwhile.
+    fn revoke_read_credential(&self, cred: &DeviceCredential) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// One page of credentials: of a user (GSI1, optionally of one client) or of a client
     /// (the client's GSI2 shards, merged), oldest first per user: keys from the index

@@ -50,6 +50,10 @@ impl CredentialStore for DynamoStore {
         }
     }
 
+    async fn revoke_read_credential(&self, cred: &DeviceCredential) -> Result<bool, StoreError> {
+        self.revoke(cred).await
+    }
+
     async fn list_credentials(
         &self,
         filter: &CredentialFilter,

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use rt_domain::client::{AppType, Client, ExpirationType, RefreshTokenPolicy, RotationType, TokenEndpointAuthMethod};
 use rt_domain::clock::Timestamp;
 use rt_domain::credential::DeviceCredential;
-use rt_domain::exchange::{Rotation, Snapshot};
+use rt_domain::exchange::Snapshot;
 use rt_domain::ids::{ClientId, DeviceCredentialId, DeviceName, Email, UserId};
 use rt_domain::password::PasswordHash;
 use rt_domain::ports::StoreError;
@@ -306,28 +306,12 @@ pub fn snapshot_from_item(item: &Item) -> Result<Snapshot, StoreError> {
             .collect(),
         Some(Err(_)) => return Err(corrupt(item, attr::RATE)),
     };
-    let hash = |name: &str| SecretHash::from_hex(get_s(item, name)?).ok_or_else(|| corrupt(item, name));
-    let rotation = match opt_generation(item)? {
+    let previous = match opt_s(item, attr::PREVIOUS_HASH) {
         None => None,
-        Some(generation) => {
-            let previous = match opt_s(item, attr::PREVIOUS_HASH) {
-                None => None,
-                Some(_) => Some((hash(attr::PREVIOUS_HASH)?, Timestamp::from_millis(get_i64(item, attr::ROTATED_AT)?))),
-            };
-            Some(Rotation { generation, previous })
-        }
+        Some(h) => Some((
+            SecretHash::from_hex(h).ok_or_else(|| corrupt(item, attr::PREVIOUS_HASH))?,
+            Timestamp::from_millis(get_i64(item, attr::ROTATED_AT)?),
+        )),
     };
-    Ok(Snapshot {
-        secret_hash: hash(attr::SECRET_HASH)?,
-        user_id: UserId::parse(get_s(item, attr::USER_ID)?).map_err(|_| corrupt(item, attr::USER_ID))?,
-        user_rev: get_u32(item, attr::USER_REV)?,
-        client_id: ClientId::parse(get_s(item, attr::CLIENT_ID)?).map_err(|_| corrupt(item, attr::CLIENT_ID))?,
-        scope: Scope::from_iter(get_ss(item, attr::SCOPES)?),
-        device_name: DeviceName::parse(get_s(item, attr::DEVICE_NAME)?)
-            .map_err(|_| corrupt(item, attr::DEVICE_NAME))?,
-        created_at: Timestamp::from_millis(get_i64(item, attr::CREATED_AT)?),
-        last_used_at: opt_i64(item, attr::LAST_USED_AT).map(Timestamp::from_millis),
-        counters,
-        rotation,
-    })
+    Ok(Snapshot::of(credential_from_item(item)?, counters, previous))
 }

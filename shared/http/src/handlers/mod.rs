@@ -267,9 +267,9 @@ pub const FUNCTIONS: &[Function] = &[
         name: "dashboard-revoke",
         handler: Handler::App(dashboard::dashboard_revoke),
         table: &[
-            // UNLINK: the user's credentials, then each of the device's read, deleted and
-            // counted off the user's device
-            table(GetItem, &["USER#*", "DCR#*"]),
+            // UNLINK: the user's credentials, then each of the device's deleted and counted
+            // off the user's device
+            table(GetItem, &["USER#*"]),
             indexes(Query, &["USER#*"]),
             table(BatchGetItem, &["DCR#*"]),
             table(DeleteItem, &["DCR#*"]),
@@ -283,6 +283,16 @@ pub const FUNCTIONS: &[Function] = &[
 
 pub fn by_name(name: &str) -> Option<Handler> {
     FUNCTIONS.iter().find(|f| f.name == name).map(|f| f.handler)
+}
+
+/// A `POST` endpoint that browsers call cross-origin: `POST` answers with `post`, `OPTIONS`
+/// with the CORS preflight, anything else 405.
+pub(crate) async fn post_with_preflight(req: &Request, post: impl Future<Output = Response<Body>>) -> Response<Body> {
+    match *req.method() {
+        http::Method::POST => post.await,
+        http::Method::OPTIONS => crate::response::preflight(crate::request::header(req, "origin"), "POST, OPTIONS"),
+        _ => method_not_allowed(),
+    }
 }
 
 pub(crate) fn method_not_allowed() -> Response<Body> {

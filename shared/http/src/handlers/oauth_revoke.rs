@@ -11,21 +11,18 @@ use super::oauth_token::{basic, client_auth};
 use crate::app::App;
 use crate::oauth::{OAuthError, error_response};
 use crate::request;
-use crate::response::{preflight, with_client_cors};
+use crate::response::with_client_cors;
 
 pub fn handle(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
-    Box::pin(async move {
-        match *req.method() {
-            http::Method::POST => post(app, &req).await,
-            http::Method::OPTIONS => preflight(request::header(&req, "origin"), "POST, OPTIONS"),
-            _ => super::method_not_allowed(),
-        }
-    })
+    Box::pin(async move { super::post_with_preflight(&req, post(app, &req)).await })
 }
 
 async fn post(app: &App, req: &Request) -> Response<Body> {
+    let params = match request::body_params(req) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e.into()),
+    };
     let result = async {
-        let params = request::body_params(req)?;
         let auth = client_auth(basic(req)?, &params)?;
         let raw = params
             .get("token")
@@ -40,9 +37,7 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
     .await;
     let (response, client_id) = match result {
         Ok(client_id) => (Response::builder().status(200).body(Body::Empty).unwrap_or_default(), Some(client_id)),
-        Err(e) => {
-            (error_response(&e), request::body_params(req).ok().and_then(|p| p.get("client_id").map(str::to_owned)))
-        }
+        Err(e) => (error_response(&e), params.get("client_id").map(str::to_owned)),
     };
     with_client_cors(&app.store, req, client_id.as_deref(), response).await
 }

@@ -14,7 +14,7 @@ use super::BoxFuture;
 use crate::app::App;
 use crate::oauth::{OAuthError, error_response};
 use crate::request;
-use crate::response::{json, preflight, with_client_cors, with_rate};
+use crate::response::{json, with_client_cors, with_rate};
 
 #[derive(Serialize)]
 struct Success<'a> {
@@ -29,13 +29,7 @@ struct Success<'a> {
 }
 
 pub fn handle(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
-    Box::pin(async move {
-        match *req.method() {
-            http::Method::POST => post(app, &req).await,
-            http::Method::OPTIONS => preflight(request::header(&req, "origin"), "POST, OPTIONS"),
-            _ => super::method_not_allowed(),
-        }
-    })
+    Box::pin(async move { super::post_with_preflight(&req, post(app, &req)).await })
 }
 
 /// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
