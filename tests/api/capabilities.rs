@@ -123,6 +123,30 @@ async fn every_function_sends_only_what_it_declares_and_uses_all_of_it() {
     let r = call!("authorize", app.login(&app.authorize_params("ring"), &app.user.email, &app.user.password).await);
     let ring = json!({"client_id": app.client.id.as_str(), "token": r.fragment["refresh_token"]});
     assert_eq!(call!("oauth-revoke", app.post_json("/oauth/revoke", &ring).await).status, 200);
+    // The code flow: a public client's sign-in, its code redeemed, then redeemed again
+    // (which revokes the refresh token the first redemption issued).
+    let spa = rt_devkit::seed::spa_client("SPA", vec![app.callback()], vec![], app.now());
+    assert!(rt_domain::ports::ClientStore::create_client(&app.store, &spa).await.unwrap());
+    let verifier = "capabilities-verifier-0123456789-abcdefghijklmnop";
+    let challenge = rt_domain::code::Challenge::of(verifier);
+    let params: Vec<(String, String)> = [
+        ("response_type", "code"),
+        ("client_id", spa.id.as_str()),
+        ("redirect_uri", &app.callback()),
+        ("scope", "openid profile offline_access"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let r = call!("authorize", app.login(&params, &app.user.email, &app.user.password).await);
+    let location = r.location.expect("callback");
+    let code = location.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    let redeem = json!({"grant_type": "authorization_code", "client_id": spa.id.as_str(), "code": code,
+                        "code_verifier": verifier, "redirect_uri": app.callback()});
+    assert_eq!(call!("oauth-token", app.post_json("/oauth/token", &redeem).await).status, 200);
+    assert_eq!(call!("oauth-token", app.post_json("/oauth/token", &redeem).await).status, 403);
     rt_domain::ports::ClientStore::update_client(&app.store, &app.client).await.unwrap();
     let mgmt = |method: Method, path: String, body: Option<serde_json::Value>| {
         let app = &app;

@@ -146,9 +146,21 @@ async fn discovery_and_jwks() {
     assert_eq!(oidc["userinfo_endpoint"], format!("{}userinfo", app.issuer()));
     assert_eq!(
         oidc["grant_types_supported"],
-        json!(["implicit", "urn:ietf:params:oauth:grant-type:jwt-bearer", "client_credentials", "refresh_token"])
+        json!([
+            "authorization_code",
+            "implicit",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "client_credentials",
+            "refresh_token"
+        ])
     );
-    assert_eq!(oidc["token_endpoint_auth_methods_supported"], json!(["client_secret_basic", "client_secret_post"]));
+    assert_eq!(oidc["response_types_supported"], json!(["code", "token", "id_token", "token id_token"]));
+    assert_eq!(oidc["response_modes_supported"], json!(["query", "fragment"]));
+    assert_eq!(oidc["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        oidc["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post", "none"])
+    );
     // Only what is served is advertised: every endpoint is a route of the template.
     let routes = &rt_tests::template().routes;
     for (name, url) in oidc.as_object().unwrap().iter().filter(|(k, _)| k.ends_with("_endpoint") || *k == "jwks_uri") {

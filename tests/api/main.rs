@@ -4,6 +4,7 @@
 
 mod architecture;
 mod capabilities;
+mod code_flow;
 mod contract;
 mod dashboard;
 mod dashboard_browser;

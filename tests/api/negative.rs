@@ -102,7 +102,7 @@ async fn missing_device_with_offline_access_is_reported_to_the_app() {
     for (name, value, error) in [
         ("device", "bad\u{7}name", "invalid_request"),
         ("device", &"x".repeat(256), "invalid_request"),
-        ("response_type", "code", "unsupported_response_type"),
+        ("response_type", "code id_token", "unsupported_response_type"),
         ("scope", "offline_access", "invalid_scope"),
         ("response_mode", "query", "invalid_request"),
     ] {

@@ -4,8 +4,9 @@
 use secrecy::SecretString;
 
 use crate::claims::{AccessTokenClaims, IdTokenClaims};
-use crate::client::{Client, GRANT_IMPLICIT, GRANT_REFRESH_TOKEN};
+use crate::client::{Client, GRANT_AUTHORIZATION_CODE, GRANT_IMPLICIT, GRANT_REFRESH_TOKEN};
 use crate::clock::Timestamp;
+use crate::code::{AuthorizationCode, CODE_LIFETIME_SECS, Challenge, Code};
 use crate::credential::DeviceCredential;
 use crate::ids::{ClientId, DeviceName, Email};
 use crate::ports::{ClientStore, Freshness, IssueOutcome, SignError, Store, StoreError, TokenSigner};
@@ -36,6 +37,15 @@ pub enum ResponseType {
     Token,
     IdToken,
     TokenIdToken,
+    /// The authorization code flow (RFC 6749 §4.1), with PKCE.
+    Code,
+}
+
+/// Where the answer goes in the callback URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    Query,
+    Fragment,
 }
 
 impl ResponseType {
@@ -46,8 +56,17 @@ impl ResponseType {
             ["token"] => Some(Self::Token),
             ["id_token"] => Some(Self::IdToken),
             ["id_token", "token"] => Some(Self::TokenIdToken),
+            ["code"] => Some(Self::Code),
             _ => None,
         }
+    }
+    /// Tokens only ever travel in the fragment (never in a query string that servers log);
+    /// a code goes in the query unless the client asks for the fragment.
+    fn default_mode(self) -> ResponseMode {
+        if self == Self::Code { ResponseMode::Query } else { ResponseMode::Fragment }
+    }
+    fn grant(self) -> &'static str {
+        if self == Self::Code { GRANT_AUTHORIZATION_CODE } else { GRANT_IMPLICIT }
     }
     fn wants_access_token(self) -> bool {
         matches!(self, Self::Token | Self::TokenIdToken)
@@ -72,10 +91,12 @@ pub enum PageError {
     BadRequest(String),
 }
 
-/// Problems reported to the application at its registered callback, in the fragment.
+/// Problems reported to the application at its registered callback (RFC 6749 §4.1.2.1,
+/// §4.2.2.1), in the query or the fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedirectError {
     pub redirect_uri: String,
+    pub mode: ResponseMode,
     /// The RFC 6749 §4.2.2.1 error code.
     pub error: &'static str,
     pub description: String,
@@ -98,10 +119,14 @@ pub struct AuthorizeRequest {
     pub client: Client,
     pub redirect_uri: String,
     pub response_type: ResponseType,
+    pub response_mode: ResponseMode,
+    /// The PKCE challenge of a code request (required of public clients).
+    pub challenge: Option<Challenge>,
     pub scope: Scope,
     pub state: Option<String>,
     pub nonce: Option<String>,
-    /// Present when a refresh token will be issued.
+    /// Present when a refresh token will be issued: the `device` parameter, or for the code
+    /// flow, when it is absent, a name made from the User-Agent.
     pub device: Option<DeviceName>,
     /// The client asked for a refresh token (and may have one).
     pub offline: bool,
@@ -121,6 +146,10 @@ pub struct AuthorizeParams<'a> {
     pub nonce: Option<&'a str>,
     pub prompt: Option<&'a str>,
     pub device: Option<&'a str>,
+    pub code_challenge: Option<&'a str>,
+    pub code_challenge_method: Option<&'a str>,
+    /// The browser's `User-Agent`, which names the device when `device` is absent (code flow).
+    pub user_agent: Option<&'a str>,
 }
 
 /// Validates an authorization request. Unknown parameters (`auth0Client`, `audience`, …) are
@@ -141,28 +170,71 @@ pub async fn validate<S: ClientStore>(store: &S, p: &AuthorizeParams<'_>) -> Res
         }
         s => s.map(str::to_owned),
     };
-    let fail = |error: &'static str, description: &str| {
+    let parsed_type = p.response_type.and_then(ResponseType::parse);
+    // Errors go where the answer would have gone: a code request's to the query.
+    let mut mode = parsed_type.map_or(ResponseMode::Fragment, ResponseType::default_mode);
+    let fail = |mode: ResponseMode, error: &'static str, description: &str| {
         AuthorizeError::Redirect(RedirectError {
             redirect_uri: redirect_uri.clone(),
+            mode,
             error,
             description: description.to_owned(),
             state: state.clone(),
         })
     };
 
-    let response_type =
-        p.response_type.ok_or_else(|| fail("invalid_request", "Missing required parameter: response_type"))?;
-    let response_type = ResponseType::parse(response_type).ok_or_else(|| {
-        fail("unsupported_response_type", "Unsupported response type: use token, id_token or 'token id_token'.")
+    let Some(raw_type) = p.response_type else {
+        return Err(fail(mode, "invalid_request", "Missing required parameter: response_type"));
+    };
+    let response_type = parsed_type.ok_or_else(|| {
+        fail(
+            mode,
+            "unsupported_response_type",
+            &format!("Unsupported response type: {raw_type}. Use code, token, id_token or 'token id_token'."),
+        )
     })?;
-    if let Some(mode) = p.response_mode
-        && mode != "fragment"
-    {
-        return Err(fail("invalid_request", "Unsupported response_mode: tokens are only returned in the fragment."));
+    match (p.response_mode, response_type) {
+        (None, _) => {}
+        (Some("fragment"), _) => mode = ResponseMode::Fragment,
+        (Some("query"), ResponseType::Code) => mode = ResponseMode::Query,
+        (Some("query"), _) => {
+            return Err(fail(
+                mode,
+                "invalid_request",
+                "Tokens are only returned in the fragment: response_mode=query is for response_type=code.",
+            ));
+        }
+        (Some(other), _) => {
+            return Err(fail(
+                mode,
+                "invalid_request",
+                &format!("Unsupported response_mode: {other}. Use query or fragment."),
+            ));
+        }
     }
-    if !client.allows_grant(GRANT_IMPLICIT) {
-        return Err(fail("unauthorized_client", "Grant type 'implicit' not allowed for the client."));
+    let fail = |error: &'static str, description: &str| fail(mode, error, description);
+    if !client.allows_grant(response_type.grant()) {
+        return Err(fail(
+            "unauthorized_client",
+            &format!("Grant type '{}' not allowed for the client.", response_type.grant()),
+        ));
     }
+    let challenge = if response_type == ResponseType::Code {
+        let c = Challenge::parse(p.code_challenge, p.code_challenge_method)
+            .map_err(|e| fail("invalid_request", &e.to_string()))?;
+        if c.is_none() && !client.token_endpoint_auth_method.uses_secret() {
+            return Err(fail(
+                "invalid_request",
+                "Missing required parameter: code_challenge (PKCE with S256 is required for public clients).",
+            ));
+        }
+        c
+    } else {
+        if p.code_challenge.is_some() || p.code_challenge_method.is_some() {
+            return Err(fail("invalid_request", "code_challenge is for response_type=code."));
+        }
+        None
+    };
     let mut scope = Scope::parse(p.scope.unwrap_or(OPENID))
         .map_err(|_| fail("invalid_scope", "scope must be space-separated printable ASCII"))?;
     if scope.is_empty() {
@@ -189,14 +261,35 @@ pub async fn validate<S: ClientStore>(store: &S, p: &AuthorizeParams<'_>) -> Res
         if !scope.contains(OPENID) {
             return Err(fail("invalid_scope", "offline_access needs the openid scope."));
         }
-        let raw = p.device.ok_or_else(|| {
-            fail("invalid_request", "Missing required parameter: device (required with offline_access)")
-        })?;
-        Some(DeviceName::parse(raw).map_err(|e| fail("invalid_request", &e.to_string()))?)
+        match (p.device, response_type) {
+            (Some(raw), _) => Some(DeviceName::parse(raw).map_err(|e| fail("invalid_request", &e.to_string()))?),
+            (None, ResponseType::Code) => Some(crate::user_agent::device_name(p.user_agent)),
+            (None, _) => {
+                return Err(fail(
+                    "invalid_request",
+                    "Missing required parameter: device (required with offline_access)",
+                ));
+            }
+        }
     } else {
         None
     };
-    Ok(AuthorizeRequest { client, redirect_uri, response_type, scope, state, nonce, device, offline })
+    if response_type == ResponseType::Code && !offline {
+        // What the answer grants: no refresh token, so no offline_access.
+        scope.remove(OFFLINE_ACCESS);
+    }
+    Ok(AuthorizeRequest {
+        client,
+        redirect_uri,
+        response_type,
+        response_mode: mode,
+        challenge,
+        scope,
+        state,
+        nonce,
+        device,
+        offline,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -219,6 +312,9 @@ pub enum LoginError {
 #[derive(Debug)]
 pub struct LoginSuccess {
     pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    /// The authorization code (code flow): nothing else but `state` goes to the callback.
+    pub code: Option<Code>,
     /// The access token and its lifetime in seconds.
     pub access_token: Option<(String, i64)>,
     /// The id_token and its lifetime (`exp - iat`).
@@ -252,7 +348,49 @@ pub async fn login<S: Store, T: TokenSigner>(
     if user.blocked {
         return Err(LoginError::Blocked);
     }
+    if req.response_type == ResponseType::Code {
+        return issue_code(store, req, &user, &ip.to_string(), now).await;
+    }
     issue_tokens(store, signer, settings, req, &user, &ip.to_string(), now).await
+}
+
+/// The code flow's answer: a code bound to the request (client, callback, challenge, scope,
+/// nonce, device) and the user, stored as its hash. One `PutItem`.
+async fn issue_code<S: Store>(
+    store: &S,
+    req: &AuthorizeRequest,
+    user: &User,
+    address: &str,
+    now: Timestamp,
+) -> Result<LoginSuccess, LoginError> {
+    let code = Code::generate();
+    let record = AuthorizationCode {
+        hash: code.hash(),
+        client_id: req.client.id.clone(),
+        user_id: user.id.clone(),
+        user_rev: user.rev,
+        redirect_uri: req.redirect_uri.clone(),
+        challenge: req.challenge.clone(),
+        scope: req.scope.clone(),
+        nonce: req.nonce.clone(),
+        device: if req.offline { req.device.clone() } else { None },
+        created_at: now,
+        created_ip: address.to_owned(),
+        expires_at: now.plus_secs(CODE_LIFETIME_SECS),
+        redeemed: None,
+    };
+    store.put_code(&record).await?;
+    Ok(LoginSuccess {
+        redirect_uri: req.redirect_uri.clone(),
+        response_mode: req.response_mode,
+        code: Some(code),
+        access_token: None,
+        id_token: None,
+        refresh_token: None,
+        scope: req.scope.clone(),
+        state: req.state.clone(),
+        credential_id: None,
+    })
 }
 
 /// Counts the attempt against the per-address and per-account limits, then checks the
@@ -364,6 +502,8 @@ async fn issue_tokens<S: Store, T: TokenSigner>(
     }
     Ok(LoginSuccess {
         redirect_uri: req.redirect_uri.clone(),
+        response_mode: req.response_mode,
+        code: None,
         access_token,
         id_token,
         refresh_token,
@@ -403,7 +543,8 @@ mod tests {
         assert_eq!(ResponseType::parse("token"), Some(ResponseType::Token));
         assert_eq!(ResponseType::parse("id_token token"), Some(ResponseType::TokenIdToken));
         assert_eq!(ResponseType::parse("token id_token"), Some(ResponseType::TokenIdToken));
-        assert_eq!(ResponseType::parse("code"), None);
+        assert_eq!(ResponseType::parse("code"), Some(ResponseType::Code));
+        assert_eq!(ResponseType::parse("code id_token"), None);
         assert_eq!(ResponseType::parse("token token"), None);
     }
 

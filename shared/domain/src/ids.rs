@@ -155,7 +155,14 @@ impl DeviceName {
         }
         Ok(Self(s.to_owned()))
     }
+    /// [`UNKNOWN_DEVICE`]: the name of a device that did not say what it is.
+    pub fn unknown() -> Self {
+        Self(UNKNOWN_DEVICE.to_owned())
+    }
 }
+
+/// The name of a device that did not say what it is.
+pub const UNKNOWN_DEVICE: &str = "Unknown device";
 
 /// A normalised (trimmed, lower-cased) e-mail address.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -8,6 +8,7 @@ pub mod authorize;
 pub mod claims;
 pub mod client;
 pub mod clock;
+pub mod code;
 pub mod credential;
 pub mod dashboard;
 pub mod delegation;
@@ -23,5 +24,6 @@ pub mod ratelimit;
 pub mod scope;
 pub mod token;
 pub mod user;
+pub mod user_agent;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

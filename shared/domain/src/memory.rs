@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use crate::client::Client;
 use crate::clock::Timestamp;
+use crate::code::{AuthorizationCode, Redemption};
 use crate::credential::DeviceCredential;
 use crate::exchange::{self, Action, Snapshot, Written};
 use crate::ids::{ClientId, DeviceCredentialId, Email, UserId};
 use crate::ports::{
-    ClientStore, Contention, CounterStore, CreateUser, CredentialFilter, CredentialStore, ExchangeWrite, Freshness,
-    IssueOutcome, PageRequest, Purge, StoreError, UpdateUser, UserStore,
+    ClientStore, CodeStore, Contention, CounterStore, CreateUser, CredentialFilter, CredentialStore, ExchangeWrite,
+    Freshness, IssueOutcome, PageRequest, Purge, Redeem, StoreError, UpdateUser, UserStore,
 };
 use crate::ratelimit::{Counter, Step};
 use crate::token::SecretHash;
@@ -55,6 +56,8 @@ struct State {
     emails: BTreeMap<Email, UserId>,
     credentials: HashMap<DeviceCredentialId, Stored>,
     counters: HashMap<String, Counter>,
+    /// Authorization codes by the hex of their hash.
+    codes: HashMap<String, AuthorizationCode>,
 }
 
 /// The store in memory. `Default` is empty.
@@ -183,6 +186,56 @@ impl UserStore for MemoryStore {
 }
 
 /// The user is there, not blocked and at `rev` (what issuing and exchanging check).
+impl CodeStore for MemoryStore {
+    async fn put_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        let mut s = self.state()?;
+        let key = code.hash.to_hex();
+        if s.codes.contains_key(&key) {
+            return Err(StoreError::unavailable("code put cancelled"));
+        }
+        s.codes.insert(key, code.clone());
+        Ok(())
+    }
+
+    async fn get_code(&self, hash: &SecretHash) -> Result<Option<AuthorizationCode>, StoreError> {
+        Ok(self.state()?.codes.get(&hash.to_hex()).cloned())
+    }
+
+    async fn redeem_code(
+        &self,
+        code: &AuthorizationCode,
+        at: Timestamp,
+        cred: Option<&DeviceCredential>,
+    ) -> Result<Redeem, StoreError> {
+        let mut s = self.state()?;
+        let key = code.hash.to_hex();
+        if s.codes.get(&key).is_none_or(|c| c.redeemed.is_some()) {
+            return Ok(Redeem::AlreadyRedeemed);
+        }
+        if !user_is_current(&s, &code.user_id, code.user_rev) {
+            return Ok(Redeem::UserChanged);
+        }
+        if let Some(cred) = cred {
+            if s.credentials.contains_key(&cred.id) {
+                return Err(StoreError::unavailable("code redemption cancelled"));
+            }
+            let stored = Stored { cred: cred.clone(), counters: BTreeMap::new(), previous: None };
+            s.credentials.insert(cred.id.clone(), stored);
+        }
+        if let Some(c) = s.codes.get_mut(&key) {
+            c.redeemed = Some(Redemption { at, credential: cred.map(|c| c.id.clone()) });
+        }
+        Ok(Redeem::Redeemed)
+    }
+
+    async fn purge_expired_codes(&self, now: Timestamp, _budget: Duration) -> Result<Purge, StoreError> {
+        let mut s = self.state()?;
+        let before = s.codes.len();
+        s.codes.retain(|_, c| !c.expired(now));
+        Ok(Purge { deleted: (before - s.codes.len()) as u64, complete: true })
+    }
+}
+
 fn user_is_current(s: &State, user: &UserId, rev: u32) -> bool {
     s.users.get(user).is_some_and(|u| u.rev == rev && !u.blocked)
 }

@@ -7,11 +7,17 @@ use std::net::IpAddr;
 use secrecy::SecretString;
 
 use crate::claims::{AccessTokenClaims, IdTokenClaims};
-use crate::client::{Client, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, RotationType};
+use crate::client::{
+    Client, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, RotationType,
+    TokenEndpointAuthMethod,
+};
 use crate::clock::Timestamp;
+use crate::code::{self, AuthorizationCode};
+use crate::credential::DeviceCredential;
 use crate::delegation::{self, INVALID_REFRESH_TOKEN};
 use crate::exchange::{self, Expiry, Outcome, Presented};
 use crate::ids::ClientId;
+use crate::ports::Redeem;
 use crate::ports::{ClientStore, Freshness, SignError, Store, StoreError, TokenSigner};
 use crate::ratelimit::{RateStatus, address_key};
 use crate::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE, Scope};
@@ -45,12 +51,14 @@ pub enum TokenError {
     Sign(#[source] SignError),
 }
 
-/// Client credentials as presented: HTTP Basic (`client_secret_basic`) or in the body
-/// (`client_secret_post`).
+/// Client credentials as presented: HTTP Basic (`client_secret_basic`), in the body
+/// (`client_secret_post`) or none (a public client, `none`).
 #[derive(Debug)]
 pub struct ClientAuth {
     pub client_id: String,
     pub client_secret: Option<secrecy::SecretString>,
+    /// How they were presented.
+    pub method: TokenEndpointAuthMethod,
 }
 
 #[derive(Debug)]
@@ -162,13 +170,14 @@ pub struct Refreshed {
 /// grant): a wrong guess costs one more request, not a refusal.
 const ASKED: &[(&str, bool)] = &[(OPENID, true), (PROFILE, true), (EMAIL, true), (OFFLINE_ACCESS, true)];
 
-/// Who may refresh: the client the token was issued to, authenticated as it registered —
-/// by its secret when it has one (constant-time), by its id alone when it is public.
-async fn refreshing_client<S: ClientStore>(store: &S, auth: &ClientAuth) -> Result<Client, TokenError> {
+/// The client, authenticated exactly as it registered (`token_endpoint_auth_method`): by its
+/// secret in the body or in HTTP Basic (constant-time), or — a public client — by nothing.
+/// Every mismatch (unknown client, wrong secret, another method) is the same
+/// `invalid_client`. node-auth0 sends `client_secret: ""` when it has none: that is none.
+async fn authenticated_client<S: ClientStore>(store: &S, auth: &ClientAuth) -> Result<Client, TokenError> {
     use secrecy::ExposeSecret as _;
     let id = ClientId::parse(&auth.client_id).map_err(|_| TokenError::InvalidClient)?;
     let client = store.get_client(&id, Freshness::Cached).await?.ok_or(TokenError::InvalidClient)?;
-    // node-auth0 sends `client_secret: ""` when none is configured.
     let presented = auth
         .client_secret
         .as_ref()
@@ -176,13 +185,20 @@ async fn refreshing_client<S: ClientStore>(store: &S, auth: &ClientAuth) -> Resu
         .filter(|s| !s.is_empty())
         .map(|s| SecretHash::of(s.as_bytes()));
     let authenticated = match (&client.secret_hash, presented) {
-        (Some(stored), Some(p)) => stored.ct_eq(&p),
-        (None, None) => true,
+        (Some(stored), Some(p)) => stored.ct_eq(&p) & (auth.method == client.token_endpoint_auth_method),
+        (None, None) => client.token_endpoint_auth_method == TokenEndpointAuthMethod::None,
         _ => false,
     };
     if !authenticated {
         return Err(TokenError::InvalidClient);
     }
+    Ok(client)
+}
+
+/// Who may refresh (or revoke): the client the token was issued to, authenticated as it
+/// registered, allowed the refresh grant.
+async fn refreshing_client<S: ClientStore>(store: &S, auth: &ClientAuth) -> Result<Client, TokenError> {
+    let client = authenticated_client(store, auth).await?;
     if !client.allows_grant(GRANT_REFRESH_TOKEN) {
         return Err(TokenError::UnauthorizedClient(GRANT_REFRESH_TOKEN));
     }
@@ -236,42 +252,229 @@ pub async fn refresh<S: Store, T: TokenSigner>(
         Some(asked) => Scope::from_iter(asked.iter().filter(|s| granted.contains(s))),
         None => granted,
     };
-    let issuer = &settings.exchange.issuer;
-    let sub = req.token.user().to_string();
-    let iat = now.secs();
-    let lifetime = i64::from(settings.access_token_lifetime_secs);
-    let access = AccessTokenClaims {
-        iss: issuer.clone(),
-        sub: sub.clone(),
-        aud: format!("{issuer}userinfo"),
-        iat,
-        exp: iat + lifetime,
-        scope: scope.to_string(),
-        azp: client.id.to_string(),
-        gty: None,
-    };
-    let access_token = signer.sign_access_token(&access).map_err(TokenError::Sign)?;
-    let id_token = if scope.contains(OPENID) {
-        let exp = iat + i64::from(client.id_token_lifetime_secs);
-        let mut claims = IdTokenClaims::new(issuer.clone(), sub, client.id.to_string(), iat, exp);
-        if scope.contains(PROFILE) || scope.contains(EMAIL) {
-            let user =
-                store.get_user(req.token.user()).await?.ok_or(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN))?;
-            crate::authorize::add_profile_claims(&mut claims, &user, &scope);
-        }
-        Some(signer.sign_id_token(&claims).map_err(TokenError::Sign)?)
+    let profile = if scope.contains(OPENID) && (scope.contains(PROFILE) || scope.contains(EMAIL)) {
+        Some(store.get_user(req.token.user()).await?.ok_or(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN))?)
     } else {
         None
     };
+    let minted = Mint {
+        issuer: &settings.exchange.issuer,
+        access_token_lifetime_secs: settings.access_token_lifetime_secs,
+        client: &client,
+        user: req.token.user(),
+        profile: profile.as_ref(),
+        scope: &scope,
+        nonce: None,
+        auth_time: None,
+        now,
+    }
+    .sign(signer)?;
     let refresh_token = if successor { req.token.next_member(settings.keys).map(|t| t.expose()) } else { None };
     Ok(Refreshed {
-        access_token,
-        id_token,
+        access_token: minted.access_token,
+        id_token: minted.id_token,
         refresh_token,
-        expires_in: lifetime,
+        expires_in: minted.expires_in,
         scope,
         rate: policy.status(now, used, false),
     })
+}
+
+/// The tokens of a grant: an access token for `/userinfo` and, with `openid`, an id_token
+/// (profile claims from `profile`, `nonce` only on the code exchange).
+struct Mint<'a> {
+    issuer: &'a str,
+    access_token_lifetime_secs: u32,
+    client: &'a Client,
+    user: &'a crate::ids::UserId,
+    profile: Option<&'a crate::user::User>,
+    scope: &'a Scope,
+    nonce: Option<String>,
+    auth_time: Option<i64>,
+    now: Timestamp,
+}
+
+struct Minted {
+    access_token: String,
+    id_token: Option<String>,
+    expires_in: i64,
+}
+
+impl Mint<'_> {
+    fn sign<T: TokenSigner>(self, signer: &T) -> Result<Minted, TokenError> {
+        let iat = self.now.secs();
+        let lifetime = i64::from(self.access_token_lifetime_secs);
+        let access = AccessTokenClaims {
+            iss: self.issuer.to_owned(),
+            sub: self.user.to_string(),
+            aud: format!("{}userinfo", self.issuer),
+            iat,
+            exp: iat + lifetime,
+            scope: self.scope.to_string(),
+            azp: self.client.id.to_string(),
+            gty: None,
+        };
+        let access_token = signer.sign_access_token(&access).map_err(TokenError::Sign)?;
+        let id_token = if self.scope.contains(OPENID) {
+            let exp = iat + i64::from(self.client.id_token_lifetime_secs);
+            let mut claims =
+                IdTokenClaims::new(self.issuer.to_owned(), self.user.to_string(), self.client.id.to_string(), iat, exp);
+            claims.nonce = self.nonce;
+            claims.auth_time = self.auth_time;
+            if let Some(user) = self.profile {
+                crate::authorize::add_profile_claims(&mut claims, user, self.scope);
+            }
+            Some(signer.sign_id_token(&claims).map_err(TokenError::Sign)?)
+        } else {
+            None
+        };
+        Ok(Minted { access_token, id_token, expires_in: lifetime })
+    }
+}
+
+/// The description of every refusal of a code that is unknown, expired, redeemed, another
+/// client's, or whose user changed since the sign-in (Auth0's text).
+pub const INVALID_CODE: &str = "Invalid authorization code";
+pub const REDIRECT_MISMATCH: &str = "redirect_uri does not match the one of the authorization request.";
+pub const VERIFIER_MISMATCH: &str = "Failed to verify code verifier";
+
+/// An `authorization_code` request, as sent.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeRequest<'a> {
+    pub code: &'a str,
+    pub redirect_uri: Option<&'a str>,
+    pub code_verifier: Option<&'a str>,
+}
+
+/// What the code exchange issued.
+#[derive(Debug)]
+pub struct CodeGranted {
+    pub access_token: String,
+    pub id_token: Option<String>,
+    /// When the sign-in asked for `offline_access`.
+    pub refresh_token: Option<SecretString>,
+    pub expires_in: i64,
+    pub scope: Scope,
+    /// The refresh token's id (for logs; never the token).
+    pub credential_id: Option<String>,
+}
+
+/// `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6): the code's client
+/// authenticated as it registered, the exact `redirect_uri`, the PKCE verifier; then the code
+/// is redeemed and the refresh token issued in one transaction. Requests: `GetItem` of the
+/// code, of the user, and one `TransactWriteItems` (code, credential, user). A code presented
+/// again is refused, and the refresh token its first redemption issued is revoked (RFC 6749
+/// §4.1.2): whoever holds the code twice may be an attacker.
+pub async fn authorization_code<S: Store, T: TokenSigner>(
+    store: &S,
+    signer: &T,
+    settings: &RefreshSettings<'_>,
+    auth: &ClientAuth,
+    req: CodeRequest<'_>,
+    now: Timestamp,
+) -> Result<CodeGranted, TokenError> {
+    let client = authenticated_client(store, auth).await?;
+    if !client.allows_grant(GRANT_AUTHORIZATION_CODE) {
+        return Err(TokenError::UnauthorizedClient(GRANT_AUTHORIZATION_CODE));
+    }
+    let invalid = || TokenError::InvalidGrant(INVALID_CODE);
+    let hash = code::presented_hash(req.code).ok_or_else(invalid)?;
+    let record = store.get_code(&hash).await?.ok_or_else(invalid)?;
+    if record.client_id != client.id {
+        return Err(invalid());
+    }
+    if record.redeemed.is_some() {
+        revoke_first_redemption(store, &record).await?;
+        return Err(invalid());
+    }
+    if record.expired(now) {
+        return Err(invalid());
+    }
+    if req.redirect_uri != Some(record.redirect_uri.as_str()) {
+        return Err(TokenError::InvalidGrant(REDIRECT_MISMATCH));
+    }
+    match (&record.challenge, req.code_verifier) {
+        (Some(challenge), Some(verifier)) if challenge.verifies(verifier) => {}
+        (Some(_), None) => {
+            return Err(TokenError::InvalidRequest("Missing required parameter: code_verifier".into()));
+        }
+        // A wrong verifier, or one where the sign-in sent no challenge (a downgrade).
+        (Some(_), Some(_)) | (None, Some(_)) => return Err(TokenError::InvalidGrant(VERIFIER_MISMATCH)),
+        (None, None) => {}
+    }
+    let user = store.get_user(&record.user_id).await?.ok_or_else(invalid)?;
+    if user.rev != record.user_rev {
+        return Err(invalid());
+    }
+    if user.blocked {
+        return Err(TokenError::AccessDenied("user is blocked".into()));
+    }
+    let token = match (&record.device, client.allows_grant(GRANT_REFRESH_TOKEN)) {
+        (Some(device), true) => {
+            let token = new_refresh_token(&client, &user.id, user.rev, settings.keys);
+            let cred = DeviceCredential {
+                id: token.id().clone(),
+                client_id: client.id.clone(),
+                user_id: user.id.clone(),
+                user_rev: user.rev,
+                device_name: device.clone(),
+                scope: record.scope.clone(),
+                secret_hash: token.secret_hash(),
+                created_at: now,
+                created_ip: Some(record.created_ip.clone()),
+                last_used_at: None,
+                last_ip: None,
+                use_count: 0,
+                generation: token.generation(),
+            };
+            Some((token, cred))
+        }
+        _ => None,
+    };
+    match store.redeem_code(&record, now, token.as_ref().map(|(_, c)| c)).await? {
+        Redeem::Redeemed => {}
+        Redeem::UserChanged => return Err(invalid()),
+        // A concurrent redemption won: this is the second one.
+        Redeem::AlreadyRedeemed => {
+            if let Some(again) = store.get_code(&hash).await? {
+                revoke_first_redemption(store, &again).await?;
+            }
+            return Err(invalid());
+        }
+    }
+    let mut scope = record.scope.clone();
+    if token.is_none() {
+        scope.remove(OFFLINE_ACCESS);
+    }
+    let minted = Mint {
+        issuer: &settings.exchange.issuer,
+        access_token_lifetime_secs: settings.access_token_lifetime_secs,
+        client: &client,
+        user: &user.id,
+        profile: Some(&user),
+        scope: &scope,
+        nonce: record.nonce.clone(),
+        auth_time: Some(record.created_at.secs()),
+        now,
+    }
+    .sign(signer)?;
+    Ok(CodeGranted {
+        access_token: minted.access_token,
+        id_token: minted.id_token,
+        credential_id: token.as_ref().map(|(t, _)| t.id().to_string()),
+        refresh_token: token.map(|(t, _)| t.expose()),
+        expires_in: minted.expires_in,
+        scope,
+    })
+}
+
+/// Revokes the refresh token a redeemed code issued, if it still exists.
+async fn revoke_first_redemption<S: Store>(store: &S, record: &AuthorizationCode) -> Result<(), StoreError> {
+    if let Some(id) = record.redeemed.as_ref().and_then(|r| r.credential.as_ref()) {
+        let revoked = store.revoke_credential(id).await?;
+        tracing::warn!(credential = %id, revoked, "authorization code presented again: its refresh token is revoked");
+    }
+    Ok(())
 }
 
 /// The refresh token a client of this kind gets at sign-in: a new rotating family for a

@@ -8,10 +8,12 @@ use std::future::Future;
 
 use crate::claims::{AccessTokenClaims, IdTokenClaims};
 use crate::client::Client;
+use crate::code::AuthorizationCode;
 use crate::credential::DeviceCredential;
 use crate::exchange::{Action, Presented, Written};
 use crate::ids::{ClientId, DeviceCredentialId, Email, UserId};
 use crate::ratelimit::{Counter, Step};
+use crate::token::SecretHash;
 use crate::user::User;
 
 #[derive(Debug, thiserror::Error)]
@@ -257,9 +259,48 @@ pub trait CounterStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<Option<Counter>>, StoreError>> + Send;
 }
 
+/// How a redemption of an authorization code ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redeem {
+    /// The code is marked redeemed and the refresh token (if any) issued, together.
+    Redeemed,
+    /// Someone redeemed it first (or it is gone): nothing was written.
+    AlreadyRedeemed,
+    /// The user was deleted, blocked or changed its password since signing in.
+    UserChanged,
+}
+
+pub trait CodeStore: Send + Sync {
+    /// One `PutItem`, conditional on the key being new.
+    fn put_code(&self, code: &AuthorizationCode) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One strongly consistent `GetItem` by the code's hash.
+    fn get_code(&self, hash: &SecretHash)
+    -> impl Future<Output = Result<Option<AuthorizationCode>, StoreError>> + Send;
+
+    /// Redeems `code` at `at`: one `TransactWriteItems` of the code marked redeemed (if it is
+    /// not yet) and, with `cred`, the credential put and counted on its user's devices (user
+    /// current, not blocked), else a condition check on the user — the caller's own items only.
+    fn redeem_code(
+        &self,
+        code: &AuthorizationCode,
+        at: crate::clock::Timestamp,
+        cred: Option<&DeviceCredential>,
+    ) -> impl Future<Output = Result<Redeem, StoreError>> + Send;
+
+    /// Removes the codes that expired before `now` (redeemed or not): `Query` pages of the
+    /// codes' index partitions and `BatchWriteItem` deletes, until none is left or `budget`
+    /// runs out. Re-runnable.
+    fn purge_expired_codes(
+        &self,
+        now: crate::clock::Timestamp,
+        budget: std::time::Duration,
+    ) -> impl Future<Output = Result<Purge, StoreError>> + Send;
+}
+
 /// Everything the use cases need from storage.
-pub trait Store: ClientStore + UserStore + CredentialStore + CounterStore {}
-impl<T: ClientStore + UserStore + CredentialStore + CounterStore> Store for T {}
+pub trait Store: ClientStore + UserStore + CredentialStore + CounterStore + CodeStore {}
+impl<T: ClientStore + UserStore + CredentialStore + CounterStore + CodeStore> Store for T {}
 
 #[derive(Debug, thiserror::Error)]
 #[error("signing failed: {0}")]

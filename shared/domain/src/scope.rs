@@ -78,6 +78,9 @@ impl Scope {
     pub fn insert(&mut self, s: &str) {
         self.0.insert(s.to_owned());
     }
+    pub fn remove(&mut self, s: &str) {
+        self.0.remove(s);
+    }
 }
 
 #[cfg(test)]

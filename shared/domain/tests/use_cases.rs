@@ -489,7 +489,11 @@ async fn a_rotating_clients_refresh_tokens_rotate_and_die_on_reuse() {
     assert_eq!(t0.generation(), Some(0), "a rotating client's sign-in starts a family");
     let settings =
         RefreshSettings { exchange: &w.delegation, access_token_lifetime_secs: 3600, keys: &w.sign_in.rotation_keys };
-    let auth = ClientAuth { client_id: w.client.id.to_string(), client_secret: None };
+    let auth = ClientAuth {
+        client_id: w.client.id.to_string(),
+        client_secret: None,
+        method: rt_domain::client::TokenEndpointAuthMethod::None,
+    };
     let refresh = |t: &RefreshToken| {
         let token = RefreshToken::parse(&t.expose_str()).unwrap();
         oauth_token::refresh(

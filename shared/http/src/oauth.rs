@@ -8,14 +8,14 @@ use std::borrow::Cow;
 
 use askama::Template;
 use lambda_http::{Body, Response};
-use rt_domain::authorize::{AuthorizeError, AuthorizeRequest, LoginError, RedirectError};
+use rt_domain::authorize::{AuthorizeError, AuthorizeRequest, LoginError, RedirectError, ResponseMode};
 use rt_domain::delegation::DelegationError;
 use rt_domain::oauth_token::TokenError;
 use serde::Serialize;
 
 use crate::failure;
 use crate::request::InputError;
-use crate::response::{html, json, nonce, redirect, with_fragment, with_header, with_rate};
+use crate::response::{html, json, nonce, redirect, with_fragment, with_header, with_query, with_rate};
 use crate::tx::TxError;
 
 const UNAVAILABLE: &str = "The service is temporarily unavailable, try again shortly.";
@@ -147,13 +147,22 @@ fn error_page(status: u16, title: &str, message: &str) -> Response<Body> {
     html(status, body, &nonce, "'none'")
 }
 
-/// The application's callback with the error in the fragment.
+/// The application's callback with the error in the query or the fragment, as its answer
+/// would have been.
 fn redirect_error(r: &RedirectError) -> Response<Body> {
-    let mut fragment = vec![("error", r.error.to_owned()), ("error_description", r.description.clone())];
+    let mut params = vec![("error", r.error.to_owned()), ("error_description", r.description.clone())];
     if let Some(s) = &r.state {
-        fragment.push(("state", s.clone()));
+        params.push(("state", s.clone()));
     }
-    redirect(&with_fragment(&r.redirect_uri, &fragment))
+    redirect(&callback(&r.redirect_uri, r.mode, &params))
+}
+
+/// The callback URL with `params` where `mode` puts them.
+pub fn callback(redirect_uri: &str, mode: ResponseMode, params: &[(&str, String)]) -> String {
+    match mode {
+        ResponseMode::Query => with_query(redirect_uri, params),
+        ResponseMode::Fragment => with_fragment(redirect_uri, params),
+    }
 }
 
 /// The answer of `/authorize` to `f`: an error page (never a redirect to an unchecked
@@ -208,6 +217,7 @@ pub fn login_error(f: &LoginFailure, ar: &AuthorizeRequest) -> LoginAnswer {
             }
             LoginError::Blocked => LoginAnswer::Response(redirect_error(&RedirectError {
                 redirect_uri: ar.redirect_uri.clone(),
+                mode: ar.response_mode,
                 error: "unauthorized",
                 description: "user is blocked".into(),
                 state: ar.state.clone(),

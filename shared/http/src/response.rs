@@ -159,6 +159,17 @@ pub fn redirect(location: &str) -> Response<Body> {
 }
 
 /// `url#k=v&…` with every value form-encoded.
+/// `url` with `params` added to its query string (RFC 6749 §4.1.2: keeping the query the
+/// callback was registered with).
+pub fn with_query(url: &str, params: &[(&str, String)]) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        ser.append_pair(k, v);
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{}", ser.finish())
+}
+
 pub fn with_fragment(url: &str, params: &[(&str, String)]) -> String {
     let mut ser = form_urlencoded::Serializer::new(String::new());
     for (k, v) in params {

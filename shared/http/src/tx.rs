@@ -16,8 +16,19 @@ use serde::{Deserialize, Serialize};
 /// How long a login form stays valid.
 pub const TX_LIFETIME_SECS: i64 = 600;
 /// The parameters carried from `GET /authorize` to the form's POST.
-pub const CARRIED: &[&str] =
-    &["client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce", "device", "prompt"];
+pub const CARRIED: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "response_mode",
+    "scope",
+    "state",
+    "nonce",
+    "device",
+    "prompt",
+    "code_challenge",
+    "code_challenge_method",
+];
 
 #[derive(Serialize, Deserialize)]
 struct Payload {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use rt_domain::client::{AppType, Client, ExpirationType, RefreshTokenPolicy, RotationType, TokenEndpointAuthMethod};
 use rt_domain::clock::Timestamp;
+use rt_domain::code::{AuthorizationCode, Challenge, Redemption};
 use rt_domain::credential::DeviceCredential;
 use rt_domain::exchange::Snapshot;
 use rt_domain::ids::{ClientId, DeviceCredentialId, DeviceName, Email, UserId};
@@ -277,6 +278,79 @@ pub fn credential_from_item(item: &Item) -> Result<DeviceCredential, StoreError>
         last_ip: opt_s(item, attr::LAST_IP).map(str::to_owned),
         use_count: opt_i64(item, attr::USE_COUNT).and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
         generation: opt_generation(item)?,
+    })
+}
+
+pub fn code_to_item(c: &AuthorizationCode) -> Item {
+    let mut item = Item::new();
+    key_attrs(&mut item, &keys::code(&c.hash), keys::KIND_CODE);
+    item.insert(keys::GSI2_PK.into(), s(keys::codes_shard(&c.hash)));
+    item.insert(keys::GSI2_SK.into(), s(keys::code_by_expiry_sk(c.expires_at)));
+    item.insert(attr::CLIENT_ID.into(), s(c.client_id.as_str()));
+    item.insert(attr::USER_ID.into(), s(c.user_id.as_str()));
+    item.insert(attr::USER_REV.into(), n(c.user_rev));
+    item.insert(attr::REDIRECT_URI.into(), s(c.redirect_uri.clone()));
+    if let Some(ch) = &c.challenge {
+        item.insert(attr::CHALLENGE.into(), s(ch.as_str()));
+    }
+    if !c.scope.is_empty() {
+        item.insert(attr::SCOPES.into(), AttributeValue::Ss(c.scope.iter().map(str::to_owned).collect()));
+    }
+    if let Some(nonce) = &c.nonce {
+        item.insert(attr::NONCE.into(), s(nonce.clone()));
+    }
+    if let Some(d) = &c.device {
+        item.insert(attr::DEVICE_NAME.into(), s(d.as_str()));
+    }
+    item.insert(attr::CREATED_AT.into(), n(c.created_at.millis()));
+    item.insert(attr::CREATED_IP.into(), s(c.created_ip.clone()));
+    item.insert(attr::EXPIRES_AT.into(), n(c.expires_at.millis()));
+    if let Some(r) = &c.redeemed {
+        item.insert(attr::REDEEMED_AT.into(), n(r.at.millis()));
+        if let Some(id) = &r.credential {
+            item.insert(attr::ISSUED.into(), s(id.as_str()));
+        }
+    }
+    item
+}
+
+pub fn code_from_item(hash: &SecretHash, item: &Item) -> Result<AuthorizationCode, StoreError> {
+    let scope = match item.get(attr::SCOPES) {
+        None => Scope::default(),
+        Some(_) => Scope::from_iter(get_ss(item, attr::SCOPES)?),
+    };
+    let challenge = match opt_s(item, attr::CHALLENGE) {
+        None => None,
+        Some(c) => Some(Challenge::from_stored(c).ok_or_else(|| corrupt(item, attr::CHALLENGE))?),
+    };
+    let device = match opt_s(item, attr::DEVICE_NAME) {
+        None => None,
+        Some(d) => Some(DeviceName::parse(d).map_err(|_| corrupt(item, attr::DEVICE_NAME))?),
+    };
+    let redeemed = match opt_i64(item, attr::REDEEMED_AT) {
+        None => None,
+        Some(at) => Some(Redemption {
+            at: Timestamp::from_millis(at),
+            credential: match opt_s(item, attr::ISSUED) {
+                None => None,
+                Some(id) => Some(DeviceCredentialId::parse(id).map_err(|_| corrupt(item, attr::ISSUED))?),
+            },
+        }),
+    };
+    Ok(AuthorizationCode {
+        hash: hash.clone(),
+        client_id: ClientId::parse(get_s(item, attr::CLIENT_ID)?).map_err(|_| corrupt(item, attr::CLIENT_ID))?,
+        user_id: UserId::parse(get_s(item, attr::USER_ID)?).map_err(|_| corrupt(item, attr::USER_ID))?,
+        user_rev: get_u32(item, attr::USER_REV)?,
+        redirect_uri: get_s(item, attr::REDIRECT_URI)?.to_owned(),
+        challenge,
+        scope,
+        nonce: opt_s(item, attr::NONCE).map(str::to_owned),
+        device,
+        created_at: Timestamp::from_millis(get_i64(item, attr::CREATED_AT)?),
+        created_ip: get_s(item, attr::CREATED_IP)?.to_owned(),
+        expires_at: Timestamp::from_millis(get_i64(item, attr::EXPIRES_AT)?),
+        redeemed,
     })
 }
 

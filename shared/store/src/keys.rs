@@ -7,11 +7,16 @@
 //! | e-mail uniqueness  | `EMAIL#<email>`  | `EMAIL`  | –                                           | –                                                 |
 //! | device credential  | `DCR#<dcr id>`   | `DCR`    | `USER#<uid>` / `DCR#<cid>#<created>#<id>`   | `CLIENT#<cid>#<shard>` / `DCR#<uid>#<created>#<id>` |
 //! | rate-limit counter | `RL#<key>`       | `RL`     | –                                           | –                                                 |
+//! | authorization code | `CODE#<sha256>`  | `CODE`   | –                                           | `CODES#<shard>` / `<expires>`                     |
 //!
 //! `<created>` is the creation time in milliseconds, zero-padded to 13 digits so that sort keys
 //! order by time. `<shard>` is one of [`CLIENT_SHARDS`] two-digit shards, a fixed function of
 //! the user id ([`client_shard`]): a client's credentials are spread over that many index
 //! partitions so that issuing and revoking tokens of many users never concentrates on one.
+//!
+//! An authorization code is keyed by the hex SHA-256 of the code (the code itself is never
+//! stored). Its GSI2 entry, in one of [`CODE_SHARDS`] partitions picked by the hash and sorted
+//! by expiry, is how the sweep finds expired codes; redeeming a code changes no index key.
 //!
 //! Both indexes project only what never changes once written ([`GSI1_PROJECTION`],
 //! [`GSI2_PROJECTION`]): the attributes an exchange writes ([`VOLATILE`]) reach no index, so a
@@ -20,6 +25,7 @@
 
 use rt_domain::clock::Timestamp;
 use rt_domain::ids::{ClientId, DeviceCredentialId, Email, UserId};
+use rt_domain::token::SecretHash;
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -85,6 +91,15 @@ pub mod attr {
     /// Map of rate-limit counters by source address: `{ "<address>": { "w": window, "n": count } }`.
     pub const RATE: &str = "rl";
 
+    // Authorization codes.
+    pub const REDIRECT_URI: &str = "redirect_uri";
+    pub const CHALLENGE: &str = "challenge";
+    pub const NONCE: &str = "nonce";
+    pub const EXPIRES_AT: &str = "expires_at";
+    pub const REDEEMED_AT: &str = "redeemed_at";
+    /// The credential id a redemption issued.
+    pub const ISSUED: &str = "issued";
+
     pub const WINDOW: &str = "w";
     pub const COUNT: &str = "n";
 }
@@ -94,12 +109,14 @@ pub const KIND_USER: &str = "user";
 pub const KIND_EMAIL: &str = "email";
 pub const KIND_CREDENTIAL: &str = "dcr";
 pub const KIND_COUNTER: &str = "counter";
+pub const KIND_CODE: &str = "code";
 
 pub const CLIENT_SK: &str = "CLIENT";
 pub const USER_SK: &str = "USER";
 pub const EMAIL_SK: &str = "EMAIL";
 pub const CREDENTIAL_SK: &str = "DCR";
 pub const COUNTER_SK: &str = "RL";
+pub const CODE_SK: &str = "CODE";
 pub const ALL_USERS: &str = "USERS";
 pub const ALL_CLIENTS: &str = "CLIENTS";
 
@@ -150,6 +167,29 @@ pub fn credential(id: &DeviceCredentialId) -> Key {
 
 pub fn counter(name: &str) -> Key {
     Key { pk: format!("RL#{name}"), sk: COUNTER_SK }
+}
+
+pub fn code(hash: &SecretHash) -> Key {
+    Key { pk: format!("CODE#{}", hash.to_hex()), sk: CODE_SK }
+}
+
+/// How many GSI2 partitions hold the authorization codes by expiry (sign-ins spread over them).
+pub const CODE_SHARDS: u8 = 16;
+
+/// The GSI2 partition of a code: by the first byte of its hash.
+pub fn codes_shard(hash: &SecretHash) -> String {
+    let first = hash.to_hex().get(..2).and_then(|h| u8::from_str_radix(h, 16).ok()).unwrap_or(0);
+    codes_partition(first % CODE_SHARDS)
+}
+
+/// GSI2 partition `shard` of the codes.
+pub fn codes_partition(shard: u8) -> String {
+    format!("CODES#{shard:02}")
+}
+
+/// GSI2 sort key of a code: its expiry, so that the expired ones come first.
+pub fn code_by_expiry_sk(expires_at: Timestamp) -> String {
+    created(expires_at)
 }
 
 /// The partition of GSI1 that lists a user's credentials.

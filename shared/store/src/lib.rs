@@ -1,6 +1,7 @@
 //! The DynamoDB adapter: the only crate that names `aws-sdk-dynamodb`. It implements the
 //! storage ports of `rt-domain` over one table whose keys are all in [`keys`].
 
+mod codes;
 pub mod counter;
 mod credentials;
 pub mod exchange;
@@ -220,6 +221,7 @@ pub(crate) const PK_NAME: (&str, &str) = ("#pk", keys::PK);
 /// The role of an item in a transaction: cancellation reasons are read by it, not by position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Part {
+    Code,
     Credential,
     User,
     Email,

@@ -9,9 +9,9 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use super::BoxFuture;
 use crate::app::App;
-use crate::oauth::{AuthorizeFailure, LoginAnswer, LoginFailure, authorize_error, login_error};
+use crate::oauth::{AuthorizeFailure, LoginAnswer, LoginFailure, authorize_error, callback, login_error};
 use crate::request;
-use crate::response::{html, nonce, redirect, with_fragment, with_header};
+use crate::response::{html, nonce, redirect, with_header};
 use crate::tx;
 
 #[derive(Template)]
@@ -36,10 +36,18 @@ pub fn handle(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
     })
 }
 
-/// The callback with the issued tokens in the fragment (RFC 6749 §4.2.2): `token_type` and
-/// `expires_in` follow the access token, or the id_token when there is none.
-fn success_fragment(ok: &LoginSuccess) -> Vec<(&'static str, String)> {
+/// The callback's parameters: the code and `state` (RFC 6749 §4.1.2), or the issued tokens
+/// (§4.2.2), where `token_type` and `expires_in` follow the access token, or the id_token
+/// when there is none.
+fn success_params(ok: &LoginSuccess) -> Vec<(&'static str, String)> {
     let mut f: Vec<(&'static str, String)> = Vec::new();
+    if let Some(code) = &ok.code {
+        f.push(("code", code.expose().to_owned()));
+        if let Some(state) = &ok.state {
+            f.push(("state", state.clone()));
+        }
+        return f;
+    }
     if let Some((at, lifetime)) = &ok.access_token {
         f.push(("access_token", at.clone()));
         f.push(("token_type", "Bearer".into()));
@@ -114,9 +122,13 @@ fn login_cookie(app: &App, bind: &str, max_age: i64) -> String {
     format!("{}={value}; Path=/authorize; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}", tx::cookie_name(bind))
 }
 
-/// The parameters `/authorize` reads, from the query string (or the form's sealed copy of it).
-fn authorize_params(p: &Params) -> uc::AuthorizeParams<'_> {
+/// The parameters `/authorize` reads, from the query string (or the form's sealed copy of it),
+/// and the browser's User-Agent.
+fn authorize_params<'a>(p: &'a Params, req: &'a Request) -> uc::AuthorizeParams<'a> {
     uc::AuthorizeParams {
+        code_challenge: p.get("code_challenge"),
+        code_challenge_method: p.get("code_challenge_method"),
+        user_agent: request::header(req, "user-agent"),
         client_id: p.get("client_id"),
         redirect_uri: p.get("redirect_uri"),
         response_type: p.get("response_type"),
@@ -134,7 +146,7 @@ async fn get(app: &App, req: &Request) -> Response<Body> {
         Ok(p) => p,
         Err(e) => return authorize_error(&e.into()),
     };
-    let ar = match uc::validate(&app.store, &authorize_params(&params)).await {
+    let ar = match uc::validate(&app.store, &authorize_params(&params, req)).await {
         Ok(ar) => ar,
         Err(e) => return authorize_error(&e.into()),
     };
@@ -157,7 +169,7 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
         Err(e) => return authorize_error(&e.into()),
     };
     // Re-validate: the client may have changed since the form was shown.
-    let ar = match uc::validate(&app.store, &authorize_params(&opened.params)).await {
+    let ar = match uc::validate(&app.store, &authorize_params(&opened.params, req)).await {
         Ok(ar) => ar,
         Err(e) => return authorize_error(&e.into()),
     };
@@ -181,7 +193,7 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
     match uc::login(&app.store, &app.keys, &app.authorize, &ar, username, &password, ip, now).await {
         Ok(ok) => {
             tracing::info!(client = %ar.client.id, credential = ok.credential_id.as_deref().unwrap_or("-"), "login");
-            let r = redirect(&with_fragment(&ok.redirect_uri, &success_fragment(&ok)));
+            let r = redirect(&callback(&ok.redirect_uri, ok.response_mode, &success_params(&ok)));
             with_header(r, "set-cookie", &login_cookie(app, &opened.bind, 0))
         }
         Err(e) => failed(e.into()),

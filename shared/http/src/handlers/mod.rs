@@ -89,7 +89,8 @@ pub const FUNCTIONS: &[Function] = &[
             // the two login counters; issuing: one more live token on the user's device,
             // conditional on its revision (with the credential's put)
             table(UpdateItem, &["RL#login-*", "USER#*"]),
-            table(PutItem, &["DCR#*"]),
+            // implicit flow: the credential; code flow: the code (by its hash)
+            table(PutItem, &["DCR#*", "CODE#*"]),
         ],
     },
     Function {
@@ -126,13 +127,17 @@ pub const FUNCTIONS: &[Function] = &[
         handler: Handler::App(oauth_token::handle),
         table: &[
             // the client; the refresh grant: the user for profile claims, the credential
-            // after contention
-            table(GetItem, &["CLIENT#*", "USER#*", "DCR#*"]),
+            // after contention; the code grant: the code, the user, a redeemed code's
+            // credential
+            table(GetItem, &["CLIENT#*", "USER#*", "DCR#*", "CODE#*"]),
             // the exchange: update the credential (count, record, rotate) + check the user;
-            // reuse of a retired member: delete the family, count it off the user's devices
-            table(UpdateItem, &["DCR#*", "USER#*"]),
+            // reuse of a retired member: delete the family, count it off the user's devices;
+            // the code grant: mark the code redeemed, put the credential, count it on the
+            // user's devices (or check the user)
+            table(UpdateItem, &["DCR#*", "USER#*", "CODE#*"]),
             table(ConditionCheckItem, &["USER#*"]),
             table(DeleteItem, &["DCR#*"]),
+            table(PutItem, &["DCR#*"]),
         ],
     },
     Function {

@@ -4,6 +4,7 @@
 use crate::params::Params;
 use base64::Engine as _;
 use lambda_http::{Body, Request, Response};
+use rt_domain::client::TokenEndpointAuthMethod;
 use rt_domain::delegation::INVALID_REFRESH_TOKEN;
 use rt_domain::oauth_token::{self as uc, ClientAuth, TokenError};
 use rt_domain::token::RefreshToken;
@@ -55,12 +56,22 @@ pub(super) fn client_auth(basic: Option<(String, String)>, p: &Params) -> Result
             if body_id.is_some_and(|b| b != id) || p.get("client_secret").is_some() {
                 return Err(OAuthError::InvalidRequest("Use one client authentication method, not two.".into()));
             }
-            Ok(ClientAuth { client_id: id, client_secret: Some(secret.into()) })
+            Ok(ClientAuth {
+                client_id: id,
+                client_secret: Some(secret.into()),
+                method: TokenEndpointAuthMethod::ClientSecretBasic,
+            })
         }
-        (None, Some(id)) => Ok(ClientAuth {
-            client_id: id.to_owned(),
-            client_secret: p.get("client_secret").map(|s| s.to_owned().into()),
-        }),
+        (None, Some(id)) => {
+            // `Params::get` treats an empty secret (node-auth0's default) as none.
+            let secret = p.get("client_secret");
+            let method = if secret.is_some() {
+                TokenEndpointAuthMethod::ClientSecretPost
+            } else {
+                TokenEndpointAuthMethod::None
+            };
+            Ok(ClientAuth { client_id: id.to_owned(), client_secret: secret.map(|s| s.to_owned().into()), method })
+        }
         (None, None) => Err(OAuthError::InvalidRequest("Missing required parameter: client_id".into())),
     }
 }
@@ -72,6 +83,9 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
     };
     let response = match params.get("grant_type") {
         Some(rt_domain::client::GRANT_REFRESH_TOKEN) => refresh(app, req, &params).await,
+        Some(rt_domain::client::GRANT_AUTHORIZATION_CODE) => {
+            authorization_code(app, req, &params).await.unwrap_or_else(|e| error_response(&e))
+        }
         _ => client_credentials(app, req, &params).await.unwrap_or_else(|e| error_response(&e)),
     };
     with_client_cors(&app.store, req, params.get("client_id"), response).await
@@ -94,6 +108,31 @@ async fn client_credentials(app: &App, req: &Request, params: &Params) -> Result
         token_type: "Bearer",
         expires_in: t.expires_in,
         scope: &t.scope,
+    };
+    Ok(json(200, &body))
+}
+
+/// `grant_type=authorization_code` (with PKCE's `code_verifier`).
+async fn authorization_code(app: &App, req: &Request, params: &Params) -> Result<Response<Body>, OAuthError> {
+    let auth = client_auth(basic(req)?, params)?;
+    let code =
+        params.get("code").ok_or_else(|| OAuthError::InvalidRequest("Missing required parameter: code".into()))?;
+    let asked =
+        uc::CodeRequest { code, redirect_uri: params.get("redirect_uri"), code_verifier: params.get("code_verifier") };
+    let settings = uc::RefreshSettings {
+        exchange: &app.delegation,
+        access_token_lifetime_secs: app.authorize.access_token_lifetime_secs,
+        keys: &app.authorize.rotation_keys,
+    };
+    let t = uc::authorization_code(&app.store, &app.keys, &settings, &auth, asked, app.clock.now()).await?;
+    tracing::info!(client = auth.client_id, credential = t.credential_id.as_deref().unwrap_or("-"), "code redeemed");
+    let body = Success {
+        access_token: &t.access_token,
+        id_token: t.id_token.as_deref(),
+        refresh_token: t.refresh_token.as_ref().map(|s| s.expose_secret()),
+        token_type: "Bearer",
+        expires_in: t.expires_in,
+        scope: &t.scope.to_string(),
     };
     Ok(json(200, &body))
 }
