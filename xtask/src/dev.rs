@@ -117,6 +117,7 @@ async fn serve(args: Args, external: Option<String>) -> Result<()> {
         rt_http::config::KeySource::File(paths::dev_dir().join("signing-key.pem").display().to_string());
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let stack = Stack::start(config, store, keys, clock, &template, addr).await?;
+    rt_http::local::set_demo(&seeded.spa_client_id, &seeded.code_verifier);
     print_tour(&stack, &seeded, &endpoint, &table, created);
     tokio::select! {
         r = stack.wait() => r?,
@@ -151,6 +152,17 @@ Refresh-token service on {base}/
 5. The dashboard (Users > user > Devices > X > UNLINK): {base}/dashboard
    administrator: {} / {}
 
+6. Modern clients: the code flow with PKCE and rotating refresh tokens (the demo SPA, public;
+   its fixed demo verifier is {}). Sign in (same user):
+   {}
+   The callback page shows the code and the exact exchange:
+   curl -s {base}/oauth/token -d grant_type=authorization_code -d client_id={} \
+     -d code=<code> -d code_verifier={} -d redirect_uri={}
+   Each refresh returns the next refresh token and retires the one presented:
+   curl -s {base}/oauth/token -d grant_type=refresh_token -d client_id={} -d refresh_token=<refresh_token>
+   The regular web app (confidential: client_id {}, secret in seed.json) uses the same flow
+   with -d client_secret=... and no verifier needed.
+
 Press Ctrl-C to stop.",
         if created { "created from template.yaml" } else { "already existed" },
         s.user_email,
@@ -160,5 +172,12 @@ Press Ctrl-C to stop.",
         s.mgmt_client_id,
         s.admin_email,
         s.admin_password,
+        s.code_verifier,
+        s.code_authorize_url,
+        s.spa_client_id,
+        s.code_verifier,
+        s.callback_url,
+        s.spa_client_id,
+        s.web_client_id,
     );
 }

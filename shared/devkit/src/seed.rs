@@ -2,7 +2,8 @@
 //! for tests.
 
 use rt_domain::client::{
-    AppType, Client, GRANT_CLIENT_CREDENTIALS, GRANT_IMPLICIT, GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN,
+    AppType, Client, ExpirationType, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_IMPLICIT,
+    GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN, RefreshTokenPolicy, RotationType,
 };
 use rt_domain::clock::Timestamp;
 use rt_domain::ids::{ClientId, Email, UserId};
@@ -39,7 +40,25 @@ pub struct SeedFile {
     pub admin_email: String,
     pub admin_password: String,
     pub authorize_url: String,
+    /// The single-page application (public, PKCE, rotating refresh tokens).
+    #[serde(default)]
+    pub spa_client_id: String,
+    /// The regular web application (confidential, rotating refresh tokens).
+    #[serde(default)]
+    pub web_client_id: String,
+    #[serde(default)]
+    pub web_client_secret: String,
+    /// The code flow's sign-in for the SPA, with [`DEMO_CODE_VERIFIER`]'s challenge.
+    #[serde(default)]
+    pub code_authorize_url: String,
+    /// The PKCE verifier of [`Self::code_authorize_url`] (a fixed demo value: a real app makes
+    /// a fresh one per sign-in and keeps it to itself).
+    #[serde(default)]
+    pub code_verifier: String,
 }
+
+/// The demo's fixed PKCE verifier (43 characters of the RFC 7636 alphabet).
+pub const DEMO_CODE_VERIFIER: &str = "demo-verifier-0123456789-abcdefghijklmnopqrstuvwxyz";
 
 /// A public client of the legacy flow: implicit grant with refresh tokens and delegation.
 /// Its refresh tokens are the legacy flow's: non-rotating, never expiring (the default policy).
@@ -50,6 +69,42 @@ pub fn native_client(name: &str, callbacks: Vec<String>, web_origins: Vec<String
         grant_types: vec![GRANT_IMPLICIT.into(), GRANT_REFRESH_TOKEN.into(), GRANT_JWT_BEARER.into()],
         ..Client::new(ClientId::generate(), name, AppType::Native, now)
     }
+}
+
+/// The refresh-token policy Auth0 gives new applications: rotating, expiring (30 days
+/// absolute, 15 days idle), no reuse interval.
+pub fn rotating_policy() -> RefreshTokenPolicy {
+    RefreshTokenPolicy {
+        rotation_type: RotationType::Rotating,
+        expiration_type: ExpirationType::Expiring,
+        infinite_token_lifetime: false,
+        infinite_idle_token_lifetime: false,
+        ..RefreshTokenPolicy::default()
+    }
+}
+
+/// A single-page application: public (PKCE, `token_endpoint_auth_method: none`), the code
+/// flow with rotating refresh tokens.
+pub fn spa_client(name: &str, callbacks: Vec<String>, web_origins: Vec<String>, now: Timestamp) -> Client {
+    Client {
+        callbacks,
+        web_origins,
+        grant_types: vec![GRANT_AUTHORIZATION_CODE.into(), GRANT_REFRESH_TOKEN.into()],
+        refresh_token: rotating_policy(),
+        ..Client::new(ClientId::generate(), name, AppType::Spa, now)
+    }
+}
+
+/// A regular web application: confidential (`client_secret_post` with `secret`), the code
+/// flow with rotating refresh tokens.
+pub fn web_client(name: &str, callbacks: Vec<String>, secret: &str, now: Timestamp) -> Client {
+    Client {
+        callbacks,
+        grant_types: vec![GRANT_AUTHORIZATION_CODE.into(), GRANT_REFRESH_TOKEN.into()],
+        refresh_token: rotating_policy(),
+        ..Client::new(ClientId::generate(), name, AppType::RegularWeb, now)
+    }
+    .with_secret(SecretHash::of(secret.as_bytes()))
 }
 
 /// A machine-to-machine client for the Management API, and its secret.
@@ -94,6 +149,20 @@ fn authorize_url(issuer: &str, client_id: &str, callback: &str) -> String {
         ("scope", "openid offline_access"),
         ("device", "my-device"),
         ("state", "demo-state"),
+    ]);
+    format!("{issuer}authorize?{q}")
+}
+
+fn code_authorize_url(issuer: &str, client_id: &str, callback: &str) -> String {
+    let challenge = rt_domain::code::Challenge::of(DEMO_CODE_VERIFIER);
+    let q: String = form_encode(&[
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", callback),
+        ("scope", "openid profile email offline_access"),
+        ("state", "demo-state"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", rt_domain::code::S256),
     ]);
     format!("{issuer}authorize?{q}")
 }
@@ -159,6 +228,16 @@ pub async fn seed(
         management_client("Management API (demo)", &mgmt_secret, now)
     })
     .await?;
+    let spa = ensure_client(store, prev.map(|p| p.spa_client_id.as_str()), || {
+        spa_client("Demo SPA", vec![callback.clone()], vec![origin.clone()], now)
+    })
+    .await?;
+    let web_secret =
+        prev.map(|p| p.web_client_secret.clone()).filter(|s| !s.is_empty()).unwrap_or_else(|| random::alphanumeric(64));
+    let web = ensure_client(store, prev.map(|p| p.web_client_id.as_str()), || {
+        web_client("Demo Web App", vec![callback.clone()], &web_secret, now)
+    })
+    .await?;
     let user_password = prev.map(|p| p.user_password.clone()).unwrap_or_else(random_password);
     let admin_password = prev.map(|p| p.admin_password.clone()).unwrap_or_else(random_password);
     ensure_user(store, user("demo@example.com", &user_password, "Demo User", false, now)?).await?;
@@ -174,6 +253,11 @@ pub async fn seed(
         admin_email: "admin@example.com".into(),
         admin_password,
         authorize_url: authorize_url(issuer, client.id.as_str(), &callback),
+        spa_client_id: spa.id.to_string(),
+        web_client_id: web.id.to_string(),
+        web_client_secret: web_secret,
+        code_authorize_url: code_authorize_url(issuer, spa.id.as_str(), &callback),
+        code_verifier: DEMO_CODE_VERIFIER.to_owned(),
     })
 }
 

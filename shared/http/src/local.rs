@@ -105,6 +105,12 @@ async fn dispatch(app: &App, routes: &[Route], peer: SocketAddr, req: hyper::Req
     if parts.method == http::Method::GET && path == "/dev/callback" {
         return plain(200, "text/html; charset=utf-8", CALLBACK_PAGE);
     }
+    if parts.method == http::Method::GET && path == "/dev/demo.json" {
+        return match DEMO.get() {
+            Some(json) => plain(200, "application/json", json.clone()),
+            None => plain(404, "application/json", r#"{"message":"Not Found"}"#),
+        };
+    }
     let found = routes.iter().find_map(|r| {
         if r.method != parts.method {
             return None;
@@ -166,28 +172,55 @@ async fn dispatch(app: &App, routes: &[Route], peer: SocketAddr, req: hyper::Req
     hyper::Response::from_parts(rparts, Full::new(bytes))
 }
 
-/// The demo application's callback: shows what arrived in the fragment. Served by the local
-/// server only (it stands for the app; it is not part of the service).
+/// What the demo callback page needs to show the exact code exchange: the demo SPA's client id
+/// and the demo PKCE verifier, as JSON `{"client_id", "code_verifier"}`. Set once by
+/// `cargo xtask dev`; served at `/dev/demo.json` by the local server only.
+static DEMO: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Tells the demo callback page about the demo SPA (`cargo xtask dev`).
+pub fn set_demo(client_id: &str, code_verifier: &str) {
+    let json = serde_json::json!({ "client_id": client_id, "code_verifier": code_verifier }).to_string();
+    let _ = DEMO.set(json);
+}
+
+/// The demo application's callback: shows what arrived in the query (a code) or the fragment
+/// (tokens) and the curl command for the next step. Served by the local server only (it stands
+/// for the app; it is not part of the service).
 const CALLBACK_PAGE: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Demo app callback</title><link rel="icon" href="data:,">
 <style>body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#1d2330}
 td,th{text-align:left;vertical-align:top;padding:.35rem .6rem;border-bottom:1px solid #d9dee8}td{font-family:ui-monospace,monospace;word-break:break-all}
 pre{background:#f3f5f9;padding:1rem;border-radius:8px;white-space:pre-wrap;word-break:break-all}</style></head>
-<body><h1>Demo app: callback</h1><p>This page stands for your application. The service redirected here with these values in the URL fragment:</p>
+<body><h1>Demo app: callback</h1><p>This page stands for your application. The service redirected here with these values in the URL:</p>
 <table id="t"><tr><th>name</th><th>value</th></tr></table>
 <div id="next"></div>
 <script>
+const q = new URLSearchParams(location.search);
 const p = new URLSearchParams(location.hash.slice(1));
 const t = document.getElementById('t');
-for (const [k, v] of p) { const r = t.insertRow(); r.insertCell().textContent = k; r.insertCell().textContent = v; }
-if (p.get('refresh_token')) {
-  const pre = document.createElement('pre');
-  pre.textContent = "curl -s " + location.origin + "/delegation -H 'Content-Type: application/json' -d '" + JSON.stringify({
-    client_id: JSON.parse(atob(p.get('id_token').split('.')[1].replace(/-/g,'+').replace(/_/g,'/'))).aud,
-    grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', refresh_token: p.get('refresh_token'), api_type: 'app' }) + "'";
-  const h = document.createElement('h2'); h.textContent = 'Trade the refresh token for a fresh id_token';
+for (const [where, params] of [['query', q], ['fragment', p]]) {
+  for (const [k, v] of params) { const r = t.insertRow(); r.insertCell().textContent = k + ' (' + where + ')'; r.insertCell().textContent = v; }
+}
+function show(title, command) {
+  const h = document.createElement('h2'); h.textContent = title;
+  const pre = document.createElement('pre'); pre.textContent = command;
   document.getElementById('next').append(h, pre);
+}
+const code = q.get('code') || p.get('code');
+if (code) {
+  fetch('/dev/demo.json').then(r => r.ok ? r.json() : {}).catch(() => ({})).then(d => {
+    show('Trade the code for tokens (within 10 minutes, once)',
+      'curl -s ' + location.origin + '/oauth/token -d grant_type=authorization_code' +
+      ' -d client_id=' + (d.client_id || '<spa_client_id>') + ' -d code=' + code +
+      ' -d code_verifier=' + (d.code_verifier || '<code_verifier>') +
+      " -d redirect_uri='" + location.origin + location.pathname + "'");
+  });
+}
+if (p.get('refresh_token')) {
+  show('Trade the refresh token for a fresh id_token', "curl -s " + location.origin + "/delegation -H 'Content-Type: application/json' -d '" + JSON.stringify({
+    client_id: JSON.parse(atob(p.get('id_token').split('.')[1].replace(/-/g,'+').replace(/_/g,'/'))).aud,
+    grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', refresh_token: p.get('refresh_token'), api_type: 'app' }) + "'");
 }
 </script></body></html>
 "#;
