@@ -265,3 +265,28 @@ async fn a_token_issued_before_its_client_turned_rotation_on_starts_a_family() {
     assert_ne!(next, first);
     assert_eq!(refresh(&app, &first).await.json()["refresh_token"].as_str(), Some(next.as_str()), "a retry");
 }
+
+#[tokio::test]
+async fn the_previous_token_gets_the_same_successor_within_the_leeway_and_kills_the_family_after() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client.clone();
+    client.refresh_token.rotation_type = RotationType::Rotating;
+    client.refresh_token.leeway = 30;
+    assert!(app.store.update_client(&client).await.unwrap());
+    let t0 = app.obtain_refresh_token("browser").await;
+    let t1 = refresh(&app, &t0).await.json()["refresh_token"].as_str().unwrap().to_owned();
+    // 20 s later (past the 5 s race window, within the 30 s leeway): the same successor.
+    app.clock.advance_secs(20);
+    let retry = refresh(&app, &t0).await;
+    assert_eq!(retry.status, 200, "{}", retry.body);
+    assert_eq!(retry.json()["refresh_token"].as_str(), Some(t1.as_str()), "the same successor, not a sibling");
+    // 31 s after the rotation the leeway is over: presenting t0 again is reuse.
+    app.clock.advance_secs(11);
+    let reuse = refresh(&app, &t0).await;
+    assert_eq!(
+        (reuse.status, reuse.json()),
+        (403, json!({"error": "invalid_grant", "error_description": "Unknown or invalid refresh token."}))
+    );
+    assert_eq!(refresh(&app, &t1).await.status, 403, "the family is dead, its newest member included");
+    assert!(app.credential_items().await.is_empty());
+}
