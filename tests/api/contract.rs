@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use rt_domain::client::{Client, ExpirationType, RefreshTokenPolicy, RotationType};
 use rt_domain::clock::Timestamp;
+use rt_domain::code::{AuthorizationCode, Challenge, Code, Redemption};
 use rt_domain::exchange::{self, Hints, Outcome, Presented, Rejection};
 use rt_domain::ids::{ClientId, Email, UserId};
 use rt_domain::password::PasswordHash;
-use rt_domain::ports::{CreateUser, CredentialFilter, Freshness, IssueOutcome, PageRequest, Store, UpdateUser};
+use rt_domain::ports::{CreateUser, CredentialFilter, Freshness, IssueOutcome, PageRequest, Redeem, Store, UpdateUser};
 use rt_domain::ratelimit::{self, RatePolicy};
 use rt_domain::scope::Scope;
 use rt_domain::token::{RefreshToken, RotationKeys};
@@ -47,6 +48,7 @@ contract!(
     users_carry_their_live_device_count,
     a_rotating_family_rotates_retries_and_is_revoked_on_reuse,
     concurrent_presentations_of_one_member_rotate_once,
+    codes_are_stored_by_hash_redeemed_once_and_purged_when_expired,
 );
 
 fn password_hash() -> PasswordHash {
@@ -446,4 +448,68 @@ async fn concurrent_presentations_of_one_member_rotate_once<S: Store>(s: &S) {
     // Each of them got the one successor, which is the current member now.
     let t1 = t0.successor(&keys).unwrap();
     assert!(matches!(rotate(s, &t1, &client.id, &keys).await, Outcome::Granted { successor: true, .. }));
+}
+
+fn code_of(u: &User, c: &Client, device: Option<&str>, expires_at: Timestamp) -> (Code, AuthorizationCode) {
+    let code = Code::generate();
+    let record = AuthorizationCode {
+        hash: code.hash(),
+        client_id: c.id.clone(),
+        user_id: u.id.clone(),
+        user_rev: u.rev,
+        redirect_uri: "https://app.example.com/callback?x=1".into(),
+        challenge: Some(Challenge::of("contract-verifier-0123456789-abcdefghijklmnopq")),
+        scope: Scope::parse("openid offline_access").unwrap(),
+        nonce: Some("n\u{e9}".into()),
+        device: device.map(|d| rt_domain::ids::DeviceName::parse(d).unwrap()),
+        created_at: NOW,
+        created_ip: "203.0.113.9".into(),
+        expires_at,
+        redeemed: None,
+    };
+    (code, record)
+}
+
+async fn codes_are_stored_by_hash_redeemed_once_and_purged_when_expired<S: Store>(s: &S) {
+    let c = client("app");
+    s.create_client(&c).await.unwrap();
+    let u = user("code@example.com");
+    s.create_user(&u).await.unwrap();
+    let (code, record) = code_of(&u, &c, Some("phone"), NOW.plus_secs(600));
+    s.put_code(&record).await.unwrap();
+    assert_eq!(s.get_code(&code.hash()).await.unwrap().as_ref(), Some(&record), "read back as written");
+    assert_eq!(s.get_code(&Code::generate().hash()).await.unwrap(), None);
+
+    // Redeemed with its refresh token: once.
+    let t = RefreshToken::generate(&u.id, 0);
+    let cred = rt_tests::credential(&t, &c.id, "phone", NOW);
+    let at = NOW.plus_secs(3);
+    assert_eq!(s.redeem_code(&record, at, Some(&cred)).await.unwrap(), Redeem::Redeemed);
+    let redeemed = s.get_code(&code.hash()).await.unwrap().unwrap();
+    assert_eq!(redeemed.redeemed, Some(Redemption { at, credential: Some(t.id().clone()) }));
+    assert!(s.get_credential(t.id()).await.unwrap().is_some(), "issued in the same write");
+    assert_eq!(s.get_user(&u.id).await.unwrap().unwrap().live_devices, 1);
+    let t2 = RefreshToken::generate(&u.id, 0);
+    let again = rt_tests::credential(&t2, &c.id, "phone", NOW);
+    assert_eq!(s.redeem_code(&record, at, Some(&again)).await.unwrap(), Redeem::AlreadyRedeemed);
+    assert!(s.get_credential(t2.id()).await.unwrap().is_none(), "nothing written");
+
+    // Without a refresh token; and refused once the user changed.
+    let (_, plain) = code_of(&u, &c, None, NOW.plus_secs(600));
+    s.put_code(&plain).await.unwrap();
+    let mut blocked = u.clone();
+    blocked.blocked = true;
+    let stored = s.get_user(&u.id).await.unwrap().unwrap();
+    assert_eq!(s.update_user(&stored, &blocked).await.unwrap(), UpdateUser::Updated);
+    assert_eq!(s.redeem_code(&plain, at, None).await.unwrap(), Redeem::UserChanged);
+    assert_eq!(s.get_code(&plain.hash).await.unwrap().unwrap().redeemed, None);
+
+    // The expired ones go, redeemed or not; the live one stays.
+    let (_, live) = code_of(&u, &c, None, NOW.plus_secs(1200));
+    s.put_code(&live).await.unwrap();
+    let purge = s.purge_expired_codes(NOW.plus_secs(601), Duration::from_secs(10)).await.unwrap();
+    assert_eq!((purge.deleted, purge.complete), (2, true));
+    assert!(s.get_code(&code.hash()).await.unwrap().is_none());
+    assert!(s.get_code(&plain.hash).await.unwrap().is_none());
+    assert!(s.get_code(&live.hash).await.unwrap().is_some());
 }
