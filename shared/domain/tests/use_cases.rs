@@ -521,3 +521,99 @@ async fn a_rotating_clients_refresh_tokens_rotate_and_die_on_reuse() {
     assert!(matches!(refresh(&t2).await, Err(TokenError::InvalidGrant(_))));
     assert_eq!(w.store.get_credential(t0.id()).await.unwrap(), None);
 }
+
+// ---------------------------------------------------------------- the code flow
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+/// A public client of the code flow, and a code for Ada (PKCE, no `device`: named from the
+/// User-Agent).
+async fn code_for(w: &World) -> (Client, String) {
+    let spa = Client {
+        callbacks: vec![CALLBACK.into()],
+        grant_types: [rt_domain::client::GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN].map(String::from).to_vec(),
+        ..Client::new(ClientId::generate(), "SPA", AppType::Spa, NOW)
+    };
+    assert!(w.store.create_client(&spa).await.unwrap());
+    let challenge = rt_domain::code::Challenge::of(VERIFIER);
+    let p = authorize::AuthorizeParams {
+        client_id: Some(spa.id.as_str()),
+        redirect_uri: Some(CALLBACK),
+        response_type: Some("code"),
+        scope: Some("openid offline_access email"),
+        nonce: Some("n-1"),
+        code_challenge: Some(challenge.as_str()),
+        code_challenge_method: Some("S256"),
+        user_agent: Some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Safari/604.1"),
+        ..Default::default()
+    };
+    let req = authorize::validate(&w.store, &p).await.unwrap();
+    assert_eq!(req.device.as_ref().map(|d| d.as_str()), Some("Safari on iOS"));
+    let password = SecretString::from(PASSWORD);
+    let ok =
+        authorize::login(&w.store, &w.signer, &w.sign_in, &req, "ada@example.com", &password, ip("203.0.113.1"), NOW)
+            .await
+            .unwrap();
+    assert!(ok.access_token.is_none() && ok.id_token.is_none() && ok.refresh_token.is_none(), "a code only");
+    (spa, ok.code.unwrap().expose().to_owned())
+}
+
+#[tokio::test]
+async fn a_code_is_redeemed_once_with_its_verifier_and_a_second_redemption_revokes_its_token() {
+    use rt_domain::oauth_token::{self, ClientAuth, CodeRequest, RefreshSettings, TokenError};
+    let w = world().await;
+    let (spa, code) = code_for(&w).await;
+    let settings =
+        RefreshSettings { exchange: &w.delegation, access_token_lifetime_secs: 3600, keys: &w.sign_in.rotation_keys };
+    let auth = ClientAuth { client_id: spa.id.to_string(), client_secret: None, method: TokenEndpointAuthMethod::None };
+    let redeem = |verifier: &'static str, at: Timestamp| {
+        let req = CodeRequest { code: &code, redirect_uri: Some(CALLBACK), code_verifier: Some(verifier) };
+        oauth_token::authorization_code(&w.store, &w.signer, &settings, &auth, req, at)
+    };
+    assert!(matches!(
+        redeem("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl", NOW).await,
+        Err(TokenError::InvalidGrant(oauth_token::VERIFIER_MISMATCH))
+    ));
+    let granted = redeem(VERIFIER, NOW.plus_secs(1)).await.unwrap();
+    assert_eq!(granted.scope.to_string(), "email offline_access openid");
+    assert_eq!(w.signer.last().nonce.as_deref(), Some("n-1"));
+    assert_eq!(w.signer.last().email.as_deref(), Some("ada@example.com"));
+    let id = rt_domain::ids::DeviceCredentialId::parse(granted.credential_id.as_deref().unwrap()).unwrap();
+    assert_eq!(w.store.get_credential(&id).await.unwrap().unwrap().device_name.as_str(), "Safari on iOS");
+    assert!(matches!(
+        redeem(VERIFIER, NOW.plus_secs(2)).await,
+        Err(TokenError::InvalidGrant(oauth_token::INVALID_CODE))
+    ));
+    assert!(w.store.get_credential(&id).await.unwrap().is_none(), "the first redemption's token is revoked");
+}
+
+#[tokio::test]
+async fn a_code_expires_and_belongs_to_its_client() {
+    use rt_domain::oauth_token::{self, ClientAuth, CodeRequest, RefreshSettings, TokenError};
+    let w = world().await;
+    let (spa, code) = code_for(&w).await;
+    let settings =
+        RefreshSettings { exchange: &w.delegation, access_token_lifetime_secs: 3600, keys: &w.sign_in.rotation_keys };
+    let req = CodeRequest { code: &code, redirect_uri: Some(CALLBACK), code_verifier: Some(VERIFIER) };
+    let other =
+        ClientAuth { client_id: w.client.id.to_string(), client_secret: None, method: TokenEndpointAuthMethod::None };
+    assert!(matches!(
+        oauth_token::authorization_code(&w.store, &w.signer, &settings, &other, req, NOW).await,
+        Err(TokenError::UnauthorizedClient(_))
+    ));
+    let auth = ClientAuth { client_id: spa.id.to_string(), client_secret: None, method: TokenEndpointAuthMethod::None };
+    let late = NOW.plus_secs(rt_domain::code::CODE_LIFETIME_SECS);
+    assert!(matches!(
+        oauth_token::authorization_code(&w.store, &w.signer, &settings, &auth, req, late).await,
+        Err(TokenError::InvalidGrant(oauth_token::INVALID_CODE))
+    ));
+    let secret = ClientAuth {
+        client_id: spa.id.to_string(),
+        client_secret: Some("guess".to_owned().into()),
+        method: TokenEndpointAuthMethod::ClientSecretPost,
+    };
+    assert!(matches!(
+        oauth_token::authorization_code(&w.store, &w.signer, &settings, &secret, req, NOW).await,
+        Err(TokenError::InvalidClient)
+    ));
+}
