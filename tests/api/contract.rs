@@ -282,6 +282,7 @@ async fn exchange<S: Store>(
         leeway_secs: 0,
         expiry: Default::default(),
         migrate: false,
+        demote: false,
     };
     // No hints: every exchange starts from the guess of a new window.
     exchange::run(s, &Hints::default(), &req).await.unwrap()
@@ -290,8 +291,12 @@ async fn exchange<S: Store>(
 async fn the_exchange_grants_counts_limits_and_rejects<S: Store>(s: &S) {
     let x = exchanging(s, "openid offline_access profile").await;
     let (t, c) = (&x.token, &x.client.id);
-    let granted =
-        |used, claims: &str| Outcome::Granted { used, granted_claims: Scope::parse(claims).unwrap(), successor: false };
+    let granted = |used, claims: &str| Outcome::Granted {
+        used,
+        granted_claims: Scope::parse(claims).unwrap(),
+        successor: false,
+        demoted: false,
+    };
     assert_eq!(exchange(s, t, c, "a", &[]).await, granted(1, ""));
     // Wrong guesses about the grant are corrected, not refused.
     assert_eq!(exchange(s, t, c, "a", &[("profile", false), ("email", true)]).await, granted(2, "profile"));
@@ -401,6 +406,7 @@ async fn rotate<S: Store>(s: &S, token: &RefreshToken, client: &ClientId, keys: 
         leeway_secs: 0,
         expiry: Default::default(),
         migrate: false,
+        demote: false,
     };
     exchange::run(s, &Hints::default(), &req).await.unwrap()
 }
@@ -418,13 +424,13 @@ async fn rotating_family<S: Store>(s: &S, keys: &RotationKeys) -> (Client, User,
 async fn a_rotating_family_rotates_retries_and_is_revoked_on_reuse<S: Store>(s: &S) {
     let keys = rotation_keys();
     let (client, user, t0) = rotating_family(s, &keys).await;
-    let successor = Outcome::Granted { used: 1, granted_claims: Scope::default(), successor: true };
+    let successor = Outcome::Granted { used: 1, granted_claims: Scope::default(), successor: true, demoted: false };
     let generation = || async { s.get_credential(t0.id()).await.unwrap().and_then(|c| c.generation) };
     assert_eq!(generation().await, Some(0));
     assert_eq!(rotate(s, &t0, &client.id, &keys).await, successor);
     assert_eq!(generation().await, Some(1), "rotated");
     // The same token again at once: the same successor, no second rotation.
-    let again = Outcome::Granted { used: 2, granted_claims: Scope::default(), successor: true };
+    let again = Outcome::Granted { used: 2, granted_claims: Scope::default(), successor: true, demoted: false };
     assert_eq!(rotate(s, &t0, &client.id, &keys).await, again);
     assert_eq!(generation().await, Some(1));
     let t1 = t0.successor(&keys).unwrap();

@@ -290,3 +290,36 @@ async fn the_previous_token_gets_the_same_successor_within_the_leeway_and_kills_
     assert_eq!(refresh(&app, &t1).await.status, 403, "the family is dead, its newest member included");
     assert!(app.credential_items().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_family_whose_client_stops_rotating_ends_with_one_non_rotating_token() {
+    let app = TestApp::spawn().await;
+    rotating(&app).await;
+    let t0 = app.obtain_refresh_token("browser").await;
+    let t1 = refresh(&app, &t0).await.json()["refresh_token"].as_str().unwrap().to_owned();
+    // The client turns rotation off (AUTH0-WIRE §6.4): the family's current member is
+    // exchanged for a non-rotating token, and the family is revoked.
+    assert!(app.store.update_client(&app.client).await.unwrap());
+    app.clock.advance_secs(31); // past the server's client cache
+    let r = refresh(&app, &t1).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let plain = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert!(plain.starts_with("rt1_"), "{plain}");
+    // A retry (a lost response) gets the very same token.
+    let again = refresh(&app, &t1).await;
+    assert_eq!(again.json()["refresh_token"].as_str(), Some(plain.as_str()));
+    // The non-rotating token works again and again, without a new one.
+    for _ in 0..2 {
+        let r = refresh(&app, &plain).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.json().get("refresh_token").is_none());
+    }
+    // Every member of the family is dead (t1 once the retry window is over).
+    app.clock.advance_secs(6);
+    assert_eq!(refresh(&app, &t0).await.status, 403);
+    assert_eq!(refresh(&app, &t1).await.status, 403);
+    let items = app.credential_items().await;
+    assert_eq!(items.len(), 1, "one device credential throughout");
+    assert!(!items[0].contains_key("gen"), "non-rotating now");
+    assert_eq!(refresh(&app, &plain).await.status, 200, "a presented retired member does not revoke it");
+}

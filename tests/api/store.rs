@@ -59,6 +59,7 @@ async fn exchange(
         leeway_secs: 0,
         expiry: Default::default(),
         migrate: false,
+        demote: false,
     };
     exchange::run(&f.store, &Hints::default(), &req).await.unwrap()
 }
@@ -73,12 +74,20 @@ async fn exchange_outcomes() {
     );
 
     let ok = exchange(&f, &token, &f.client.id, &[]).await;
-    assert_eq!(ok, ExchangeOutcome::Granted { used: 1, granted_claims: Scope::default(), successor: false });
+    assert_eq!(
+        ok,
+        ExchangeOutcome::Granted { used: 1, granted_claims: Scope::default(), successor: false, demoted: false }
+    );
     // Wrong guesses about the grant are corrected, not refused.
     let ok = exchange(&f, &token, &f.client.id, &[("profile", false), ("email", true)]).await;
     assert_eq!(
         ok,
-        ExchangeOutcome::Granted { used: 2, granted_claims: Scope::parse("profile").unwrap(), successor: false }
+        ExchangeOutcome::Granted {
+            used: 2,
+            granted_claims: Scope::parse("profile").unwrap(),
+            successor: false,
+            demoted: false
+        }
     );
 
     let unknown = RefreshToken::generate(&f.user.id, 0);

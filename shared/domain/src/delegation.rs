@@ -140,6 +140,7 @@ pub async fn delegate<S: Store, T: TokenSigner>(
         rotation: None,
         leeway_secs: 0,
         migrate: false,
+        demote: false,
         expiry: Expiry {
             absolute_secs: client.refresh_token.absolute_lifetime(),
             idle_secs: client.refresh_token.idle_lifetime(),

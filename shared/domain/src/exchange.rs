@@ -91,6 +91,11 @@ pub struct Presented<'a> {
     /// The client rotates: a non-rotating token presented here starts a family (its next
     /// member is generation 1), as Auth0 migrates clients that turn rotation on.
     pub migrate: bool,
+    /// The client no longer rotates: the current member of a family presented here ends the
+    /// family — the record becomes non-rotating, its secret the member's demoted token's
+    /// ([`RefreshToken::demoted`]), which is the answer (a retry within the window gets the
+    /// same one) — as Auth0 migrates clients that turn rotation off.
+    pub demote: bool,
     /// The client's lifetimes for its refresh tokens.
     pub expiry: Expiry,
 }
@@ -151,6 +156,9 @@ pub struct Snapshot {
     pub counters: BTreeMap<String, Counter>,
     /// A rotating family's state; `None` for a non-rotating credential.
     pub rotation: Option<Rotation>,
+    /// A non-rotating credential that was a rotating family: the hash of the member that ended
+    /// it and when.
+    pub demoted: Option<(SecretHash, Timestamp)>,
 }
 
 impl Snapshot {
@@ -171,6 +179,7 @@ impl Snapshot {
             created_at: c.created_at,
             last_used_at: c.last_used_at,
             counters,
+            demoted: if c.generation.is_none() { previous.clone() } else { None },
             rotation: c.generation.map(|generation| Rotation { generation, previous }),
         }
     }
@@ -192,6 +201,8 @@ pub enum SecretCheck {
     Current { generation: Option<u32> },
     /// It is the previous member's, the family is at `generation`, rotated at `rotated_at`.
     Previous { generation: u32, rotated_at: Timestamp },
+    /// It is the member that ended the family (the record is non-rotating since `rotated_at`).
+    Demoted { rotated_at: Timestamp },
 }
 
 /// A compare-and-set of the credential. Besides what it names, it always assumes the credential
@@ -206,6 +217,9 @@ pub struct Plan {
     /// Rotate: the next member's secret hash becomes the current one (the presented one the
     /// previous), the generation moves on, the rotation time is now.
     pub rotate_to: Option<SecretHash>,
+    /// Demote: the family ends, the record becomes non-rotating with this secret hash (the
+    /// presented member's is kept as the one that ended it, with the time).
+    pub demote_to: Option<SecretHash>,
     /// The credential has not outlived the client's lifetimes.
     pub alive: Alive,
 }
@@ -251,6 +265,9 @@ pub enum Outcome {
         used: u32,
         granted_claims: Scope,
         successor: bool,
+        /// Answer with the presented member's demoted token ([`RefreshToken::demoted`]):
+        /// the family ended now, or by the request this one retries.
+        demoted: bool,
     },
     /// Over the limit for this (token, address); nothing was written.
     RateLimited {
@@ -297,16 +314,18 @@ pub fn first_plan(req: &Presented<'_>, hint: Option<Counter>) -> Plan {
         _ => RatePlan::Start { window, below: req.max_addresses, prune: vec![] },
     };
     let generation = req.token.generation();
-    let rotate_to = match (generation, req.rotation) {
-        (Some(_), Some(keys)) => req.token.successor(keys).map(|t| t.secret_hash()),
-        (None, Some(keys)) if req.migrate => req.token.next_member(keys).map(|t| t.secret_hash()),
-        _ => None,
+    let (rotate_to, demote_to) = match (generation, req.rotation) {
+        (Some(_), Some(keys)) if req.demote => (None, req.token.demoted(keys).map(|t| t.secret_hash())),
+        (Some(_), Some(keys)) => (req.token.successor(keys).map(|t| t.secret_hash()), None),
+        (None, Some(keys)) if req.migrate => (req.token.next_member(keys).map(|t| t.secret_hash()), None),
+        _ => (None, None),
     };
     Plan {
         rate,
         claims: req.claims.to_vec(),
         secret: SecretCheck::Current { generation },
         rotate_to,
+        demote_to,
         alive: Alive::at(req),
     }
 }
@@ -316,6 +335,11 @@ enum Member {
     /// Non-rotating, or the current member of a rotating family.
     Current {
         rotate_to: Option<SecretHash>,
+        demote_to: Option<SecretHash>,
+    },
+    /// The member that ended the family, within the retry window: the same demoted token again.
+    RetryDemoted {
+        rotated_at: Timestamp,
     },
     /// The immediately previous member, within the retry window: the same successor again.
     Retry {
@@ -333,9 +357,20 @@ fn member(s: &Snapshot, req: &Presented<'_>) -> Member {
     let presented = req.token.secret_hash();
     match (&s.rotation, req.token.generation(), req.rotation) {
         (None, None, Some(keys)) if req.migrate && s.secret_hash.ct_eq(&presented) => {
-            Member::Current { rotate_to: req.token.next_member(keys).map(|t| t.secret_hash()) }
+            Member::Current { rotate_to: req.token.next_member(keys).map(|t| t.secret_hash()), demote_to: None }
         }
-        (None, None, _) if s.secret_hash.ct_eq(&presented) => Member::Current { rotate_to: None },
+        (None, None, _) if s.secret_hash.ct_eq(&presented) => Member::Current { rotate_to: None, demote_to: None },
+        // The member that ended this family (its client turned rotation off), retried.
+        (None, Some(_), Some(keys)) => match &s.demoted {
+            Some((ended_by, rotated_at))
+                if ended_by.ct_eq(&presented)
+                    && req.now.millis().saturating_sub(rotated_at.millis()) <= retry_window(req)
+                    && req.token.demoted(keys).is_some_and(|t| t.secret_hash().ct_eq(&s.secret_hash)) =>
+            {
+                Member::RetryDemoted { rotated_at: *rotated_at }
+            }
+            _ => Member::Unknown,
+        },
         // The non-rotating token that started this family, retried within the window.
         (Some(r), None, Some(keys)) => match &r.previous {
             Some((previous, rotated_at))
@@ -351,7 +386,13 @@ fn member(s: &Snapshot, req: &Presented<'_>) -> Member {
         (Some(r), Some(g), Some(keys)) => {
             let successor = req.token.successor(keys);
             if g == r.generation && s.secret_hash.ct_eq(&presented) {
-                return Member::Current { rotate_to: successor.map(|t| t.secret_hash()) };
+                if req.demote {
+                    return Member::Current {
+                        rotate_to: None,
+                        demote_to: req.token.demoted(keys).map(|t| t.secret_hash()),
+                    };
+                }
+                return Member::Current { rotate_to: successor.map(|t| t.secret_hash()), demote_to: None };
             }
             if let Some((previous, rotated_at)) = &r.previous
                 && g.checked_add(1) == Some(r.generation)
@@ -388,11 +429,12 @@ pub fn decide(snapshot: Option<&Snapshot>, req: &Presented<'_>) -> Decision {
     if &s.client_id != req.client_id {
         return Decision::Answer(Outcome::Rejected(Rejection::WrongClient));
     }
-    let (secret, rotate_to) = match member {
-        Member::Current { rotate_to } => {
-            (SecretCheck::Current { generation: s.rotation.as_ref().map(|r| r.generation) }, rotate_to)
+    let (secret, rotate_to, demote_to) = match member {
+        Member::Current { rotate_to, demote_to } => {
+            (SecretCheck::Current { generation: s.rotation.as_ref().map(|r| r.generation) }, rotate_to, demote_to)
         }
-        Member::Retry { generation, rotated_at } => (SecretCheck::Previous { generation, rotated_at }, None),
+        Member::Retry { generation, rotated_at } => (SecretCheck::Previous { generation, rotated_at }, None, None),
+        Member::RetryDemoted { rotated_at } => (SecretCheck::Demoted { rotated_at }, None, None),
         Member::Retired { generation } => {
             return Decision::Write(Action::Revoke(Revoke { generation, device_name: s.device_name.clone() }));
         }
@@ -418,7 +460,7 @@ pub fn decide(snapshot: Option<&Snapshot>, req: &Presented<'_>) -> Decision {
             RatePlan::Start { window, below, prune }
         }
     };
-    Decision::Write(Action::Use(Plan { rate, claims, secret, rotate_to, alive }))
+    Decision::Write(Action::Use(Plan { rate, claims, secret, rotate_to, demote_to, alive }))
 }
 
 /// Whether `action` holds for a credential in state `s` (the condition a store writes it
@@ -430,9 +472,11 @@ pub fn holds(action: &Action, s: &Snapshot, req: &Presented<'_>) -> bool {
     };
     let presented = req.token.secret_hash();
     let secret = match &plan.secret {
-        // The current member of a rotating family is always rotated, and so is a non-rotating
-        // token where its client now rotates.
-        SecretCheck::Current { generation: Some(_) } if plan.rotate_to.is_none() => false,
+        // The current member of a rotating family is always rotated (or, where its client no
+        // longer rotates, demoted), and a non-rotating token where its client now rotates
+        // starts a family.
+        SecretCheck::Current { generation: Some(_) } if req.demote && plan.demote_to.is_none() => false,
+        SecretCheck::Current { generation: Some(_) } if !req.demote && plan.rotate_to.is_none() => false,
         SecretCheck::Current { generation: None }
             if req.migrate && req.rotation.is_some() && plan.rotate_to.is_none() =>
         {
@@ -445,6 +489,9 @@ pub fn holds(action: &Action, s: &Snapshot, req: &Presented<'_>) -> bool {
             r.generation == *generation
                 && r.previous.as_ref().is_some_and(|(h, at)| h.ct_eq(&presented) && at == rotated_at)
         }),
+        SecretCheck::Demoted { rotated_at } => {
+            s.rotation.is_none() && s.demoted.as_ref().is_some_and(|(h, at)| h.ct_eq(&presented) && at == rotated_at)
+        }
     };
     let bound = &s.user_id == req.token.user() && s.user_rev == req.token.user_rev() && &s.client_id == req.client_id;
     let claims = plan.claims.iter().all(|(c, granted)| s.scope.contains(c) == *granted);
@@ -486,6 +533,12 @@ pub fn apply(action: &Action, s: &Snapshot, req: &Presented<'_>) -> Option<Snaps
         // A non-rotating record starting a family moves to generation 1.
         let generation = s.rotation.as_ref().map_or(1, |r| r.generation.saturating_add(1));
         next.rotation = Some(Rotation { generation, previous: Some((s.secret_hash.clone(), req.now)) });
+        next.demoted = None;
+        next.secret_hash = to.clone();
+    }
+    if let Some(to) = &plan.demote_to {
+        next.rotation = None;
+        next.demoted = Some((s.secret_hash.clone(), req.now));
         next.secret_hash = to.clone();
     }
     Some(next)
@@ -503,7 +556,8 @@ pub fn granted(action: &Action) -> Outcome {
     };
     let granted_claims = Scope::from_iter(plan.claims.iter().filter(|(_, g)| *g).map(|(c, _)| *c));
     let successor = plan.rotate_to.is_some() || matches!(plan.secret, SecretCheck::Previous { .. });
-    Outcome::Granted { used, granted_claims, successor }
+    let demoted = plan.demote_to.is_some() || matches!(plan.secret, SecretCheck::Demoted { .. });
+    Outcome::Granted { used, granted_claims, successor, demoted }
 }
 
 /// The counter a written plan leaves for the caller's address.
@@ -623,6 +677,7 @@ mod tests {
             last_used_at: None,
             counters: BTreeMap::new(),
             rotation: None,
+            demoted: None,
         };
         World { token, client, stored }
     }
@@ -641,6 +696,7 @@ mod tests {
             leeway_secs: 0,
             expiry: Expiry::default(),
             migrate: false,
+            demote: false,
         }
     }
 
@@ -669,7 +725,7 @@ mod tests {
     }
 
     fn granted_(used: u32, claims: Scope) -> Outcome {
-        Outcome::Granted { used, granted_claims: claims, successor: false }
+        Outcome::Granted { used, granted_claims: claims, successor: false, demoted: false }
     }
 
     #[test]
@@ -880,6 +936,7 @@ mod tests {
             leeway_secs,
             expiry: Expiry::default(),
             migrate: true,
+            demote: false,
         }
     }
 
@@ -1071,6 +1128,54 @@ mod tests {
         let mut late = rotating(&next, &w.client, &k, 101, 0);
         late.expiry = req.expiry;
         assert_eq!(decide(Some(&rotated), &late), Decision::Answer(Outcome::Rejected(Rejection::Unknown)));
+    }
+
+    /// `rotating` where the client turned rotation off.
+    fn demoting<'a>(token: &'a RefreshToken, client: &'a ClientId, k: &'a RotationKeys, secs: i64) -> Presented<'a> {
+        Presented { migrate: false, demote: true, ..rotating(token, client, k, secs, 0) }
+    }
+
+    fn demoted_granted(o: &Outcome) -> bool {
+        matches!(o, Outcome::Granted { demoted: true, successor: false, .. })
+    }
+
+    #[test]
+    fn the_current_member_of_a_client_that_stopped_rotating_ends_its_family() {
+        let k = keys();
+        let w = family(&k);
+        let (_, rotated) = step(&w.stored, &rotating(&w.token, &w.client, &k, 100, 0));
+        let current = w.token.successor(&k).expect("next");
+        let req = demoting(&current, &w.client, &k, 200);
+        // The first plan (no read) demotes as well; a plain rotation would not hold.
+        assert!(first_plan(&req, None).demote_to.is_some() && first_plan(&req, None).rotate_to.is_none());
+        let (o, after) = step(&rotated, &req);
+        assert!(demoted_granted(&o), "{o:?}");
+        let plain = current.demoted(&k).expect("demoted");
+        assert_eq!(plain.generation(), None);
+        assert!(after.secret_hash.ct_eq(&plain.secret_hash()));
+        assert_eq!(
+            (after.rotation.clone(), after.demoted.clone()),
+            (None, Some((current.secret_hash(), Timestamp::from_secs(200))))
+        );
+        // A retry of the same member within the window: the same non-rotating token, no change.
+        let (o, again) = step(&after, &demoting(&current, &w.client, &k, 200 + i64::from(RACE_WINDOW_SECS)));
+        assert!(demoted_granted(&o), "{o:?}");
+        assert_eq!(again.secret_hash, after.secret_hash);
+        // After it: unknown. The non-rotating token works from then on, as any.
+        let late = demoting(&current, &w.client, &k, 201 + i64::from(RACE_WINDOW_SECS));
+        assert_eq!(decide(Some(&after), &late), Decision::Answer(Outcome::Rejected(Rejection::Unknown)));
+        let (o, _) = step(&after, &demoting(&plain, &w.client, &k, 300));
+        assert!(matches!(o, Outcome::Granted { successor: false, demoted: false, .. }), "{o:?}");
+        // Every other member of the old family is dead.
+        let old = rotating(&w.token, &w.client, &k, 300, 0);
+        assert_eq!(
+            decide(Some(&after), &Presented { demote: true, migrate: false, ..old }),
+            Decision::Answer(Outcome::Rejected(Rejection::Unknown))
+        );
+        // And if the client rotates again, the non-rotating token starts a new family.
+        let (o, again) = step(&after, &rotating(&plain, &w.client, &k, 400, 0));
+        assert!(successor_granted(&o));
+        assert_eq!((again.rotation.map(|r| r.generation), again.demoted), (Some(1), None));
     }
 
     #[test]

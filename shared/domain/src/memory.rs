@@ -304,7 +304,7 @@ impl CredentialStore for MemoryStore {
                 stored.counters = after.counters;
                 c.secret_hash = after.secret_hash;
                 c.generation = after.rotation.as_ref().map(|r| r.generation);
-                stored.previous = after.rotation.and_then(|r| r.previous);
+                stored.previous = after.rotation.and_then(|r| r.previous).or(after.demoted);
                 c.last_used_at = after.last_used_at;
                 c.last_ip = Some(req.source_ip.to_owned());
                 c.use_count = c.use_count.saturating_add(1);

@@ -235,13 +235,14 @@ pub async fn refresh<S: Store, T: TokenSigner>(
         rotation: Some(settings.keys),
         leeway_secs: client.refresh_token.reuse_leeway(),
         migrate: client.refresh_token.rotating(),
+        demote: !client.refresh_token.rotating(),
         expiry: Expiry {
             absolute_secs: client.refresh_token.absolute_lifetime(),
             idle_secs: client.refresh_token.idle_lifetime(),
         },
     };
-    let (used, granted, successor) = match exchange::run(store, &settings.exchange.hints, &presented).await? {
-        Outcome::Granted { used, granted_claims, successor } => (used, granted_claims, successor),
+    let (used, granted, successor, demoted) = match exchange::run(store, &settings.exchange.hints, &presented).await? {
+        Outcome::Granted { used, granted_claims, successor, demoted } => (used, granted_claims, successor, demoted),
         Outcome::RateLimited { used } => return Err(TokenError::RateLimited(policy.status(now, used, true))),
         Outcome::TooManyAddresses => return Err(TokenError::RateLimited(policy.status(now, policy.limit, true))),
         Outcome::Rejected(_) => return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN)),
@@ -269,7 +270,15 @@ pub async fn refresh<S: Store, T: TokenSigner>(
         now,
     }
     .sign(signer)?;
-    let refresh_token = if successor { req.token.next_member(settings.keys).map(|t| t.expose()) } else { None };
+    // A rotating family's next member; or, where the client turned rotation off, the
+    // non-rotating token that replaces the family (given once, then used again and again).
+    let refresh_token = if demoted {
+        req.token.demoted(settings.keys).map(|t| t.expose())
+    } else if successor {
+        req.token.next_member(settings.keys).map(|t| t.expose())
+    } else {
+        None
+    };
     Ok(Refreshed {
         access_token: minted.access_token,
         id_token: minted.id_token,

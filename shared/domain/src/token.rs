@@ -177,6 +177,25 @@ impl RefreshToken {
         as_first.successor(keys)
     }
 
+    /// The non-rotating token that ends this rotating member's family where its client turned
+    /// rotation off (AUTH0-WIRE §6.4): the same id, a secret derived from this member's (a
+    /// retry gets the same token; nobody without this member's secret can compute it). `None`
+    /// for a non-rotating token.
+    pub fn demoted(&self, keys: &RotationKeys) -> Option<Self> {
+        let (g, _) = self.rotation?;
+        let secret = hmac(
+            keys.successor.expose_secret(),
+            &[self.secret.expose_secret(), self.id.selector().as_bytes(), b"non-rotating", &g.to_be_bytes()],
+        );
+        Some(Self {
+            id: self.id.clone(),
+            user: self.user.clone(),
+            user_rev: self.user_rev,
+            secret: SecretBox::new(Box::new(secret)),
+            rotation: None,
+        })
+    }
+
     /// Whether the service issued this generation (a rotating token's tag checks out, in
     /// constant time).
     pub fn is_genuine(&self, keys: &RotationKeys) -> bool {

@@ -243,6 +243,14 @@ fn expressions(req: &Presented<'_>, plan: &Plan) -> Expr {
                 vals.insert(":succ".into(), s(next.to_hex()));
                 vals.insert(":gen1".into(), n(u64::from(*g) + 1));
                 set.extend(["#h = :succ", "#prev = :h", "#gen = :gen1", "#rot = :now"].map(str::to_owned));
+            } else if let Some(to) = &plan.demote_to {
+                // The family ends (its client turned rotation off): a non-rotating record that
+                // remembers the member that ended it.
+                names.insert("#prev".into(), attr::PREVIOUS_HASH.into());
+                names.insert("#rot".into(), attr::ROTATED_AT.into());
+                vals.insert(":succ".into(), s(to.to_hex()));
+                set.extend(["#h = :succ", "#prev = :h", "#rot = :now"].map(str::to_owned));
+                remove.push("#gen".to_owned());
             }
         }
         SecretCheck::Previous { generation, rotated_at } => {
@@ -252,6 +260,13 @@ fn expressions(req: &Presented<'_>, plan: &Plan) -> Expr {
             vals.insert(":gen".into(), n(*generation));
             vals.insert(":rot".into(), n(rotated_at.millis()));
             cond.push_str(" AND #gen = :gen AND #prev = :h AND #rot = :rot");
+        }
+        SecretCheck::Demoted { rotated_at } => {
+            names.insert("#gen".into(), attr::GENERATION.into());
+            names.insert("#prev".into(), attr::PREVIOUS_HASH.into());
+            names.insert("#rot".into(), attr::ROTATED_AT.into());
+            vals.insert(":rot".into(), n(rotated_at.millis()));
+            cond.push_str(" AND attribute_not_exists(#gen) AND #prev = :h AND #rot = :rot");
         }
     }
 
@@ -343,14 +358,17 @@ mod tests {
             leeway_secs: 0,
             expiry: Default::default(),
             migrate: false,
+            demote: false,
         };
         let next = SecretHash::of(b"next");
         let secrets = [
-            (SecretCheck::Current { generation: None }, None),
-            (SecretCheck::Current { generation: None }, Some(next.clone())),
-            (SecretCheck::Current { generation: Some(3) }, None),
-            (SecretCheck::Current { generation: Some(3) }, Some(next)),
-            (SecretCheck::Previous { generation: 4, rotated_at: Timestamp::from_secs(990) }, None),
+            (SecretCheck::Current { generation: None }, None, None),
+            (SecretCheck::Current { generation: None }, Some(next.clone()), None),
+            (SecretCheck::Current { generation: Some(3) }, None, None),
+            (SecretCheck::Current { generation: Some(3) }, Some(next.clone()), None),
+            (SecretCheck::Current { generation: Some(3) }, None, Some(next)),
+            (SecretCheck::Previous { generation: 4, rotated_at: Timestamp::from_secs(990) }, None, None),
+            (SecretCheck::Demoted { rotated_at: Timestamp::from_secs(990) }, None, None),
         ];
         for rate in [
             RatePlan::Start { window: 16, below: 4, prune: vec![] },
@@ -358,7 +376,7 @@ mod tests {
             RatePlan::Increment { window: 16, expected: 4 },
         ] {
             for claims in [vec![], vec![("profile", true), ("email", false)]] {
-                for (secret, rotate_to) in secrets.clone() {
+                for (secret, rotate_to, demote_to) in secrets.clone() {
                     for alive in [
                         Alive::default(),
                         Alive {
@@ -372,6 +390,7 @@ mod tests {
                             claims: claims.clone(),
                             secret: secret.clone(),
                             rotate_to: rotate_to.clone(),
+                            demote_to: demote_to.clone(),
                             alive,
                         };
                         assert_all_used(&expressions(&req, &plan));
@@ -384,6 +403,7 @@ mod tests {
             claims: vec![],
             secret: SecretCheck::Current { generation: Some(3) },
             rotate_to: Some(SecretHash::of(b"next")),
+            demote_to: None,
             alive: Alive::default(),
         };
         let e = expressions(&req, &plan);
