@@ -14,6 +14,7 @@ mod lambda_smoke;
 mod load;
 mod management;
 mod negative;
+mod node_auth_sdk;
 mod node_sdk;
 mod rate_limit;
 mod refresh_grant;
