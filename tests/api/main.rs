@@ -20,5 +20,6 @@ mod rate_limit;
 mod refresh_grant;
 mod secrets;
 mod semantics;
+mod spa_sdk;
 mod store;
 mod store_keys;
