@@ -1,8 +1,9 @@
 //! Compatibility with the real auth0-spa-js (v2, pinned in `tests/node/package-lock.json`) in a
 //! real headless Chromium (`tests/node/spa-sdk.mjs`): a single-page app on another origin
-//! (`http://localhost:<port>`, served by Playwright) signs in with the code flow and PKCE,
+//! (`http://localhost:<port>`, served by the script) signs in with the code flow and PKCE,
 //! refreshes twice with rotation, and after the oldest refresh token is presented again the
-//! SDK's next refresh fails with `invalid_grant`; signed in again, the SDK revokes its token.
+//! SDK's next refresh fails with `invalid_grant`; signed in again (memory cache: the SDK's
+//! Web Worker makes the calls), it refreshes once more and revokes its token.
 //! Screenshots go to `target/screenshots/`.
 
 use std::time::Instant;
@@ -68,7 +69,7 @@ async fn auth0_spa_js_signs_in_rotates_and_is_refused_after_reuse() {
     let device = result["device_name"].as_str().expect("device_name");
     assert_eq!(device, rt_domain::user_agent::device_name(Some(ua)).as_str(), "named from {ua}");
     assert!(device.contains("Chrome"), "{device} (from {ua})");
-    assert_eq!(result["oauth_calls"], 8, "{result}");
+    assert_eq!(result["oauth_calls"], 9, "{result}");
 
     // The reuse revoked the first family, the SDK's revoke the second: no credential is left.
     let left = app.credential_items().await;

@@ -54,7 +54,7 @@ const pageHtml = `<!doctype html>
 <body><h1>auth0-spa-js ${spaPackage.version} test app</h1><p id="status">loaded</p></body>
 </html>`;
 
-/** spa-js's configuration, the same on every page load. */
+/** spa-js's configuration for the first sign-in: tokens in localStorage, requests from the page. */
 const config = {
   domain: base,
   clientId,
@@ -143,7 +143,14 @@ async function handleCallback(cfg) {
     const r = await window.spa.handleRedirectCallback();
     window.history.replaceState({}, '', window.location.pathname);
     const claims = await window.spa.getIdTokenClaims();
-    return { r, authenticated: await window.spa.isAuthenticated(), user: await window.spa.getUser(), nonce: claims.nonce };
+    return {
+      r,
+      authenticated: await window.spa.isAuthenticated(),
+      user: await window.spa.getUser(),
+      nonce: claims.nonce,
+      // spa-js's own field: the Web Worker that holds refresh tokens with the memory cache
+      worker: Boolean(window.spa.worker),
+    };
   }, cfg);
 }
 
@@ -233,6 +240,7 @@ try {
   // --- handleRedirectCallback: the code exchange; spa-js verifies the id_token (iss, aud, nonce)
   const signedIn = await handleCallback(config);
   assert.equal(signedIn.authenticated, true);
+  assert.equal(signedIn.worker, false, 'localStorage: no worker');
   assert.equal(signedIn.user.sub, userId);
   assert.equal(signedIn.user.email, env('RT_USER_EMAIL'));
   assert.equal(signedIn.nonce, authorize.get('nonce'), 'the id_token carries the sign-in nonce');
@@ -294,29 +302,37 @@ try {
   assert.equal(last.status, 403);
   step('getTokenSilently after the reuse', `rejects: error=${failed.error} "${failed.error_description}"`);
 
-  // --- sign in again (a new family), with JSON bodies this time (`useFormData: false`, spa-js
-  // v1's default), then the SDK's revokeRefreshToken (preflighted)
+  // --- sign in again (a new family), this time with spa-js's default memory cache (refresh
+  // tokens held in a Web Worker, which makes the token calls) and JSON bodies (`useFormData:
+  // false`, spa-js v1's default); one refresh, then the SDK's revokeRefreshToken (preflighted)
   const json = 'application/json';
   await signIn();
-  assert.equal((await handleCallback({ ...config, useFormData: false })).authenticated, true);
+  const second = await handleCallback({ ...config, cacheLocation: 'memory', useFormData: false });
+  assert.deepEqual([second.authenticated, second.worker], [true, true]);
   const again = (await settled(6))[5];
   checkWire(again, 'second code exchange (JSON)', json);
   assert.equal(again.status, 200);
   const t3 = again.received;
   assert.ok(t3 && ![t0, t1, t2].includes(t3), 'a new family');
+  await page.evaluate(() => window.spa.getTokenSilently({ cacheMode: 'off' }));
+  const fromWorker = (await settled(7))[6];
+  checkWire(fromWorker, 'refresh from the worker (JSON)', json);
+  assert.deepEqual([fromWorker.status, fromWorker.sent], [200, t3]);
+  const t4 = fromWorker.received;
+  assert.ok(t4 && t4 !== t3, 'rotated');
   await page.evaluate(() => window.spa.revokeRefreshToken());
-  const revoke = (await settled(7))[6];
+  const revoke = (await settled(8))[7];
   checkWire(revoke, 'revoke (JSON)', json);
   assert.equal(revoke.path, '/oauth/revoke');
-  assert.deepEqual(revoke.form, { client_id: clientId, token_type_hint: 'refresh_token', token: t3 });
+  assert.deepEqual(revoke.form, { client_id: clientId, token_type_hint: 'refresh_token', token: t4 });
   assert.equal(revoke.status, 200);
   assert.equal(revoke.text, '', 'an empty body');
   assert.ok([undefined, '0'].includes(revoke.contentLength), `content-length ${revoke.contentLength}`);
-  step('second sign-in', 'code exchange as JSON -> 200, a new family');
+  step('second sign-in (memory cache, worker, JSON)', 'code exchange -> 200 (t3), refresh from the worker -> 200 (t4)');
   step('revokeRefreshToken', 'POST /oauth/revoke (JSON, preflighted) -> 200, empty body');
-  const afterRevoke = await presentFromPage(t3);
+  const afterRevoke = await presentFromPage(t4);
   assert.deepEqual([afterRevoke.status, afterRevoke.body], [403, refused], 'the revoked token is refused');
-  await settled(8);
+  await settled(9);
   step('the revoked token', '403 invalid_grant');
 
   await page.evaluate((text) => {
