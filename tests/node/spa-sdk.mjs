@@ -91,10 +91,11 @@ async function record(request) {
     entry.auth0Client = headers['auth0-client'];
     entry.origin = headers.origin;
     const response = await request.response();
+    const responseHeaders = (await response?.allHeaders()) ?? {};
     entry.status = response?.status();
-    entry.allowOrigin = (await response?.allHeaders())?.['access-control-allow-origin'];
+    entry.allowOrigin = responseHeaders['access-control-allow-origin'];
+    entry.contentLength = responseHeaders['content-length'];
     const body = path === '/oauth/token' ? await response?.json().catch(() => undefined) : undefined;
-    entry.contentLength = (await response?.allHeaders())?.['content-length'];
     entry.text = path === '/oauth/revoke' ? await response?.text().catch(() => '') : undefined;
     entry.received = body?.refresh_token;
     entry.error = body?.error;
@@ -184,11 +185,6 @@ function checkWire(c, what, contentType = 'application/x-www-form-urlencoded') {
   assert.equal(c.form.client_id, clientId);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
 // The app's own web server: the page and the SDK bundle, nothing else.
 const server = http.createServer((req, res) => {
   const path = new URL(req.url, appOrigin).pathname;
@@ -204,6 +200,14 @@ const server = http.createServer((req, res) => {
 await new Promise((resolve, reject) => {
   server.once('error', reject);
   server.listen(Number(new URL(appOrigin).port), '127.0.0.1', resolve);
+});
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+}).catch((e) => {
+  server.close();
+  throw e;
 });
 const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
 const page = await context.newPage();
