@@ -8,19 +8,9 @@
 use rt_devkit::paths::repo_root;
 use rt_domain::ports::UserStore;
 use rt_tests::TestApp;
-use rt_tests::node::{node, require_package};
+use rt_tests::node::{chromium, node, require_package};
 
 const XSS: &str = "<img src=x onerror=alert(1)>";
-
-fn chromium() -> String {
-    let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&path).exists(),
-        "{path} is missing: the browser tests need Debian's chromium (`apt-get install chromium`, which \
-         `cargo xtask test` and .ci/run do), or CHROMIUM=/path/to/chromium"
-    );
-    path
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_unlink_in_a_real_browser() {

@@ -26,6 +26,18 @@ pub fn require_package(root: &Path, package: &str) {
     assert!(p.exists(), "{} is missing: run `cargo xtask test` or `npm ci` in tests/node", p.display());
 }
 
+/// Debian's Chromium for the browser tests (or `CHROMIUM`); fails the test (never skips it)
+/// when it is missing.
+pub fn chromium() -> String {
+    let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&path).exists(),
+        "{path} is missing: the browser tests need Debian's chromium (`apt-get install chromium`, which \
+         `cargo xtask test` and .ci/run do), or CHROMIUM=/path/to/chromium"
+    );
+    path
+}
+
 /// Runs `node <script>` with `env`, without blocking the runtime that serves its requests.
 pub async fn node(root: &Path, script: &str, env: &[(&str, String)]) -> Output {
     let mut child = Command::new("node")

@@ -51,8 +51,8 @@ pub fn path_with_venv() -> String {
     }
 }
 
-/// Installs `tests/node` (the auth0 SDK and playwright-core, pinned by its lockfile) with
-/// `npm ci` unless the installed tree matches the lockfile.
+/// Installs `tests/node` (the auth0 Node SDK, auth0-spa-js and playwright-core, pinned by its
+/// lockfile) with `npm ci` unless the installed tree matches the lockfile.
 pub fn ensure_node_modules() -> Result<()> {
     let dir = paths::repo_root().join("tests").join("node");
     let lock = std::fs::read_to_string(dir.join("package-lock.json"))
