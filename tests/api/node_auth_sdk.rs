@@ -80,16 +80,7 @@ async fn auth0_authentication_client_code_refresh_revoke() {
     ];
     let started = Instant::now();
     let out = node(&root, "tests/node/auth-sdk.mjs", &env).await;
-    let report = format!("--- node stdout\n{}--- node stderr\n{}", out.stdout, out.stderr);
-    assert!(out.status.success(), "the auth0 AuthenticationClient script failed ({}):\n{report}", out.status);
-    eprintln!("node ran in {:?}\n{report}", started.elapsed());
-
-    let result: Value = out
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("result: "))
-        .map(|j| serde_json::from_str(j).expect("result JSON"))
-        .unwrap_or_else(|| panic!("no result line:\n{report}"));
+    let result: Value = out.result("the auth0 AuthenticationClient script", started);
     assert_eq!(result["revoke_requests"], 3, "{result}");
 
     // The replayed code revoked the first family, the SDK's revoke the second: nothing is left.

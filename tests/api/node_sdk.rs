@@ -52,16 +52,7 @@ async fn auth0_v7_management_client_against_the_service() {
     ];
     let started = Instant::now();
     let out = node(&root, "tests/node/management-sdk.mjs", &env).await;
-    let report = format!("--- node stdout\n{}--- node stderr\n{}", out.stdout, out.stderr);
-    assert!(out.status.success(), "the auth0 v7 SDK script failed ({}):\n{report}", out.status);
-    eprintln!("node ran in {:?}\n{report}", started.elapsed());
-
-    let result: Value = out
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("result: "))
-        .map(|j| serde_json::from_str(j).expect("result JSON"))
-        .unwrap_or_else(|| panic!("no result line:\n{report}"));
+    let result: Value = out.result("the auth0 v7 SDK script", started);
     assert_eq!(result["listed"], SEEDED + 1);
     assert_eq!(result["deleted_credential"], phone_id.as_str());
 

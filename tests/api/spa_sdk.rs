@@ -53,16 +53,7 @@ async fn auth0_spa_js_signs_in_rotates_and_is_refused_after_reuse() {
         ],
     )
     .await;
-    let report = format!("--- node stdout\n{}--- node stderr\n{}", out.stdout, out.stderr);
-    assert!(out.status.success(), "the auth0-spa-js browser run failed ({}):\n{report}", out.status);
-    eprintln!("node ran in {:?}\n{report}", started.elapsed());
-
-    let result: Value = out
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("result: "))
-        .map(|j| serde_json::from_str(j).expect("result JSON"))
-        .unwrap_or_else(|| panic!("no result line:\n{report}"));
+    let result: Value = out.result("the auth0-spa-js browser run", started);
 
     // spa-js sends no `device`: the credential was named after Chromium's User-Agent.
     let ua = result["user_agent"].as_str().expect("user_agent");

@@ -20,6 +20,21 @@ fn read_all(mut r: impl std::io::Read + Send + 'static) -> std::thread::JoinHand
     })
 }
 
+impl Output {
+    /// The script's `result: <JSON>` line, after checking that it succeeded; prints its output
+    /// (and how long it ran since `started`), so that every run shows what the SDK did.
+    pub fn result(&self, what: &str, started: Instant) -> serde_json::Value {
+        let report = format!("--- node stdout\n{}--- node stderr\n{}", self.stdout, self.stderr);
+        assert!(self.status.success(), "{what} failed ({}):\n{report}", self.status);
+        eprintln!("node ran in {:?}\n{report}", started.elapsed());
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("result: "))
+            .map(|j| serde_json::from_str(j).expect("result JSON"))
+            .unwrap_or_else(|| panic!("no result line:\n{report}"))
+    }
+}
+
 /// Fails the test (never skips it) when `tests/node/node_modules/<package>` is missing.
 pub fn require_package(root: &Path, package: &str) {
     let p = root.join("tests/node/node_modules").join(package).join("package.json");

@@ -443,16 +443,14 @@ async fn issue_tokens<S: Store, T: TokenSigner>(
 
     let access_token = if req.response_type.wants_access_token() {
         let lifetime = i64::from(settings.access_token_lifetime_secs);
-        let claims = AccessTokenClaims {
-            iss: settings.issuer.clone(),
-            sub: user.id.to_string(),
-            aud: format!("{}userinfo", settings.issuer),
+        let claims = AccessTokenClaims::for_userinfo(
+            &settings.issuer,
+            user.id.to_string(),
+            req.client.id.to_string(),
+            req.scope.to_string(),
             iat,
-            exp: iat + lifetime,
-            scope: req.scope.to_string(),
-            azp: req.client.id.to_string(),
-            gty: None,
-        };
+            lifetime,
+        );
         Some((signer.sign_access_token(&claims).map_err(LoginError::Sign)?, lifetime))
     } else {
         None

@@ -64,3 +64,20 @@ pub struct AccessTokenClaims {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gty: Option<String>,
 }
+
+impl AccessTokenClaims {
+    /// A user's access token for `{issuer}userinfo`, issued at `iat` to `client` for `scope`,
+    /// living `lifetime` seconds.
+    pub fn for_userinfo(issuer: &str, sub: String, client: String, scope: String, iat: i64, lifetime: i64) -> Self {
+        Self {
+            iss: issuer.to_owned(),
+            sub,
+            aud: format!("{issuer}userinfo"),
+            iat,
+            exp: iat + lifetime,
+            scope,
+            azp: client,
+            gty: None,
+        }
+    }
+}

@@ -313,16 +313,14 @@ impl Mint<'_> {
     fn sign<T: TokenSigner>(self, signer: &T) -> Result<Minted, TokenError> {
         let iat = self.now.secs();
         let lifetime = i64::from(self.access_token_lifetime_secs);
-        let access = AccessTokenClaims {
-            iss: self.issuer.to_owned(),
-            sub: self.user.to_string(),
-            aud: format!("{}userinfo", self.issuer),
+        let access = AccessTokenClaims::for_userinfo(
+            self.issuer,
+            self.user.to_string(),
+            self.client.id.to_string(),
+            self.scope.to_string(),
             iat,
-            exp: iat + lifetime,
-            scope: self.scope.to_string(),
-            azp: self.client.id.to_string(),
-            gty: None,
-        };
+            lifetime,
+        );
         let access_token = signer.sign_access_token(&access).map_err(TokenError::Sign)?;
         let id_token = if self.scope.contains(OPENID) {
             let exp = iat + i64::from(self.client.id_token_lifetime_secs);
