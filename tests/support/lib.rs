@@ -385,6 +385,13 @@ impl TestApp {
         rt_domain::Clock::now(self.clock.as_ref())
     }
 
+    /// Changes the refresh-token policy of this app's client (in the table; a warm function
+    /// sees it within its 30 s client cache).
+    pub async fn set_refresh_token_policy(&self, policy: rt_domain::client::RefreshTokenPolicy) {
+        let client = rt_domain::client::Client { refresh_token: policy, ..self.client.clone() };
+        assert!(self.store.update_client(&client).await.expect("update the client"));
+    }
+
     pub fn callback(&self) -> String {
         format!("{}/callback", self.base)
     }
