@@ -20,3 +20,4 @@ mod secrets;
 mod semantics;
 mod store;
 mod store_keys;
+mod sweep;
