@@ -143,8 +143,32 @@ fn function_binaries_are_wiring_only() {
     for f in function_dirs() {
         let main = std::fs::read_to_string(repo_root().join("functions").join(&f).join("src/main.rs")).unwrap();
         assert!(main.lines().count() <= 20, "functions/{f}/src/main.rs has {} lines", main.lines().count());
-        assert!(main.contains("rt_http::bootstrap::run"), "functions/{f} starts through the shared bootstrap");
+        // An HTTP function runs API Gateway events, a scheduled one EventBridge's.
+        let http = rt_http::handlers::by_name(&f).is_none_or(|h| h.kind().serves_http());
+        let start = if http { "rt_http::bootstrap::run(" } else { "rt_http::bootstrap::run_scheduled(" };
+        assert!(main.contains(start), "functions/{f} starts through the shared bootstrap ({start}…)");
     }
+}
+
+/// A function runs either on routes of the HTTP API or on a schedule, as its handler expects:
+/// a scheduled one has exactly one `Schedule` event, set by a template parameter, and no
+/// route; an HTTP one has a route and no schedule.
+#[test]
+fn scheduled_functions_have_a_schedule_and_no_route() {
+    let t = template();
+    let parameters = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    for f in rt_http::handlers::FUNCTIONS {
+        let routes = t.routes.iter().filter(|r| r.function == f.name).count();
+        let schedules = t.schedules.get(f.name).cloned().unwrap_or_default();
+        if f.kind().serves_http() {
+            assert!(routes > 0 && schedules.is_empty(), "{}: {routes} routes, schedules {schedules:?}", f.name);
+        } else {
+            assert_eq!((routes, schedules.len()), (0, 1), "{}: {routes} routes, schedules {schedules:?}", f.name);
+            let p = &schedules[0];
+            assert!(parameters.contains(&format!("\n  {p}:\n    Type: String\n")), "{}: {p} is a parameter", f.name);
+        }
+    }
+    assert!(t.schedules.contains_key("sweep-expired"));
 }
 
 #[test]

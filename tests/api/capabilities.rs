@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use reqwest::Method;
 use rt_devkit::semantics::Access;
-use rt_domain::ports::CredentialStore;
+use rt_domain::ports::{CredentialStore, UserStore};
 use rt_domain::token::RefreshToken;
 use rt_http::capability::{Grant, Resource};
 use rt_http::handlers::FUNCTIONS;
@@ -243,6 +243,23 @@ async fn every_function_sends_only_what_it_declares_and_uses_all_of_it() {
     assert_eq!(call!("dashboard-assets", app.get("/dashboard/assets/dashboard.css").await).status, 200);
     let r = call!("dashboard-login", app.dashboard_post("/dashboard/logout", Some(&cookie), &[("csrf", &csrf)]).await);
     assert_eq!(r.status, 303, "{}", r.body);
+
+    // The scheduled sweep: an application whose tokens live an hour, one of them a day old.
+    app.set_refresh_token_policy(rt_domain::client::RefreshTokenPolicy {
+        expiration_type: rt_domain::client::ExpirationType::Expiring,
+        token_lifetime: 3_600,
+        infinite_token_lifetime: false,
+        ..Default::default()
+    })
+    .await;
+    let rev = UserStore::get_user(&app.store, &app.user.user.id).await.unwrap().unwrap().rev;
+    let old = RefreshToken::generate(&app.user.user.id, rev);
+    let day_old = rt_tests::credential(&old, &app.client.id, "old", app.now().plus_secs(-86_400));
+    assert_eq!(app.store.issue_credential(&day_old).await.unwrap(), rt_domain::ports::IssueOutcome::Issued);
+    // The code of the code-flow sign-in above has expired too (ten minutes).
+    app.clock.advance_secs(601);
+    let summary = call!("sweep-expired", app.sweep().await);
+    assert_eq!(summary["removed"], 2, "the credential and the code: {summary}");
 
     let mut problems = vec![];
     for f in FUNCTIONS {

@@ -42,6 +42,7 @@ contract!(
     users_list_by_email_prefix,
     issuing_requires_the_current_user,
     credentials_list_in_index_order_count_revoke_and_purge,
+    credentials_walk_in_listing_order_in_batches_undisturbed_by_revocations,
     the_exchange_grants_counts_limits_and_rejects,
     the_exchange_refuses_after_the_user_changes,
     counters_count_to_the_limit_per_window,
@@ -242,6 +243,76 @@ async fn credentials_list_in_index_order_count_revoke_and_purge<S: Store>(s: &S)
     assert_eq!(s.count_credentials(&CredentialFilter::Client(c1.id.clone())).await.unwrap(), 0);
     let p = s.purge_user_credentials(&u1.id, None, Duration::from_secs(5)).await.unwrap();
     assert_eq!(p.deleted, 1);
+}
+
+/// Every credential of `filter`, walked `limit` at a time; revokes those `revoke` picks as
+/// it goes. Returns the ids seen and the batches' sizes.
+async fn walk<S: Store>(
+    s: &S,
+    filter: &CredentialFilter,
+    limit: u32,
+    revoke: impl Fn(&rt_domain::credential::DeviceCredential) -> bool,
+) -> (Vec<rt_domain::ids::DeviceCredentialId>, Vec<usize>) {
+    let (mut seen, mut sizes, mut after) = (vec![], vec![], None);
+    loop {
+        let batch = s.walk_credentials(filter, after.as_ref(), limit).await.unwrap();
+        sizes.push(batch.items.len());
+        for c in &batch.items {
+            if revoke(c) {
+                assert!(s.revoke_read_credential(c).await.unwrap());
+            }
+        }
+        seen.extend(batch.items.into_iter().map(|c| c.id));
+        match batch.next {
+            Some(next) => after = Some(next),
+            None => return (seen, sizes),
+        }
+        assert!(sizes.len() < 100, "the walk ends");
+    }
+}
+
+async fn credentials_walk_in_listing_order_in_batches_undisturbed_by_revocations<S: Store>(s: &S) {
+    let (c1, c2) = (client("one"), client("two"));
+    for c in [&c1, &c2] {
+        s.create_client(c).await.unwrap();
+    }
+    let users: Vec<User> = (0..3).map(|i| user(&format!("w{i}@example.com"))).collect();
+    for u in &users {
+        s.create_user(u).await.unwrap();
+    }
+    for i in 0..12i64 {
+        let u = &users[(i % 3) as usize];
+        let c = if i % 4 == 3 { &c2 } else { &c1 };
+        let t = RefreshToken::generate(&u.id, 0);
+        let cred = rt_tests::credential(&t, &c.id, &format!("device {i}"), Timestamp::from_secs(NOW.secs() + i));
+        s.issue_credential(&cred).await.unwrap();
+    }
+    let ids = |v: Vec<rt_domain::credential::DeviceCredential>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let filters = [
+        CredentialFilter::Client(c1.id.clone()),
+        CredentialFilter::User { user: users[0].id.clone(), client: None },
+        CredentialFilter::User { user: users[1].id.clone(), client: Some(c1.id.clone()) },
+        CredentialFilter::Client(ClientId::parse("nobody").unwrap()),
+    ];
+    for filter in &filters {
+        // The listing's order, whatever the batch size; the last batch says it is.
+        let listed = ids(s.list_credentials(filter, all()).await.unwrap());
+        for limit in [1, 2, 5, 100] {
+            let (seen, sizes) = walk(s, filter, limit, |_| false).await;
+            assert_eq!(seen, listed, "{filter:?} by {limit}");
+            assert!(sizes.iter().all(|n| *n <= limit as usize), "{sizes:?}");
+        }
+    }
+    // Revoking what was walked (every other one) does not disturb the walk.
+    let of_client = &filters[0];
+    let listed = ids(s.list_credentials(of_client, all()).await.unwrap());
+    assert_eq!(listed.len(), 9);
+    let odd = |c: &rt_domain::credential::DeviceCredential| c.created_at.secs() % 2 == 1;
+    let (seen, _) = walk(s, of_client, 2, odd).await;
+    assert_eq!(seen, listed);
+    let kept = ids(s.list_credentials(of_client, all()).await.unwrap());
+    assert_eq!(kept.len(), 6);
+    assert_eq!(walk(s, of_client, 3, |_| false).await.0, kept);
 }
 
 struct Exchanging {

@@ -220,3 +220,47 @@ async fn the_users_page_shows_live_devices_without_reading_any_credential() {
     assert_eq!(r.status, 303);
     assert_eq!(devices_of_user(&app.dashboard_get("/dashboard/users", &cookie).await.body), "1");
 }
+
+#[tokio::test]
+async fn the_devices_tab_shows_when_each_device_expires_and_leaves_expired_ones_out() {
+    use rt_domain::client::{ExpirationType, RefreshTokenPolicy};
+    let app = TestApp::spawn().await;
+    app.obtain_refresh_token("desktop").await;
+    let (admin, password) = app.admin().await;
+    let (cookie, _) = app.dashboard_sign_in(&admin, &password).await.unwrap();
+    let devices = format!("{}/devices", app.dashboard_user_path());
+    let expires = |body: &str, device: &str| -> Option<String> {
+        let row = body.split("<tr>").find(|r| r.contains(&format!(r#"<td class="device">{device}</td>"#)))?;
+        let cell = row.split(r#"data-label="Expires" class="muted expires">"#).nth(1)?;
+        Some(cell.split('<').next()?.trim().to_owned())
+    };
+    let page = app.dashboard_get(&devices, &cookie).await;
+    assert!(page.body.contains("<th>Expires</th>"), "{}", page.body);
+    assert_eq!(expires(&page.body, "desktop").as_deref(), Some("never"));
+
+    // An idle lifetime of an hour (seen by warm functions within their 30 s client cache).
+    app.set_refresh_token_policy(RefreshTokenPolicy {
+        expiration_type: ExpirationType::Expiring,
+        idle_token_lifetime: 3_600,
+        infinite_idle_token_lifetime: false,
+        ..RefreshTokenPolicy::default()
+    })
+    .await;
+    app.clock.advance_secs(1_800);
+    let t1 = app.now();
+    app.obtain_refresh_token("phone").await;
+    let date = |t: rt_domain::clock::Timestamp| {
+        let s = t.to_rfc3339();
+        format!("{} {} UTC", &s[..10], &s[11..16])
+    };
+    let page = app.dashboard_get(&devices, &cookie).await;
+    assert_eq!(expires(&page.body, "phone"), Some(date(t1.plus_secs(3_600))));
+    assert_eq!(expires(&page.body, "desktop"), Some(date(t1.plus_secs(1_800))), "idle since its issue");
+
+    // Past the desktop's end: it is gone from the page (its record waits for the sweep).
+    app.clock.advance_secs(1_801);
+    let page = app.dashboard_get(&devices, &cookie).await;
+    assert_eq!(expires(&page.body, "desktop"), None, "{}", page.body);
+    assert!(page.body.contains("1 refresh token(s) on 1 device(s)"), "{}", page.body);
+    assert_eq!(app.credential_items().await.len(), 2);
+}

@@ -1,7 +1,8 @@
 //! The real Lambda binaries, started by `cargo lambda watch` (the Lambda runtime API emulator)
-//! against the local DynamoDB, invoked by `cargo lambda invoke` with the API Gateway events of
-//! `events/` — so the binaries themselves, their bootstrap and the Lambda event parsing, are
-//! proven, not only the handlers. Each kind of function runs with only the variables it reads.
+//! against the local DynamoDB, invoked by `cargo lambda invoke` with the events of `events/`
+//! (API Gateway's, and EventBridge's scheduled event for `sweep-expired`) — so the binaries
+//! themselves, their bootstrap and the Lambda event parsing, are proven, not only the
+//! handlers. Each kind of function runs with only the variables it reads.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -109,6 +110,16 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
         let at = rt_domain::clock::Timestamp::from_millis(now.millis() + offset);
         store.issue_credential(&rt_tests::credential(t, &client.id, "my-device", at)).await.unwrap();
     }
+    // An application whose tokens live a day, with a token of the user issued two days ago:
+    // expired, so listed nowhere, and removed by the scheduled sweep.
+    let mut daily = rt_devkit::seed::native_client("Smoke daily", vec![], vec![], now);
+    daily.refresh_token.expiration_type = rt_domain::client::ExpirationType::Expiring;
+    daily.refresh_token.infinite_token_lifetime = false;
+    daily.refresh_token.token_lifetime = 86_400;
+    store.create_client(&daily).await.unwrap();
+    let expired = RefreshToken::generate(&user.id, 0);
+    let two_days_ago = rt_domain::clock::Timestamp::from_millis(now.millis() - 2 * 86_400_000);
+    store.issue_credential(&rt_tests::credential(&expired, &daily.id, "old-device", two_days_ago)).await.unwrap();
     // A dashboard session of the administrator, made with the same key the functions load.
     let config = rt_devkit::stack::config("https://auth.example.com/", store.table());
     let keys = rt_jwt::SigningKey::from_pem(&rt_tests::signing_pem()).unwrap();
@@ -243,6 +254,7 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
         "dashboard-users",
         "dashboard-user",
         "dashboard-revoke",
+        "sweep-expired",
         "delete-user",
         "delete-client",
     ];
@@ -302,7 +314,7 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
             "get-user" => assert_eq!(body(&r)["user_id"], user.id.as_str(), "{r}"),
             "create-user" | "create-client" => assert_eq!(status, 201, "{name}: {r}"),
             "update-user" => assert_eq!(body(&r)["name"], "Renamed User", "{r}"),
-            "list-clients" => assert_eq!(body(&r)["total"], 2, "{r}"),
+            "list-clients" => assert_eq!(body(&r)["total"], 3, "the app, the m2m client, the daily app: {r}"),
             "get-client" => assert_eq!(body(&r)["client_id"], client.id.as_str(), "{r}"),
             "update-client" => assert_eq!(body(&r)["jwt_configuration"]["lifetime_in_seconds"], 3600, "{r}"),
             "api-preflight" => {
@@ -328,6 +340,11 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
                     store.get_credential(token2.id()).await.unwrap().is_none(),
                     "unlinked through the Lambda function"
                 );
+            }
+            // A scheduled function answers its summary, not an HTTP response.
+            "sweep-expired" => {
+                assert_eq!((r["removed"].as_u64(), r["complete"].as_bool()), (Some(1), Some(true)), "{r}");
+                assert!(store.get_credential(expired.id()).await.unwrap().is_none(), "swept by the Lambda function");
             }
             other => panic!("no expectation for {other}"),
         }

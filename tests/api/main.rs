@@ -23,3 +23,4 @@ mod semantics;
 mod spa_sdk;
 mod store;
 mod store_keys;
+mod sweep;

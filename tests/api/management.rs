@@ -266,6 +266,88 @@ async fn listing_device_credentials_pages_and_selects_fields() {
 }
 
 #[tokio::test]
+async fn listed_refresh_tokens_say_when_they_expire_and_expired_ones_are_not_listed() {
+    use rt_domain::client::{ExpirationType, RefreshTokenPolicy};
+    let app = TestApp::spawn().await;
+    let token = app.management_token(&["read:device_credentials"]).await;
+    let uid = enc(app.user.user.id.as_str());
+    let get = |q: String| {
+        let (app, token) = (&app, &token);
+        async move {
+            let r = app.mgmt(Method::GET, &format!("/api/v2/device-credentials?{q}"), Some(token), None).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.json()
+        }
+    };
+    let by_device = |b: &Value, device: &str| -> Value {
+        let items = b["device_credentials"].as_array().or(b.as_array()).unwrap().clone();
+        items.into_iter().find(|i| i["device_name"] == device).unwrap_or(Value::Null)
+    };
+    // The default policy: tokens never expire, and say nothing of it.
+    let t0 = app.now();
+    app.obtain_refresh_token("desktop").await;
+    let b = get(format!("user_id={uid}")).await;
+    assert!(b[0].as_object().unwrap().get("expires_at").is_none(), "{b}");
+
+    // A lifetime of a day and an idle lifetime of an hour, seen by every warm function once
+    // its 30 s client cache has expired; it applies to the tokens issued before as well.
+    app.set_refresh_token_policy(RefreshTokenPolicy {
+        expiration_type: ExpirationType::Expiring,
+        token_lifetime: 86_400,
+        infinite_token_lifetime: false,
+        idle_token_lifetime: 3_600,
+        infinite_idle_token_lifetime: false,
+        ..RefreshTokenPolicy::default()
+    })
+    .await;
+    app.clock.advance_secs(31);
+    let t1 = app.now();
+    let phone = app.obtain_refresh_token("phone").await;
+    app.clock.advance_secs(60);
+    app.obtain_refresh_token("tablet").await;
+    let b = get(format!("user_id={uid}&include_totals=true")).await;
+    assert_eq!(b["total"], 3, "{b}");
+    let at = |t: rt_domain::clock::Timestamp, secs: i64| json!(t.plus_secs(secs).to_rfc3339());
+    assert_eq!(by_device(&b, "desktop")["expires_at"], at(t0, 3_600), "idle: an hour after its issue");
+    assert_eq!(by_device(&b, "phone")["expires_at"], at(t1, 3_600));
+    assert_eq!(by_device(&b, "tablet")["expires_at"], at(t1, 3_660));
+    let iso = by_device(&b, "tablet")["expires_at"].as_str().unwrap().to_owned();
+    assert!(iso.len() == 24 && iso.ends_with('Z') && &iso[10..11] == "T", "ISO 8601 UTC with milliseconds: {iso}");
+
+    // The phone is used half an hour in: its idle end moves.
+    app.clock.advance_secs(1_740);
+    assert_eq!(app.post_delegation(&app.delegation_body(&phone)).await.status, 200);
+    let b = get(format!("user_id={uid}&include_totals=true")).await;
+    assert_eq!(by_device(&b, "phone")["expires_at"], at(t1, 1_800 + 3_600));
+
+    // Past the desktop's end: two live tokens, pages and totals agree (v7 pages until a page
+    // is short), by user and by client alike.
+    app.clock.advance_secs(1_830);
+    for filter in [format!("user_id={uid}"), format!("client_id={}", app.client.id)] {
+        let b = get(format!("{filter}&include_totals=true")).await;
+        assert_eq!((b["total"].as_u64(), b["length"].as_u64()), (Some(2), Some(2)), "{filter}: {b}");
+        assert!(by_device(&b, "desktop").is_null(), "expired: not listed");
+        let mut seen = vec![];
+        for page in 0..3 {
+            let b = get(format!("{filter}&include_totals=true&per_page=1&page={page}")).await;
+            assert_eq!(b["total"], 2);
+            seen.extend(b["device_credentials"].as_array().unwrap().iter().map(|i| i["device_name"].clone()));
+        }
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        let bare = get(format!("{filter}&per_page=1&page=1")).await;
+        assert_eq!(bare.as_array().unwrap().len(), 1, "a full page without totals too");
+    }
+    let b = get(format!("user_id={uid}&fields=device_name,expires_at")).await;
+    assert_eq!(b[0].as_object().unwrap().keys().collect::<Vec<_>>(), ["device_name", "expires_at"]);
+    assert_eq!(app.credential_items().await.len(), 3, "the desktop's record stays until the sweep");
+
+    // Past the tablet's too.
+    app.clock.advance_secs(60);
+    let b = get(format!("user_id={uid}&include_totals=true")).await;
+    assert_eq!((b["total"].as_u64(), by_device(&b, "phone")["device_name"].as_str()), (Some(1), Some("phone")));
+}
+
+#[tokio::test]
 async fn users_crud() {
     let app = TestApp::spawn().await;
     let token = app.management_token(SCOPES).await;

@@ -73,6 +73,7 @@ const deviceRow = (page, name) => page.locator('table.devices tbody tr').filter(
   const row = deviceRow(page, 'my-device');
   await row.waitFor();
   assert.equal((await row.locator('td.tokens').textContent()).trim(), '2', 'my-device has 2 refresh tokens');
+  assert.equal((await row.locator('td.expires').textContent()).trim(), 'never', "the seed's tokens never expire");
   await shot(page, '3-devices');
   console.log('ok - Devices shows my-device with 2 refresh tokens');
 

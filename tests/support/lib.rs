@@ -385,6 +385,25 @@ impl TestApp {
         rt_domain::Clock::now(self.clock.as_ref())
     }
 
+    /// One run of the scheduled `sweep-expired` handler on this app's table (through its
+    /// layer) and clock, as its Lambda function runs it, with a budget of 10 s: its summary.
+    pub async fn sweep(&self) -> Value {
+        let worker = rt_http::app::Worker {
+            store: DynamoStore::local(self.layer.endpoint(), self.store.table().to_owned())
+                .with_clock(self.clock.clone()),
+            clock: self.clock.clone(),
+        };
+        let run = rt_http::handlers::Invocation { budget: std::time::Duration::from_secs(10) };
+        rt_http::handlers::sweep::sweep_expired(&worker, run).await.expect("the sweep")
+    }
+
+    /// Changes the refresh-token policy of this app's client (in the table; a warm function
+    /// sees it within its 30 s client cache).
+    pub async fn set_refresh_token_policy(&self, policy: rt_domain::client::RefreshTokenPolicy) {
+        let client = rt_domain::client::Client { refresh_token: policy, ..self.client.clone() };
+        assert!(self.store.update_client(&client).await.expect("update the client"));
+    }
+
     pub fn callback(&self) -> String {
         format!("{}/callback", self.base)
     }

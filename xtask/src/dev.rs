@@ -87,6 +87,7 @@ async fn serve(args: Args, external: Option<String>) -> Result<()> {
     };
     let layer = if args.realistic { Some(Layer::start(&upstream, Rules::dynamodb())?) } else { None };
     let endpoint = layer.as_ref().map_or(upstream.clone(), |l| l.endpoint().to_owned());
+    let store_endpoint = endpoint.clone();
     // Local servers accept any credentials; real ones come from the environment.
     let store = if moto.is_none() && layer.is_none() && std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
         DynamoStore::from_env(table.clone()).await
@@ -102,6 +103,9 @@ async fn serve(args: Args, external: Option<String>) -> Result<()> {
     };
     let template = Template::load()?;
     let created = stack::create_table(&store, &template).await?;
+    // Where `cargo xtask sweep` finds this DynamoDB.
+    std::fs::create_dir_all(paths::dev_dir())?;
+    std::fs::write(crate::sweep::endpoint_file(), &store_endpoint)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let seed_path = paths::dev_dir().join("seed.json");
     let previous: Option<SeedFile> =

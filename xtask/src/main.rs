@@ -1,9 +1,11 @@
 //! `cargo xtask dev` — the whole API on http://127.0.0.1:3000 over a local DynamoDB.
 //! `cargo xtask test` — install what is missing, lint, run every test.
 //! `cargo xtask bench` — the hot-path benchmarks.
+//! `cargo xtask sweep` — one run of the scheduled sweep against the local table.
 
 mod bench;
 mod dev;
+mod sweep;
 mod tools;
 
 use std::process::{Command, ExitCode};
@@ -18,6 +20,8 @@ commands:
                      --realistic adds DynamoDB's latency, conflicts and throughput limits
   test               install test tools, lint (fmt, clippy, cfn-lint), run all tests
   bench [--runs N]   measure the /delegation hot path against a local DynamoDB
+  sweep [--budget S] run the scheduled sweep of expired refresh tokens once against the
+                     table of `cargo xtask dev` (or AWS_ENDPOINT_URL_DYNAMODB, TABLE_NAME)
 ";
 
 /// Runs a command, failing with its name if it fails.
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
         Some("dev") => dev::main(rest),
         Some("test") => test(rest),
         Some("bench") => bench::main(rest),
+        Some("sweep") => sweep::main(rest),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);

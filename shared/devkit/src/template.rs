@@ -60,6 +60,9 @@ pub struct Template {
     pub functions: Vec<(String, String)>,
     /// What each function (by binary name) is given and granted.
     pub permissions: BTreeMap<String, Permissions>,
+    /// The `Schedule` events of each function (by binary name): their `Schedule` expressions
+    /// (`!Ref P` as `P`).
+    pub schedules: BTreeMap<String, Vec<String>>,
 }
 
 fn s<'a>(y: &'a Yaml, what: &str) -> Result<&'a str, TemplateError> {
@@ -155,6 +158,7 @@ impl Template {
         let mut routes = Vec::new();
         let mut functions = Vec::new();
         let mut permissions = BTreeMap::new();
+        let mut schedules = BTreeMap::new();
         let globals = variables(&doc["Globals"]["Function"]["Environment"])?;
         for (id, res) in resources {
             let id = s(id, "resource id")?;
@@ -200,6 +204,11 @@ impl Template {
                     permissions.insert(binary.clone(), self::permissions(&globals, &res["Properties"])?);
                     if let Some(events) = res["Properties"]["Events"].as_hash() {
                         for (_, ev) in events {
+                            if ev["Type"].as_str() == Some("Schedule") {
+                                let expression = s(&ev["Properties"]["Schedule"], "Schedule")?.to_owned();
+                                schedules.entry(binary.clone()).or_insert_with(Vec::new).push(expression);
+                                continue;
+                            }
                             if ev["Type"].as_str() != Some("HttpApi") {
                                 continue;
                             }
@@ -215,7 +224,13 @@ impl Template {
                 _ => {}
             }
         }
-        Ok(Self { table: table.ok_or_else(|| err("no AWS::DynamoDB::Table"))?, routes, functions, permissions })
+        Ok(Self {
+            table: table.ok_or_else(|| err("no AWS::DynamoDB::Table"))?,
+            routes,
+            functions,
+            permissions,
+            schedules,
+        })
     }
 
     /// The local server's routes: each template route bound to the handler of its function.
@@ -226,6 +241,9 @@ impl Template {
                 let handler = rt_http::handlers::by_name(&r.function).ok_or_else(|| {
                     err(format!("function {} has no handler in rt_http::handlers::FUNCTIONS", r.function))
                 })?;
+                if !handler.kind().serves_http() {
+                    return Err(err(format!("function {} runs on a schedule: it has no route", r.function)));
+                }
                 let method = r.method.parse().map_err(|_| err(format!("bad method {}", r.method)))?;
                 Ok(rt_http::local::Route { method, path: r.path.clone(), function: r.function.clone(), handler })
             })

@@ -196,6 +196,11 @@ impl RefreshTokenPolicy {
     pub fn reuse_leeway(&self) -> u32 {
         if self.rotating() { self.leeway } else { 0 }
     }
+    /// Whether tokens under this policy can expire at all (an absolute or an idle lifetime
+    /// applies); `false` for the default, the legacy flow's tokens that live until revoked.
+    pub fn expires(&self) -> bool {
+        self.absolute_lifetime().is_some() || self.idle_lifetime().is_some()
+    }
     /// When a token of a grant started at `granted_at` and last exchanged (or issued) at
     /// `last_used` stops being accepted; `None`: never.
     pub fn expires_at(&self, granted_at: Timestamp, last_used: Timestamp) -> Option<Timestamp> {
@@ -298,6 +303,7 @@ mod tests {
         assert!(!p.rotating());
         assert_eq!((p.absolute_lifetime(), p.idle_lifetime(), p.reuse_leeway()), (None, None, 0));
         assert_eq!(p.expires_at(Timestamp::from_secs(0), Timestamp::from_secs(10)), None);
+        assert!(!p.expires());
         // Lifetimes without `expiring` are kept, not applied.
         let p = RefreshTokenPolicy { infinite_token_lifetime: false, infinite_idle_token_lifetime: false, ..p };
         assert_eq!((p.absolute_lifetime(), p.idle_lifetime()), (None, None));
@@ -320,6 +326,9 @@ mod tests {
         );
         let no_absolute = RefreshTokenPolicy { infinite_token_lifetime: true, ..p };
         assert_eq!(no_absolute.expires_at(granted, late), Some(late.plus_secs(1_296_000)));
+        assert!(p.expires() && no_idle.expires() && no_absolute.expires());
+        let neither = RefreshTokenPolicy { infinite_token_lifetime: true, ..no_idle };
+        assert!(!neither.expires(), "expiring, but both lifetimes infinite");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use secrecy::SecretString;
 
 use crate::authorize::{LoginError, Settings, authenticate};
+use crate::client::Client;
 use crate::clock::Timestamp;
 use crate::credential::DeviceCredential;
 use crate::ids::{ClientId, UserId};
@@ -50,7 +51,7 @@ pub async fn sign_out<S: UserStore>(store: &S, user: &UserId, now: Timestamp) ->
     Ok(())
 }
 
-/// One row of the Devices tab: a device name with its refresh tokens (across clients).
+/// One row of the Devices tab: a device name with its live refresh tokens (across clients).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceSummary {
     pub device_name: String,
@@ -59,6 +60,9 @@ pub struct DeviceSummary {
     pub clients: Vec<String>,
     pub first_issued: Timestamp,
     pub last_used: Option<(Timestamp, Option<String>)>,
+    /// When the device's last token expires under its client's current policy, unless one of
+    /// them never expires (`None`).
+    pub expires_at: Option<Timestamp>,
 }
 
 async fn credentials_of<S: CredentialStore>(store: &S, user: &UserId) -> Result<Vec<DeviceCredential>, StoreError> {
@@ -66,37 +70,50 @@ async fn credentials_of<S: CredentialStore>(store: &S, user: &UserId) -> Result<
     store.list_credentials(&filter, PageRequest { page: 0, per_page: MAX_CREDENTIALS_SHOWN }).await
 }
 
-/// The user's devices, by name, with counts, applications, first issue and last use.
+/// The user's devices at `now`, by name, with counts, applications, first issue, last use
+/// and expiry. Tokens that have expired are left out (as in the Management API's listing);
+/// each client is read once (from the per-process cache) for its name and policy.
 pub async fn devices<S: CredentialStore + ClientStore>(
     store: &S,
     user: &UserId,
+    now: Timestamp,
 ) -> Result<Vec<DeviceSummary>, StoreError> {
     let creds = credentials_of(store, user).await?;
-    let mut names: HashMap<ClientId, String> = HashMap::new();
+    let mut clients: HashMap<ClientId, Option<Client>> = HashMap::new();
     for c in &creds {
-        if !names.contains_key(&c.client_id) {
-            let name = match store.get_client(&c.client_id, Freshness::Cached).await? {
-                Some(client) => client.name,
-                None => format!("{} (deleted)", c.client_id),
-            };
-            names.insert(c.client_id.clone(), name);
+        if !clients.contains_key(&c.client_id) {
+            let client = store.get_client(&c.client_id, Freshness::Cached).await?;
+            clients.insert(c.client_id.clone(), client);
         }
     }
     let mut rows: BTreeMap<String, DeviceSummary> = BTreeMap::new();
     for c in creds {
+        let client = clients.get(&c.client_id).and_then(Option::as_ref);
+        let policy = client.map(|cl| cl.refresh_token);
+        if policy.is_some_and(|p| c.expired(&p, now)) {
+            continue;
+        }
+        let expires_at = policy.and_then(|p| c.expires_at(&p));
+        let name = match client {
+            Some(cl) => cl.name.clone(),
+            None => format!("{} (deleted)", c.client_id),
+        };
         let row = rows.entry(c.device_name.to_string()).or_insert_with(|| DeviceSummary {
             device_name: c.device_name.to_string(),
             tokens: 0,
             clients: vec![],
             first_issued: c.created_at,
             last_used: None,
+            expires_at,
         });
+        if row.tokens > 0 {
+            // The device works until its last token ends; one that never ends wins.
+            row.expires_at = row.expires_at.zip(expires_at).map(|(a, b)| a.max(b));
+        }
         row.tokens += 1;
         row.first_issued = row.first_issued.min(c.created_at);
-        if let Some(name) = names.get(&c.client_id)
-            && !row.clients.contains(name)
-        {
-            row.clients.push(name.clone());
+        if !row.clients.contains(&name) {
+            row.clients.push(name);
         }
         if let Some(t) = c.last_used_at
             && row.last_used.as_ref().is_none_or(|(prev, _)| t > *prev)

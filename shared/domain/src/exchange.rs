@@ -118,8 +118,13 @@ pub struct Alive {
 
 impl Alive {
     fn at(req: &Presented<'_>) -> Self {
-        let before = |secs: Option<u32>| secs.map(|s| req.now.plus_secs(-i64::from(s)));
-        Self { issued_after: before(req.expiry.absolute_secs), active_after: before(req.expiry.idle_secs) }
+        Self::of(req.expiry, req.now)
+    }
+
+    /// What a credential must be after to be alive at `now` under `expiry`.
+    pub fn of(expiry: Expiry, now: Timestamp) -> Self {
+        let before = |secs: Option<u32>| secs.map(|s| now.plus_secs(-i64::from(s)));
+        Self { issued_after: before(expiry.absolute_secs), active_after: before(expiry.idle_secs) }
     }
 
     /// Whether a credential issued at `created_at` and last used at `last_used_at` is alive.

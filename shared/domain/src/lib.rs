@@ -1,6 +1,6 @@
 //! The refresh-token domain: identifiers, the refresh-token format, scopes, clients, users,
 //! device credentials, claims, rate-limit policy and the use cases (`authorize`, `delegation`,
-//! `oauth_token`, `management`) written against ports (`ports`). Use cases take typed commands
+//! `oauth_token`, `management`, `sweep`) written against ports (`ports`). Use cases take typed commands
 //! and return typed results and errors. Nothing here knows AWS, HTTP, JSON or Lambda: the wire
 //! (parameter names, views, statuses) is `rt-http`'s.
 
@@ -22,6 +22,7 @@ pub mod ports;
 pub mod random;
 pub mod ratelimit;
 pub mod scope;
+pub mod sweep;
 pub mod token;
 pub mod user;
 pub mod user_agent;

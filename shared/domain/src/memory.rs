@@ -17,8 +17,9 @@ use crate::credential::DeviceCredential;
 use crate::exchange::{self, Action, Snapshot, Written};
 use crate::ids::{ClientId, DeviceCredentialId, Email, UserId};
 use crate::ports::{
-    ClientStore, CodeStore, Contention, CounterStore, CreateUser, CredentialFilter, CredentialStore, ExchangeWrite,
-    Freshness, IssueOutcome, PageRequest, Purge, Redeem, StoreError, UpdateUser, UserStore,
+    ClientStore, CodeStore, Contention, CounterStore, CreateUser, CredentialBatch, CredentialFilter, CredentialStore,
+    ExchangeWrite, Freshness, IssueOutcome, PageRequest, Purge, Redeem, StoreError, UpdateUser, UserStore,
+    WALK_BATCH_MAX, WalkCursor,
 };
 use crate::ratelimit::{Counter, Step};
 use crate::token::SecretHash;
@@ -244,6 +245,16 @@ fn snapshot(x: &Stored) -> Snapshot {
     Snapshot::of(x.cred.clone(), x.counters.clone(), x.previous.clone())
 }
 
+/// A credential's position in the order of `f`'s listing, as a string that sorts like it:
+/// (client or user, creation time, id), separated by a character no id contains.
+fn position(f: &CredentialFilter, c: &DeviceCredential) -> String {
+    let first = match f {
+        CredentialFilter::User { .. } => c.client_id.as_str(),
+        CredentialFilter::Client(_) => c.user_id.as_str(),
+    };
+    format!("{first}\u{1}{:020}\u{1}{}", c.created_at.millis().max(0), c.id)
+}
+
 /// The credentials matching `f`, in index order.
 fn matching(s: &State, f: &CredentialFilter) -> Vec<DeviceCredential> {
     let mut v: Vec<&DeviceCredential> = s
@@ -335,6 +346,23 @@ impl CredentialStore for MemoryStore {
 
     async fn count_credentials(&self, filter: &CredentialFilter) -> Result<u64, StoreError> {
         Ok(matching(&*self.state()?, filter).len() as u64)
+    }
+
+    async fn walk_credentials(
+        &self,
+        filter: &CredentialFilter,
+        after: Option<&WalkCursor>,
+        limit: u32,
+    ) -> Result<CredentialBatch, StoreError> {
+        let limit = limit.clamp(1, WALK_BATCH_MAX) as usize;
+        let mut rest: Vec<DeviceCredential> = matching(&*self.state()?, filter)
+            .into_iter()
+            .filter(|c| after.is_none_or(|a| position(filter, c).as_str() > a.as_str()))
+            .collect();
+        let more = rest.len() > limit;
+        rest.truncate(limit);
+        let next = if more { rest.last().map(|c| WalkCursor::new(position(filter, c))) } else { None };
+        Ok(CredentialBatch { items: rest, next })
     }
 
     async fn purge_user_credentials(

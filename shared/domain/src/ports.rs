@@ -216,6 +216,22 @@ pub trait CredentialStore: Send + Sync {
     /// Number of credentials matching `filter` (`Query` with `Select=COUNT`).
     fn count_credentials(&self, filter: &CredentialFilter) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// The credentials matching `filter` a batch at a time, in the order of
+    /// [`Self::list_credentials`], for the walks that must look at every one (the sweep of
+    /// expired records, a listing that leaves expired credentials out): at most `limit` (1 to
+    /// [`WALK_BATCH_MAX`]) after `after` (the `next` of the previous batch; `None`: from the
+    /// start); `next` is `None` after the last batch. Revoking credentials already walked does
+    /// not disturb the walk. DynamoDB, per batch: one `Query` per index partition (`Limit`
+    /// `limit`, from the cursor; eventually consistent: a credential issued meanwhile may be
+    /// missed) and one strongly consistent `BatchGetItem`; an item deleted meanwhile is left
+    /// out, so a batch may be short without being the last.
+    fn walk_credentials(
+        &self,
+        filter: &CredentialFilter,
+        after: Option<&WalkCursor>,
+        limit: u32,
+    ) -> impl Future<Output = Result<CredentialBatch, StoreError>> + Send;
+
     /// Removes the records of a user's credentials (all, or those of `only` issued under an
     /// older revision than `below_rev`): `Query` pages and `BatchWriteItem` deletes with
     /// unprocessed items retried, until a query finds none or `budget` runs out. Re-runnable.
@@ -239,6 +255,32 @@ pub trait CredentialStore: Send + Sync {
 pub enum CredentialFilter {
     User { user: UserId, client: Option<ClientId> },
     Client(ClientId),
+}
+
+/// Most credentials one batch of [`CredentialStore::walk_credentials`] holds (what one
+/// `BatchGetItem` reads).
+pub const WALK_BATCH_MAX: u32 = 100;
+
+/// Where a walk over credentials resumes: the position, in the walk's order, of the last
+/// credential a batch looked at. Opaque: made and read by the store that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkCursor(String);
+
+impl WalkCursor {
+    /// A store's own encoding of a position.
+    pub fn new(position: String) -> Self {
+        Self(position)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One batch of a walk: the credentials, and where the next batch starts (`None`: the end).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CredentialBatch {
+    pub items: Vec<DeviceCredential>,
+    pub next: Option<WalkCursor>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

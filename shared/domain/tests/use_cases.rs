@@ -451,13 +451,13 @@ async fn clients_get_a_secret_only_when_confidential_and_take_their_tokens_with_
         filter: CredentialFilter::Client(w.client.id.clone()),
         paging: first_page(true),
     };
-    assert_eq!(device_credentials::list(&w.store, &who, q.clone()).await.unwrap().total, Some(1));
+    assert_eq!(device_credentials::list(&w.store, &who, q.clone(), NOW).await.unwrap().total, Some(1));
     clients::delete(&w.store, &who, &w.client.id).await.unwrap();
     assert!(matches!(
         delegate(&w, &token, DelegationScope::OpenId, "198.51.100.7").await,
         Err(DelegationError::InvalidClient)
     ));
-    assert_eq!(device_credentials::list(&w.store, &who, q).await.unwrap().total, Some(0), "purged");
+    assert_eq!(device_credentials::list(&w.store, &who, q, NOW).await.unwrap().total, Some(0), "purged");
 }
 
 #[tokio::test]

@@ -5,14 +5,17 @@
 //! - [`Base`]: the issuer and the clock (`openid-configuration`, `api-preflight`,
 //!   `dashboard-assets`);
 //! - [`VerifyingKey`]: the public key alone (`jwks`);
+//! - [`Worker`]: the table and the clock alone (`sweep-expired`, run on a schedule: it answers
+//!   no request, so it has neither the issuer nor a key);
 //! - [`Api`]: a [`Base`], the store and the public key that verifies access tokens (the
 //!   Management API functions: they never sign, so they never hold the private key);
 //! - [`App`]: an [`Api`], the private signing key and the HMAC keys derived from it
 //!   (`authorize`, `delegation`, `oauth-token`, the dashboard).
 //!
-//! Each contains the one before and dereferences to it, so that a handler reaches `store`,
-//! `clock` and `issuer` the same way whatever its kind. The local server and the tests build
-//! one [`App`] and hand each handler the part of it its kind is given.
+//! `Base`, `Api` and `App` each contain the one before and dereference to it, so that a
+//! handler reaches `store`, `clock` and `issuer` the same way whatever its kind. The local
+//! server and the tests build one [`App`] and hand each HTTP handler the part of it its kind
+//! is given; a [`Worker`] is built on its own (from a store and a clock).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,12 +27,18 @@ use rt_jwt::{SigningKey, VerifyingKey};
 use rt_store::DynamoStore;
 use secrecy::{SecretBox, SecretString};
 
-use crate::config::{self, ApiConfig, BaseConfig, Config, ConfigError, JwksConfig, KeySource};
+use crate::config::{self, ApiConfig, BaseConfig, Config, ConfigError, JwksConfig, KeySource, WorkerConfig};
 
 /// What every function but `jwks` has.
 pub struct Base {
     /// Public issuer, absolute URL with a trailing slash; `iss` of every token.
     pub issuer: String,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The table and the clock, nothing else: what a scheduled function has (`sweep-expired`).
+pub struct Worker {
+    pub store: DynamoStore,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -103,6 +112,13 @@ impl State for VerifyingKey {
 
     fn kid(&self) -> Option<&str> {
         Some(VerifyingKey::kid(self))
+    }
+}
+
+impl State for Worker {
+    async fn from_env() -> Result<Self, BootError> {
+        let config = WorkerConfig::from_env()?;
+        Ok(Self { store: DynamoStore::from_env(config.table_name).await, clock: Arc::new(SystemClock) })
     }
 }
 

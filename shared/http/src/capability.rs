@@ -5,7 +5,7 @@
 //! (`tests/api/architecture.rs`), and the API tests check that no function sends anything
 //! else (`tests/api/capabilities.rs`).
 
-use crate::config::{ApiConfig, BaseConfig, Config, JwksConfig};
+use crate::config::{ApiConfig, BaseConfig, Config, JwksConfig, WorkerConfig};
 
 /// The state a function builds at start, from the least to the most it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -14,6 +14,9 @@ pub enum Kind {
     Bare,
     /// The public signing key alone ([`rt_jwt::VerifyingKey`]).
     Jwks,
+    /// The table alone, no issuer, no key ([`crate::app::Worker`]): a function run on a
+    /// schedule, not on an HTTP route.
+    Worker,
     /// The table and the public key that verifies access tokens ([`crate::app::Api`]).
     Api,
     /// The table and the private signing key ([`crate::app::App`]).
@@ -26,6 +29,7 @@ impl Kind {
         match self {
             Kind::Bare => BaseConfig::VARIABLES,
             Kind::Jwks => JwksConfig::VARIABLES,
+            Kind::Worker => WorkerConfig::VARIABLES,
             Kind::Api => ApiConfig::VARIABLES,
             Kind::App => Config::VARIABLES,
         }
@@ -41,9 +45,15 @@ impl Kind {
         matches!(self, Kind::Jwks | Kind::Api)
     }
 
+    /// Whether it answers HTTP requests (a route of the HTTP API); a [`Kind::Worker`] runs on a
+    /// schedule instead.
+    pub fn serves_http(self) -> bool {
+        self != Kind::Worker
+    }
+
     /// Whether it has a store (`TABLE_NAME`).
     pub fn has_table(self) -> bool {
-        matches!(self, Kind::Api | Kind::App)
+        matches!(self, Kind::Worker | Kind::Api | Kind::App)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Configuration: one typed struct per kind of function, loaded once, failing fast with the
 //! name of what is missing. A function reads only what its kind needs (ARCHITECTURE.md,
 //! *Capabilities per function*): [`BaseConfig`] (the issuer), [`JwksConfig`] (the public key),
+//! [`WorkerConfig`] (the table alone: a scheduled function),
 //! [`ApiConfig`] (the issuer, the table and the public key — no private key) and [`Config`]
 //! (everything, the private signing key included). The variable names match `template.yaml`.
 
@@ -108,6 +109,25 @@ impl ApiConfig {
             table_name: required(&get, TABLE_NAME)?,
             public_key: required(&get, SIGNING_PUBLIC_KEY_PEM)?,
         })
+    }
+}
+
+/// What a scheduled function reads (`sweep-expired`): the table, nothing else — no issuer
+/// (it answers no request and signs nothing) and no key.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    pub table_name: String,
+}
+
+impl WorkerConfig {
+    pub const VARIABLES: &[&str] = &[TABLE_NAME];
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self { table_name: required(&get, TABLE_NAME)? })
     }
 }
 
@@ -262,6 +282,7 @@ mod tests {
         check(&all, BaseConfig::VARIABLES, |g| BaseConfig::from_lookup(g));
         check(&all, JwksConfig::VARIABLES, |g| JwksConfig::from_lookup(g));
         check(&all, ApiConfig::VARIABLES, |g| ApiConfig::from_lookup(g));
+        check(&all, WorkerConfig::VARIABLES, |g| WorkerConfig::from_lookup(g));
         check(&all, Config::VARIABLES, |g| Config::from_lookup(g));
         let e = ApiConfig::from_lookup(|k| {
             (k != SIGNING_PUBLIC_KEY_PEM).then(|| all.get(k).map(|v| (*v).to_owned())).flatten()

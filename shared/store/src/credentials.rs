@@ -7,7 +7,8 @@ use rt_domain::credential::DeviceCredential;
 use rt_domain::exchange::Written;
 use rt_domain::ids::{ClientId, DeviceCredentialId, UserId};
 use rt_domain::ports::{
-    Contention, CredentialFilter, CredentialStore, ExchangeWrite, IssueOutcome, PageRequest, Purge, StoreError,
+    Contention, CredentialBatch, CredentialFilter, CredentialStore, ExchangeWrite, IssueOutcome, PageRequest, Purge,
+    StoreError, WALK_BATCH_MAX, WalkCursor,
 };
 
 use crate::DynamoStore;
@@ -64,6 +65,22 @@ impl CredentialStore for DynamoStore {
 
     async fn count_credentials(&self, filter: &CredentialFilter) -> Result<u64, StoreError> {
         self.query_count(&filter_query(filter)).await
+    }
+
+    /// The cursor is the index sort key of the last entry of the batch (`DCR#<cid>#<created>#<id>`
+    /// on GSI1, `DCR#<uid>#<created>#<id>` on GSI2).
+    async fn walk_credentials(
+        &self,
+        filter: &CredentialFilter,
+        after: Option<&WalkCursor>,
+        limit: u32,
+    ) -> Result<CredentialBatch, StoreError> {
+        let limit = limit.clamp(1, WALK_BATCH_MAX);
+        let (items, next) = self.walk_page(&filter_query(filter), after.map(WalkCursor::as_str), limit).await?;
+        Ok(CredentialBatch {
+            items: items.iter().map(items::credential_from_item).collect::<Result<_, _>>()?,
+            next: next.map(WalkCursor::new),
+        })
     }
 
     async fn purge_user_credentials(

@@ -234,6 +234,17 @@ pub fn credential_by_user_sk_prefix(c: Option<&ClientId>) -> String {
     }
 }
 
+/// The least string above every sort key that starts with `prefix` (its last character
+/// moved one on: `DCR#` → `DCR$`), the upper end of a `BETWEEN` that keeps to the prefix. Key
+/// prefixes end in `#`, so the result is always a valid string.
+pub fn prefix_end(prefix: &str) -> String {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    match chars.pop().and_then(|c| char::from_u32(u32::from(c) + 1)) {
+        Some(next) => chars.into_iter().chain([next]).collect(),
+        None => prefix.to_owned(),
+    }
+}
+
 /// GSI2 sort key of a credential: by user, then creation time.
 pub fn credential_by_client_sk(u: &UserId, created_at: Timestamp, id: &DeviceCredentialId) -> String {
     format!("DCR#{u}#{}#{id}", created(created_at))
@@ -259,6 +270,8 @@ mod tests {
             credential_by_user_sk(&c, Timestamp::from_millis(42), &d),
             "DCR#abc#0000000000042#dcr_dFJiaAxbEroQ5xxx"
         );
+        assert_eq!(prefix_end("DCR#"), "DCR$");
+        assert_eq!(prefix_end(&credential_by_user_sk_prefix(Some(&c))), "DCR#abc$");
     }
 
     proptest! {
@@ -278,6 +291,10 @@ mod tests {
             let kb = credential_by_user_sk(&cb, Timestamp::from_millis(t1), &d);
             prop_assert_eq!(kb.starts_with(&credential_by_user_sk_prefix(Some(&ca))), a == b);
             prop_assert!(k1.starts_with(&credential_by_user_sk_prefix(None)));
+            // A prefix's end is above every key of the prefix and below every later one.
+            let prefix = credential_by_user_sk_prefix(Some(&ca));
+            prop_assert!(k1.as_str() < prefix_end(&prefix).as_str());
+            prop_assert_eq!(kb.as_str() < prefix_end(&prefix).as_str(), kb.as_str() < k1.as_str() || a == b);
         }
 
         #[test]

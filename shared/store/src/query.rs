@@ -111,6 +111,52 @@ impl DynamoStore {
         self.get_items(&keys).await
     }
 
+    /// One batch of a walk over `q` in sort-key order: the entries after the sort key `after`
+    /// (from the start of the prefix when `None`), at most `limit` of them, merged over every
+    /// partition (one `Query` each, concurrently, from the cursor), then their items
+    /// (strongly consistent `BatchGetItem`). Also returns the sort key of the last entry
+    /// taken when more may follow: the cursor of the next batch.
+    pub(crate) async fn walk_page(
+        &self,
+        q: &IndexQuery,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+        let prefix = q.prefix.clone().unwrap_or_default();
+        let to = keys::prefix_end(&prefix);
+        let from = after.map_or(prefix, str::to_owned);
+        // `BETWEEN` includes the cursor's own entry: ask for one more.
+        let ask = i32::try_from(limit.saturating_add(u32::from(after.is_some()))).unwrap_or(i32::MAX);
+        let parts = try_join_all(q.pks.iter().map(|pk| {
+            self.ddb
+                .query()
+                .table_name(&self.table)
+                .index_name(q.index)
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                .set_expression_attribute_names(Some(attr_names([("#pk", q.pk_attr), ("#sk", q.sk_attr)])))
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":from", s(from.clone()))
+                .expression_attribute_values(":to", s(to.clone()))
+                .limit(ask)
+                .send()
+        }))
+        .await
+        .map_err(unavailable)?;
+        let mut more = false;
+        let mut entries: Vec<Item> = Vec::new();
+        for part in parts {
+            more |= part.last_evaluated_key.is_some();
+            entries.extend(part.items.unwrap_or_default().into_iter().filter(|e| Some(sk_of(q, e)) != after));
+        }
+        entries.sort_by(|a, b| sk_of(q, a).cmp(sk_of(q, b)));
+        let limit = limit as usize;
+        more |= entries.len() > limit;
+        entries.truncate(limit);
+        let next = if more { entries.last().map(|e| sk_of(q, e).to_owned()) } else { None };
+        let keys: Vec<Item> = entries.iter().filter_map(primary_key).collect();
+        Ok((self.get_items(&keys).await?, next))
+    }
+
     /// The items under `keys` (strongly consistent `BatchGetItem`s, 100 keys each, unprocessed
     /// keys retried), in the order of `keys`; missing items are left out.
     pub(crate) async fn get_items(&self, keys: &[Item]) -> Result<Vec<Item>, StoreError> {

@@ -283,6 +283,8 @@ struct DeviceRow {
     tokens: usize,
     first_issued: String,
     last_used: String,
+    /// When its last token expires, or "never".
+    expires: String,
 }
 
 #[derive(Template)]
@@ -349,7 +351,7 @@ pub fn dashboard_user(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> 
 
 async fn user_page(app: &App, s: &Session, user: &User, devices_tab: bool, q: &Params) -> Response<Body> {
     let summaries = if devices_tab {
-        match dashboard::devices(&app.store, &user.id).await {
+        match dashboard::devices(&app.store, &user.id, app.clock.now()).await {
             Ok(d) => d,
             Err(e) => return store_error(e),
         }
@@ -369,6 +371,7 @@ async fn user_page(app: &App, s: &Session, user: &User, devices_tab: bool, q: &P
                 Some((t, None)) => date(t),
                 None => "never".into(),
             },
+            expires: d.expires_at.map_or_else(|| "never".into(), date),
         })
         .collect();
     let notice = match (q.get("unlinked"), q.get("revoked")) {
@@ -399,7 +402,7 @@ async fn user_page(app: &App, s: &Session, user: &User, devices_tab: bool, q: &P
 }
 
 async fn confirm_page(app: &App, s: &Session, user: &User, device: &str) -> Response<Body> {
-    let devices = match dashboard::devices(&app.store, &user.id).await {
+    let devices = match dashboard::devices(&app.store, &user.id, app.clock.now()).await {
         Ok(d) => d,
         Err(e) => return store_error(e),
     };

@@ -10,7 +10,7 @@ use crate::app::{Api, Base};
 pub fn list_device_credentials(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
-        call(app, req, |who| device_credentials::list(&app.store, who, req)).await
+        call(app, req, |who| device_credentials::list(&app.store, who, req, app.clock.now())).await
     })
 }
 

@@ -1,5 +1,7 @@
-//! One handler per function. Handlers never fail at the Lambda boundary: every expected
-//! failure is a response.
+//! One handler per function. HTTP handlers never fail at the Lambda boundary: every expected
+//! failure is a response. A scheduled handler (no route: an EventBridge schedule invokes it)
+//! answers a summary, or fails the invocation when the store does (logged once, retried by
+//! Lambda, counted in the function's `Errors` metric).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,7 +9,7 @@ use std::pin::Pin;
 use lambda_http::{Body, Request, Response};
 use rt_jwt::VerifyingKey;
 
-use crate::app::{Api, App, Base};
+use crate::app::{Api, App, Base, Worker};
 use crate::capability::Action::{
     BatchGetItem, BatchWriteItem, ConditionCheckItem, DeleteItem, GetItem, PutItem, Query, UpdateItem,
 };
@@ -21,6 +23,7 @@ pub mod management;
 pub mod oauth_revoke;
 pub mod oauth_token;
 pub mod openid_configuration;
+pub mod sweep;
 pub mod userinfo;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -28,13 +31,26 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// A handler given the state `S` (see [`crate::app`]).
 pub type HandlerFn<S> = for<'a> fn(&'a S, Request) -> BoxFuture<'a, Response<Body>>;
 
-/// What a function binary runs for each request, by what it is given.
+/// One scheduled invocation: how long it may run (the invocation's deadline less a margin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invocation {
+    pub budget: std::time::Duration,
+}
+
+/// A scheduled handler given the state `S`: a summary of what it did (counts, nothing
+/// secret), or the store failure that stopped it.
+pub type ScheduledFn<S> =
+    for<'a> fn(&'a S, Invocation) -> BoxFuture<'a, Result<serde_json::Value, rt_domain::ports::StoreError>>;
+
+/// What a function binary runs for each request (or scheduled invocation), by what it is given.
 #[derive(Clone, Copy)]
 pub enum Handler {
     Bare(HandlerFn<Base>),
     Jwks(HandlerFn<VerifyingKey>),
     Api(HandlerFn<Api>),
     App(HandlerFn<App>),
+    /// Run on a schedule, not on an HTTP route.
+    Scheduled(ScheduledFn<Worker>),
 }
 
 impl Handler {
@@ -44,16 +60,19 @@ impl Handler {
             Handler::Jwks(_) => Kind::Jwks,
             Handler::Api(_) => Kind::Api,
             Handler::App(_) => Kind::App,
+            Handler::Scheduled(_) => Kind::Worker,
         }
     }
 
-    /// Runs the handler on the part of `app` its kind is given (the local server).
+    /// Runs the handler on the part of `app` its kind is given (the local server). A scheduled
+    /// handler has no route (`rt_devkit::template` refuses one): it answers 405.
     pub async fn call(self, app: &App, req: Request) -> Response<Body> {
         match self {
             Handler::Bare(h) => h(&app.api.base, req).await,
             Handler::Jwks(h) => h(&app.api.verifier, req).await,
             Handler::Api(h) => h(&app.api, req).await,
             Handler::App(h) => h(app, req).await,
+            Handler::Scheduled(_) => method_not_allowed(),
         }
     }
 }
@@ -284,6 +303,23 @@ pub const FUNCTIONS: &[Function] = &[
         ],
     },
     Function { name: "dashboard-assets", handler: Handler::Bare(dashboard::dashboard_assets), table: &[] },
+    Function {
+        name: "sweep-expired",
+        handler: Handler::Scheduled(sweep::sweep_expired),
+        table: &[
+            // the clients (GSI2 `CLIENTS`) and their items (the policies, strongly consistent);
+            // an expiring client's credentials (its 16 GSI2 shards `CLIENT#<cid>#<nn>`) and
+            // their items (`last_used_at` is in no index)
+            indexes(Query, &["CLIENTS", "CLIENT#*", "CODES#*"]),
+            table(BatchGetItem, &["CLIENT#*", "DCR#*"]),
+            // each expired one revoked: deleted and counted off its user's device
+            table(DeleteItem, &["DCR#*"]),
+            table(UpdateItem, &["USER#*"]),
+            // expired authorization codes: their 16 GSI2 partitions `CODES#<nn>` by expiry,
+            // deleted 25 at a time
+            table(BatchWriteItem, &["CODE#*"]),
+        ],
+    },
 ];
 
 pub fn by_name(name: &str) -> Option<Handler> {
