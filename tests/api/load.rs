@@ -311,8 +311,9 @@ async fn contention_that_outlasts_the_retry_budget_is_a_503_with_retry_after() {
     let app = TestApp::spawn_with(Options { rules: Some(rules(false)), ..Default::default() }).await;
     let phone = app.obtain_refresh_token("phone").await;
     let tablet = app.obtain_refresh_token("tablet").await;
-    // One exchange holds the user's item in flight for longer than the retry budget (2.5 s).
-    app.layer.set_rules(Rules { transaction_latency: Duration::from_millis(3500), ..rules(false) });
+    // One exchange holds the user's item in flight for longer than the retry budget.
+    let hold = rt_store::retry::CONTENTION_BUDGET + Duration::from_millis(1000);
+    app.layer.set_rules(Rules { transaction_latency: hold, ..rules(false) });
     let phone_body = app.delegation_body(&phone);
     let slow = app.post_delegation(&phone_body);
     let other = async {

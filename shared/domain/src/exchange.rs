@@ -297,14 +297,13 @@ pub enum Rejection {
 
 /// What the store made of an action.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Returned once per write and consumed at once: boxing the snapshot would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Written {
     /// Written as planned.
     Done,
     /// The credential is not in the state the action assumed: its state (`None`: no record).
     Refused(Option<Snapshot>),
-    /// Another request was changing the credential at the same time; after a pause, its
-    /// committed state. The plan may still hold.
-    Raced(Option<Snapshot>),
     /// The user was deleted, blocked or moved to a new revision.
     UserChanged,
 }
@@ -592,7 +591,7 @@ pub async fn run<S: CredentialStore>(store: &S, hints: &Hints, req: &Presented<'
     let mut contention = Contention::start();
     loop {
         let write = ExchangeWrite { req, action: &action };
-        let (snapshot, raced) = match store.write_exchange(&write, &mut contention).await? {
+        let snapshot = match store.write_exchange(&write, &mut contention).await? {
             Written::Done => {
                 if let Action::Use(plan) = &action {
                     hints.remember(key, counter_after(plan));
@@ -605,9 +604,8 @@ pub async fn run<S: CredentialStore>(store: &S, hints: &Hints, req: &Presented<'
                 if refusals > max_refusals {
                     return Err(StoreError::unavailable("exchange did not settle"));
                 }
-                (s, false)
+                s
             }
-            Written::Raced(s) => (s, true),
         };
         match decide(snapshot.as_ref(), req) {
             Decision::Answer(outcome) => {
@@ -616,7 +614,7 @@ pub async fn run<S: CredentialStore>(store: &S, hints: &Hints, req: &Presented<'
                 }
                 return Ok(outcome);
             }
-            Decision::Write(next) if raced || next != action => action = next,
+            Decision::Write(next) if next != action => action = next,
             Decision::Write(_) => {
                 tracing::warn!(credential = %req.token.id(), "exchange refused for no known reason");
                 return Err(StoreError::unavailable("exchange refused for no known reason"));

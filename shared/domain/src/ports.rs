@@ -180,8 +180,7 @@ pub trait CredentialStore: Send + Sync {
     /// nothing. A refusal comes back with the credential's state. DynamoDB: one
     /// `TransactWriteItems` (a conditional update of the credential and a condition check on
     /// the user item — the caller's own items only). Contention on those items is retried
-    /// within a budget (then `Unavailable`); contention on the credential itself answers
-    /// [`Written::Raced`] with its committed state.
+    /// (the same write, after a pause) within a budget, then `Unavailable`.
     fn write_exchange(
         &self,
         w: &ExchangeWrite<'_>,

@@ -263,7 +263,13 @@ mod tests {
         let r = sweep(&s, later, Duration::from_secs(5)).await.expect("sweep");
         assert_eq!((r.removed(), r.complete()), (0, true), "idempotent");
         assert!(alive(&s, &old_forever).await, "a token that never expires stays");
-        assert_eq!(r.steps, [StepReport { step: "expired refresh tokens", removed: 0, complete: true }]);
+        assert_eq!(
+            r.steps,
+            [
+                StepReport { step: "expired refresh tokens", removed: 0, complete: true },
+                StepReport { step: "expired authorization codes", removed: 0, complete: true },
+            ]
+        );
     }
 
     #[tokio::test]

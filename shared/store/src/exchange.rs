@@ -12,9 +12,8 @@
 //! A refused condition on the credential comes back with its old image
 //! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), turned into a [`Snapshot`]. When the
 //! transaction meets another in flight on the same credential or user (`TransactionConflict`)
-//! or a throttled partition, it pauses (jittered backoff, [`crate::retry`]); if the credential
-//! itself was contended it reads the credential's committed state and answers
-//! [`Written::Raced`] with it, else it sends the same plan again.
+//! or a throttled partition, it pauses (jittered backoff, [`crate::retry`]) and sends the same
+//! plan again: it commits if nothing it assumes changed, else the refusal brings the state.
 
 use std::collections::HashMap;
 
@@ -22,7 +21,7 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 #[cfg(test)]
 use rt_domain::exchange::Alive;
-use rt_domain::exchange::{Action, Plan, Presented, RatePlan, Revoke, SecretCheck, Snapshot, Written};
+use rt_domain::exchange::{Action, Plan, Presented, RatePlan, Revoke, SecretCheck, Written};
 use rt_domain::ports::{Contention, ExchangeWrite, StoreError};
 
 use crate::items::{self, Item, n, s};
@@ -78,16 +77,14 @@ impl DynamoStore {
                     tracing::warn!(reasons = %reasons, "exchange transaction cancelled");
                     return Err(StoreError::unavailable(format!("exchange cancelled: {reasons}")));
                 }
-                Refusal::Contended(reasons) => {
+                Refusal::Contended => {
+                    // Another request is writing this credential (or the user's item). After a
+                    // pause the same write is sent again: it holds if that request changed
+                    // nothing this plan assumes, else it is refused with the credential's state
+                    // (`ALL_OLD`) — no read in between, which under a hammered token would only
+                    // add requests to the item everyone is waiting for.
                     if !backoff.pause().await {
                         return Err(backoff.give_up("exchange"));
-                    }
-                    // Only the user item contended (another device of the user): the plan still
-                    // holds. Otherwise another request changed (or is changing) this credential.
-                    if reasons.contended(Part::Credential)
-                        && let Some(committed) = self.committed(req).await?
-                    {
-                        return Ok(Written::Raced(committed));
                     }
                 }
             }
@@ -133,16 +130,6 @@ impl DynamoStore {
                 }
                 _ => Err(unavailable(e)),
             },
-        }
-    }
-
-    /// The credential's committed state (strongly consistent), or `None` when the read is
-    /// throttled too: then the next attempt tells.
-    async fn committed(&self, req: &Presented<'_>) -> Result<Option<Option<Snapshot>>, StoreError> {
-        match self.read(&keys::credential(req.token.id())).send().await {
-            Ok(out) => Ok(Some(out.item.as_ref().map(items::snapshot_from_item).transpose()?)),
-            Err(e) if retry::is_contention_error(&e) => Ok(None),
-            Err(e) => Err(unavailable(e)),
         }
     }
 }

@@ -247,11 +247,6 @@ impl Reasons {
         self.code(part) == Some("ConditionalCheckFailed")
     }
 
-    /// Whether `part` was contended (or DynamoDB did not say which item was).
-    pub fn contended(&self, part: Part) -> bool {
-        self.0.is_empty() || self.code(part).is_some_and(retry::is_contention_reason)
-    }
-
     /// `part`'s old image, where the transaction asked for it.
     pub fn old(&self, part: Part) -> Option<&Item> {
         self.0.iter().find(|(p, _, _)| *p == part).and_then(|(_, _, item)| item.as_ref())
@@ -268,7 +263,7 @@ impl std::fmt::Display for Reasons {
 /// Why a transaction attempt was refused.
 pub(crate) enum Refusal {
     /// Contention (a conflict with another request in flight, or throttling): try again.
-    Contended(Reasons),
+    Contended,
     /// A condition (or another rule) failed.
     Cancelled(Reasons),
 }
@@ -280,11 +275,9 @@ pub(crate) fn refusal<R: std::fmt::Debug + Send + Sync + 'static>(
     parts: &[Part],
 ) -> Result<Refusal, StoreError> {
     match cancellation_codes(&e) {
-        Some(codes) if codes.iter().any(|(c, _)| retry::is_contention_reason(c)) => {
-            Ok(Refusal::Contended(Reasons::of(parts, codes)))
-        }
+        Some(codes) if codes.iter().any(|(c, _)| retry::is_contention_reason(c)) => Ok(Refusal::Contended),
         Some(codes) => Ok(Refusal::Cancelled(Reasons::of(parts, codes))),
-        None if retry::is_contention_error(&e) => Ok(Refusal::Contended(Reasons::default())),
+        None if retry::is_contention_error(&e) => Ok(Refusal::Contended),
         None => Err(unavailable(e)),
     }
 }
@@ -314,8 +307,8 @@ impl DynamoStore {
             };
             match refusal(e, &parts)? {
                 Refusal::Cancelled(reasons) => return Ok(Transaction::Cancelled(reasons)),
-                Refusal::Contended(_) if backoff.pause().await => {}
-                Refusal::Contended(_) => return Err(backoff.give_up(what)),
+                Refusal::Contended if backoff.pause().await => {}
+                Refusal::Contended => return Err(backoff.give_up(what)),
             }
         }
     }
