@@ -127,6 +127,31 @@ async fn requests_per_refresh() {
     assert_eq!(ops("reuse: revoke the family"), ["TransactWriteItems", "TransactWriteItems"]);
     assert_eq!(refresh(&app, &t1).await.status, 403);
     assert_eq!(ops("a member of a revoked family"), ["TransactWriteItems"]);
+
+    // A grant without profile claims (the seed's `openid offline_access`): the first plan
+    // guesses spa-js's grant, the refusal corrects it — one more transaction, no read.
+    let plain = app.obtain_refresh_token("phone").await;
+    ops("sign-in");
+    let p1 = refresh(&app, &plain).await.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(ops("rotate (openid offline_access)"), ["TransactWriteItems", "TransactWriteItems"]);
+    // Another client presenting it: refused by the same one write (nothing changes).
+    let other = rt_devkit::seed::native_client("Other", vec![], vec![], app.now());
+    assert!(app.store.create_client(&other).await.unwrap());
+    ops("(setup)");
+    let body = json!({"grant_type": "refresh_token", "client_id": other.id.as_str(), "refresh_token": p1});
+    assert_eq!(app.post_json("/oauth/token", &body).await.status, 403);
+    assert_eq!(ops("wrong client (+ its client read)"), ["GetItem", "TransactWriteItems"]);
+    // Expired (idle 60 s): refused by the one write, its condition false.
+    let mut expiring = app.client.clone();
+    expiring.refresh_token.rotation_type = RotationType::Rotating;
+    expiring.refresh_token.expiration_type = rt_domain::client::ExpirationType::Expiring;
+    expiring.refresh_token.infinite_idle_token_lifetime = false;
+    expiring.refresh_token.idle_token_lifetime = 60;
+    assert!(app.store.update_client(&expiring).await.unwrap());
+    app.clock.advance_secs(61);
+    ops("(setup)");
+    assert_eq!(refresh(&app, &p1).await.status, 403);
+    assert_eq!(ops("expired (+ the client read after the cache)"), ["GetItem", "TransactWriteItems"]);
 }
 
 #[tokio::test]
