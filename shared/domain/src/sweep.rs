@@ -149,9 +149,8 @@ async fn expired_credentials<S: ClientStore + CredentialStore>(
 mod tests {
     use super::*;
     use crate::client::{AppType, ExpirationType, RefreshTokenPolicy};
-    use crate::ids::{ClientId, DeviceName, Email, UserId};
+    use crate::ids::{ClientId, DeviceName, UserId};
     use crate::memory::MemoryStore;
-    use crate::password::PasswordHash;
     use crate::ports::UserStore;
     use crate::scope::Scope;
     use crate::token::RefreshToken;
@@ -178,21 +177,7 @@ mod tests {
     }
 
     async fn user(s: &MemoryStore, email: &str) -> User {
-        let u = User {
-            id: UserId::generate(),
-            email: Email::parse(email).expect("email"),
-            email_verified: false,
-            name: email.into(),
-            nickname: email.into(),
-            password_hash: PasswordHash::from_phc("unused".into()),
-            rev: 0,
-            admin: false,
-            blocked: false,
-            created_at: T0,
-            updated_at: T0,
-            sessions_after: T0,
-            live_devices: 0,
-        };
+        let u = User::fixture(email, T0);
         s.create_user(&u).await.expect("user");
         u
     }

@@ -29,3 +29,25 @@ pub struct User {
     /// written.
     pub live_devices: u32,
 }
+
+#[cfg(test)]
+impl User {
+    /// A user of the unit tests: `email`, created at `at`, at revision 0, no usable password.
+    pub(crate) fn fixture(email: &str, at: Timestamp) -> Self {
+        Self {
+            id: UserId::generate(),
+            email: Email::parse(email).unwrap_or_else(|e| panic!("{email}: {e}")),
+            email_verified: false,
+            name: email.into(),
+            nickname: email.into(),
+            password_hash: PasswordHash::from_phc("unused".into()),
+            rev: 0,
+            admin: false,
+            blocked: false,
+            created_at: at,
+            updated_at: at,
+            sessions_after: at,
+            live_devices: 0,
+        }
+    }
+}

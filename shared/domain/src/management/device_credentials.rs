@@ -180,24 +180,10 @@ mod tests {
     }
 
     async fn user(s: &MemoryStore) -> UserId {
-        let id = UserId::generate();
-        let u = crate::user::User {
-            id: id.clone(),
-            email: crate::ids::Email::parse(&format!("{}@example.com", &id.as_str()[6..14])).expect("email"),
-            email_verified: false,
-            name: "u".into(),
-            nickname: "u".into(),
-            password_hash: crate::password::PasswordHash::from_phc("unused".into()),
-            rev: 0,
-            admin: false,
-            blocked: false,
-            created_at: T0,
-            updated_at: T0,
-            sessions_after: T0,
-            live_devices: 0,
-        };
+        let u =
+            crate::user::User::fixture(&format!("{}@example.com", crate::random::alphanumeric(8).to_lowercase()), T0);
         s.create_user(&u).await.expect("user");
-        id
+        u.id
     }
 
     fn query(filter: CredentialFilter, page: u32, per_page: u32, with_total: bool) -> CredentialQuery {
