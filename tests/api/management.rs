@@ -464,6 +464,31 @@ async fn a_password_change_revokes_every_refresh_token_of_the_user() {
 }
 
 #[tokio::test]
+async fn a_block_revokes_every_refresh_token_and_an_unblock_does_not_revive_them() {
+    let app = TestApp::spawn().await;
+    let phone = app.obtain_refresh_token("phone").await;
+    let token = app.management_token(SCOPES).await;
+    let path = format!("/api/v2/users/{}", enc(app.user.user.id.as_str()));
+    let patch = |blocked: bool| {
+        let (app, path, token) = (&app, &path, &token);
+        async move { app.mgmt(Method::PATCH, path, Some(token), Some(&json!({ "blocked": blocked }))).await }
+    };
+    assert_eq!(patch(true).await.status, 200);
+    assert_eq!(app.post_delegation(&app.delegation_body(&phone)).await.status, 403, "blocked");
+    assert_eq!(patch(false).await.status, 200);
+    assert_eq!(app.post_delegation(&app.delegation_body(&phone)).await.status, 403, "still dead after the unblock");
+    assert!(app.credential_items().await.is_empty(), "its record is gone");
+    // Signing in again yields a working token.
+    let fresh = app.obtain_refresh_token("phone").await;
+    assert_eq!(app.post_delegation(&app.delegation_body(&fresh)).await.status, 200);
+    // Blocking an already blocked user changes nothing more.
+    assert_eq!(patch(true).await.status, 200);
+    let rev = rt_domain::ports::UserStore::get_user(&app.store, &app.user.user.id).await.unwrap().unwrap().rev;
+    assert_eq!(patch(true).await.status, 200);
+    assert_eq!(rt_domain::ports::UserStore::get_user(&app.store, &app.user.user.id).await.unwrap().unwrap().rev, rev);
+}
+
+#[tokio::test]
 async fn deleting_a_user_with_a_thousand_tokens() {
     let app = TestApp::spawn().await;
     let tokens = app.seed_credentials(1000, "fleet").await;

@@ -149,6 +149,11 @@ pub async fn update<S: UserStore + CredentialStore>(
         }
         if let Some(b) = patch.blocked {
             new.blocked = b;
+            if b && !old.blocked {
+                // A block revokes every refresh token for good: a later unblock must not
+                // revive them (they were issued under the old revision).
+                new.rev = old.rev.saturating_add(1);
+            }
         }
         if let Some(a) = patch.admin {
             new.admin = a;
@@ -156,14 +161,14 @@ pub async fn update<S: UserStore + CredentialStore>(
         if let Some(h) = &password {
             new.password_hash = h.clone();
             // Every refresh token was issued under the old revision: all stop working now.
-            new.rev = old.rev.saturating_add(1);
+            new.rev = new.rev.max(old.rev.saturating_add(1));
         }
         new.updated_at = now.max(old.updated_at);
         match store.update_user(&old, &new).await? {
             UpdateUser::Updated => {
                 if new.rev != old.rev {
                     let purge = store.purge_user_credentials(id, Some(new.rev), PURGE_BUDGET).await?;
-                    tracing::info!(user = %id, deleted = purge.deleted, complete = purge.complete, "password change revoked refresh tokens");
+                    tracing::info!(user = %id, deleted = purge.deleted, complete = purge.complete, "password change or block revoked refresh tokens");
                 }
                 return Ok(new);
             }
