@@ -223,14 +223,40 @@ impl Config {
 
     /// Whether cookies may be sent over plain HTTP (a loopback issuer in development).
     pub fn insecure_cookies(&self) -> bool {
-        self.issuer.starts_with("http://127.0.0.1") || self.issuer.starts_with("http://localhost")
+        insecure_issuer(&self.issuer)
     }
+}
+
+/// Whether `issuer` is plain HTTP on this machine's loopback — exactly `localhost`, `127.0.0.1`
+/// or `[::1]`, any port — where browsers do not keep `Secure` cookies. A prefix would also
+/// match `http://localhost.evil.com/`.
+fn insecure_issuer(issuer: &str) -> bool {
+    let Ok(uri) = issuer.parse::<http::Uri>() else { return false };
+    uri.scheme_str() == Some("http") && matches!(uri.host(), Some("localhost" | "127.0.0.1" | "[::1]" | "::1"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn only_an_exact_loopback_issuer_drops_secure_cookies() {
+        for yes in ["http://127.0.0.1:3000/", "http://localhost/", "http://localhost:8080/", "http://[::1]:3000/"] {
+            assert!(insecure_issuer(yes), "{yes}");
+        }
+        for no in [
+            "http://localhost.evil.com/",
+            "http://127.0.0.1.evil.com/",
+            "http://127.0.0.10/",
+            "https://localhost/",
+            "https://auth.example.com/",
+            "http://localhost@evil.com/",
+            "not a url",
+        ] {
+            assert!(!insecure_issuer(no), "{no}");
+        }
+    }
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
