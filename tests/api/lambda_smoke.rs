@@ -269,6 +269,11 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
         let port = port_of(name);
         let r = tokio::task::spawn_blocking(move || invoke(port, name, &e)).await.unwrap();
         let status = r["statusCode"].as_i64().unwrap_or(0);
+        if name != "sweep-expired" {
+            // Behind API Gateway every answer is HTTPS: browsers are told to keep to it.
+            let hsts = r["headers"]["strict-transport-security"].as_str();
+            assert_eq!(hsts, Some(rt_http::response::HSTS), "{name}: {r}");
+        }
         match name {
             "authorize" => {
                 assert_eq!(status, 200, "{r}");

@@ -50,7 +50,7 @@ async fn start<S: State>(name: &'static str) -> Result<&'static S, lambda_http::
 pub async fn run<S: State>(name: &'static str, handler: HandlerFn<S>) -> Result<(), lambda_http::Error> {
     let state = start::<S>(name).await?;
     lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<Response<Body>, Infallible>(handler(state, req).await)
+        Ok::<Response<Body>, Infallible>(crate::response::with_hsts(handler(state, req).await))
     }))
     .await
 }

@@ -39,6 +39,15 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Response<Body> {
     )
 }
 
+/// `Strict-Transport-Security` for every answer of a deployed function: API Gateway serves
+/// HTTPS only, so browsers should never try the issuer over plain HTTP (two years, subdomains
+/// included). The local server (plain HTTP on loopback) does not send it.
+pub const HSTS: &str = "max-age=63072000; includeSubDomains";
+
+pub fn with_hsts(r: Response<Body>) -> Response<Body> {
+    with_header(r, "strict-transport-security", HSTS)
+}
+
 pub fn with_header(mut r: Response<Body>, name: &'static str, value: &str) -> Response<Body> {
     if let Ok(v) = http::HeaderValue::from_str(value) {
         r.headers_mut().append(name, v);
