@@ -15,8 +15,10 @@ use crate::ids::{ClientId, DeviceCredentialId};
 use crate::ports::{ClientStore, CredentialFilter, CredentialStore, Freshness, StoreError, WALK_BATCH_MAX};
 
 pub const READ: &[&str] = &["read:device_credentials"];
-pub const DELETE: &[&str] =
-    &["delete:device_credentials", "update:current_user", "delete:current_user_device_credentials"];
+/// Only the machine scope: Auth0's `current_user` scopes allow a user's token to act on that
+/// user's own credentials, and a Management token here names no user, so they would allow
+/// any user's.
+pub const DELETE: &[&str] = &["delete:device_credentials"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialQuery {
@@ -138,6 +140,21 @@ mod tests {
     use crate::token::RefreshToken;
 
     const T0: Timestamp = Timestamp::from_secs(1_800_000_000);
+
+    #[tokio::test]
+    async fn current_user_scopes_do_not_delete_anyones_credentials() {
+        let s = MemoryStore::new();
+        let id = DeviceCredentialId::generate();
+        for scope in ["delete:current_user_device_credentials", "update:current_user"] {
+            let who = Principal { client_id: ClientId::generate(), scopes: Scope::parse(scope).expect("scope") };
+            assert!(matches!(delete(&s, &who, &id).await, Err(MgmtError::InsufficientScope(_))), "{scope}");
+        }
+        let who = Principal {
+            client_id: ClientId::generate(),
+            scopes: Scope::parse("delete:device_credentials").expect("scope"),
+        };
+        assert!(matches!(delete(&s, &who, &id).await, Err(MgmtError::NotFound(Entity::DeviceCredential))));
+    }
 
     fn reader() -> Principal {
         Principal { client_id: ClientId::generate(), scopes: Scope::parse("read:device_credentials").expect("scope") }
