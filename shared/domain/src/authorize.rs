@@ -473,21 +473,7 @@ async fn issue_tokens<S: Store, T: TokenSigner>(
     let mut credential_id = None;
     if let (true, Some(device)) = (req.offline, &req.device) {
         let token = crate::oauth_token::new_refresh_token(&req.client, &user.id, user.rev, &settings.rotation_keys);
-        let cred = DeviceCredential {
-            id: token.id().clone(),
-            client_id: req.client.id.clone(),
-            user_id: user.id.clone(),
-            user_rev: user.rev,
-            device_name: device.clone(),
-            scope: req.scope.clone(),
-            secret_hash: token.secret_hash(),
-            created_at: now,
-            created_ip: Some(address.to_owned()),
-            last_used_at: None,
-            last_ip: None,
-            use_count: 0,
-            generation: token.generation(),
-        };
+        let cred = DeviceCredential::issued(&token, &req.client.id, device, &req.scope, now, address);
         match store.issue_credential(&cred).await? {
             IssueOutcome::Issued => {}
             // The password changed or the account went away between reading and issuing.

@@ -32,6 +32,33 @@ pub struct DeviceCredential {
 }
 
 impl DeviceCredential {
+    /// The record of `token`, issued now to `client` for `device` with `scope` (never used
+    /// yet; a rotating token's family starts at its generation).
+    pub fn issued(
+        token: &crate::token::RefreshToken,
+        client_id: &ClientId,
+        device_name: &DeviceName,
+        scope: &Scope,
+        at: Timestamp,
+        ip: &str,
+    ) -> Self {
+        Self {
+            id: token.id().clone(),
+            client_id: client_id.clone(),
+            user_id: token.user().clone(),
+            user_rev: token.user_rev(),
+            device_name: device_name.clone(),
+            scope: scope.clone(),
+            secret_hash: token.secret_hash(),
+            created_at: at,
+            created_ip: Some(ip.to_owned()),
+            last_used_at: None,
+            last_ip: None,
+            use_count: 0,
+            generation: token.generation(),
+        }
+    }
+
     /// When this credential stops being accepted under `policy` (its client's, as it is now):
     /// the earlier of the absolute end (from its issue: a rotating family keeps the
     /// `created_at` of its first member) and the idle end (from its last use, or its issue);

@@ -419,21 +419,7 @@ pub async fn authorization_code<S: Store, T: TokenSigner>(
     let token = match (&record.device, client.allows_grant(GRANT_REFRESH_TOKEN)) {
         (Some(device), true) => {
             let token = new_refresh_token(&client, &user.id, user.rev, settings.keys);
-            let cred = DeviceCredential {
-                id: token.id().clone(),
-                client_id: client.id.clone(),
-                user_id: user.id.clone(),
-                user_rev: user.rev,
-                device_name: device.clone(),
-                scope: record.scope.clone(),
-                secret_hash: token.secret_hash(),
-                created_at: now,
-                created_ip: Some(record.created_ip.clone()),
-                last_used_at: None,
-                last_ip: None,
-                use_count: 0,
-                generation: token.generation(),
-            };
+            let cred = DeviceCredential::issued(&token, &client.id, device, &record.scope, now, &record.created_ip);
             Some((token, cred))
         }
         _ => None,

@@ -11,10 +11,7 @@ use rt_domain::token::SecretHash;
 
 use crate::keys::{self, attr};
 use crate::query::IndexQuery;
-use crate::{
-    ABSENT, DynamoStore, PK_NAME, PRESENT, Part, Transaction, attr_names, build_err, is_missing_map, items, retry,
-    written,
-};
+use crate::{ABSENT, DynamoStore, PK_NAME, PRESENT, Part, Transaction, attr_names, build_err, items, retry, written};
 
 impl CodeStore for DynamoStore {
     async fn put_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
@@ -53,15 +50,7 @@ impl CodeStore for DynamoStore {
             }
             None => parts.push((Part::User, self.user_is_current(&code.user_id, code.user_rev)?)),
         }
-        let result = match self.transact(&parts, "redeem code").await {
-            // A user item from before device counts: give it its (empty) map, then redeem.
-            Err(e) if is_missing_map(&e) => {
-                self.add_device_map(&code.user_id).await?;
-                self.transact(&parts, "redeem code").await?
-            }
-            other => other?,
-        };
-        match result {
+        match self.transact_counting_devices(&parts, &code.user_id, "redeem code").await? {
             Transaction::Committed => Ok(Redeem::Redeemed),
             Transaction::Cancelled(reasons) if reasons.failed(Part::Code) => Ok(Redeem::AlreadyRedeemed),
             Transaction::Cancelled(reasons) if reasons.failed(Part::User) => Ok(Redeem::UserChanged),

@@ -314,6 +314,25 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// [`Self::transact`] of a transaction that counts a token on `user`'s device map: a user
+    /// item from before device counts gets its (empty) map first, then the transaction again.
+    pub(crate) async fn transact_counting_devices(
+        &self,
+        items: &[(Part, TransactWriteItem)],
+        user: &UserId,
+        what: &str,
+    ) -> Result<Transaction, StoreError> {
+        match self.transact(items, what).await {
+            Err(e) if is_missing_map(&e) => {
+                self.add_device_map(user).await?;
+                self.transact(items, what).await
+            }
+            other => other,
+        }
+    }
+}
+
 /// Whether a transaction failed because an update names a path inside a map the item lacks
 /// (user items written before device counts).
 pub(crate) fn is_missing_map(e: &StoreError) -> bool {
@@ -590,15 +609,7 @@ impl DynamoStore {
             (Part::Credential, self.put_new(items::credential_to_item(cred))?),
             (Part::User, self.device_count(cred, 1)?),
         ];
-        let result = match self.transact(&items, "issue credential").await {
-            // A user item from before device counts: give it its (empty) map, then issue.
-            Err(e) if is_missing_map(&e) => {
-                self.add_device_map(&cred.user_id).await?;
-                self.transact(&items, "issue credential").await?
-            }
-            other => other?,
-        };
-        match result {
+        match self.transact_counting_devices(&items, &cred.user_id, "issue credential").await? {
             Transaction::Committed => Ok(IssueOutcome::Issued),
             Transaction::Cancelled(reasons) if reasons.failed(Part::User) => Ok(IssueOutcome::UserChanged),
             Transaction::Cancelled(reasons) => {
