@@ -598,6 +598,71 @@ async fn clients_crud_and_deleting_a_client_revokes_its_tokens() {
 }
 
 #[tokio::test]
+async fn a_client_cannot_give_itself_scopes_and_a_token_loses_scopes_its_client_lost() {
+    let app = TestApp::spawn().await;
+    // A machine client holding only update:clients (and read:clients) tries to give itself
+    // every scope: grants sit behind update:client_grants.
+    let (me, secret) = app.m2m_client(&["read:clients", "update:clients"]).await;
+    let token_of = |id: String, secret: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .post_json("/oauth/token", &json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret, "audience": format!("{}api/v2/", app.issuer())}))
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.json()["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let mine = token_of(me.id.to_string(), secret.clone()).await;
+    let path = format!("/api/v2/clients/{}", me.id);
+    let r = app.mgmt(Method::PATCH, &path, Some(&mine), Some(&json!({"management_scopes": SCOPES}))).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.json()["errorCode"], "insufficient_scope");
+    assert!(r.json()["message"].as_str().unwrap().contains("update:client_grants"), "{}", r.body);
+    let now = app.mgmt(Method::GET, &path, Some(&mine), None).await.json();
+    assert_eq!(now["management_scopes"], json!(["read:clients", "update:clients"]), "nothing changed");
+    // Nor can it create a client holding them.
+    let r = app
+        .mgmt(
+            Method::POST,
+            "/api/v2/clients",
+            Some(&mine),
+            Some(&json!({"name": "x", "app_type": "non_interactive", "management_scopes": ["delete:users"]})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // A caller with update:client_grants hands out only scopes it holds itself.
+    let granter = app.management_token(&["update:clients", "update:client_grants", "read:users"]).await;
+    let r = app
+        .mgmt(
+            Method::PATCH,
+            &path,
+            Some(&granter),
+            Some(&json!({"management_scopes": ["read:clients", "delete:users"]})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.json()["message"].as_str().unwrap().contains("delete:users"), "{}", r.body);
+    let r = app
+        .mgmt(Method::PATCH, &path, Some(&granter), Some(&json!({"management_scopes": ["read:clients", "read:users"]})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["management_scopes"], json!(["read:clients", "read:users"]));
+
+    // The token issued before still names update:clients, but its client no longer holds it:
+    // scopes are checked on every call, against the client as it is now.
+    let r = app.mgmt(Method::PATCH, &path, Some(&mine), Some(&json!({"name": "renamed"}))).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        app.mgmt(Method::GET, "/api/v2/users", Some(&mine), None).await.status,
+        403,
+        "read:users is not in the token"
+    );
+    assert_eq!(app.mgmt(Method::GET, &path, Some(&mine), None).await.status, 200, "read:clients is in both");
+}
+
+#[tokio::test]
 async fn clients_carry_refresh_token_settings_their_auth_method_and_logout_urls() {
     let app = TestApp::spawn().await;
     let token = app.management_token(SCOPES).await;

@@ -19,6 +19,12 @@ pub const READ: &[&str] = &["read:clients"];
 pub const CREATE: &[&str] = &["create:clients"];
 pub const UPDATE: &[&str] = &["update:clients"];
 pub const DELETE: &[&str] = &["delete:clients"];
+/// Giving a new client Management API scopes: Auth0 keeps grants behind their own scopes, so
+/// `create:clients` alone makes clients without any.
+pub const CREATE_GRANTS: &[&str] = &["create:client_grants"];
+/// Changing a client's Management API scopes: `update:clients` alone cannot (a machine client
+/// holding it would otherwise give itself every scope).
+pub const UPDATE_GRANTS: &[&str] = &["update:client_grants"];
 pub const GRANTS: &[&str] =
     &[GRANT_IMPLICIT, GRANT_REFRESH_TOKEN, GRANT_JWT_BEARER, GRANT_CLIENT_CREDENTIALS, GRANT_AUTHORIZATION_CODE];
 
@@ -257,6 +263,10 @@ pub async fn create<S: ClientStore>(
     now: Timestamp,
 ) -> Result<CreatedClient, MgmtError> {
     who.require(CREATE)?;
+    if let Some(scopes) = spec.management_scopes.as_ref().filter(|s| !s.is_empty()) {
+        who.require(CREATE_GRANTS)?;
+        who.may_grant(scopes)?;
+    }
     let app_type = spec.app_type;
     let secret = app_type.confidential().then(|| random::alphanumeric(64));
     let mut client =
@@ -289,7 +299,14 @@ pub async fn update<S: ClientStore>(
     patch: ClientPatch,
 ) -> Result<Client, MgmtError> {
     who.require(UPDATE)?;
+    if patch.management_scopes.is_some() {
+        who.require(UPDATE_GRANTS)?;
+    }
     let mut client = store.get_client(id, Freshness::Fresh).await?.ok_or(MgmtError::NotFound(Entity::Client))?;
+    if let Some(scopes) = &patch.management_scopes {
+        // Scopes the client keeps need not be held by the caller; scopes it gains must be.
+        who.may_grant(scopes.iter().filter(|s| !client.management_scopes.contains(s)))?;
+    }
     apply(&mut client, patch)?;
     if store.update_client(&client).await? { Ok(client) } else { Err(MgmtError::NotFound(Entity::Client)) }
 }

@@ -27,6 +27,8 @@ pub const SCOPES: &[&str] = &[
     "create:clients",
     "update:clients",
     "delete:clients",
+    "create:client_grants",
+    "update:client_grants",
 ];
 
 /// How long a bulk revocation may spend removing records before answering; the tokens are
@@ -44,6 +46,19 @@ impl Principal {
     /// Passes if the token has any of `scopes`.
     pub fn require(&self, scopes: &'static [&'static str]) -> Result<(), MgmtError> {
         if scopes.iter().any(|s| self.scopes.contains(s)) { Ok(()) } else { Err(MgmtError::InsufficientScope(scopes)) }
+    }
+
+    /// Passes if the token itself holds every scope in `granted`: a caller hands out only
+    /// what it has, so no chain of grants ends with more than its start.
+    pub fn may_grant<'a>(&self, granted: impl IntoIterator<Item = &'a String>) -> Result<(), MgmtError> {
+        for g in granted {
+            if !self.scopes.contains(g) {
+                // Known scopes only reach here (`apply` refuses the rest); name the missing one.
+                let missing = SCOPES.iter().position(|s| s == g).and_then(|i| SCOPES.get(i..=i)).unwrap_or(SCOPES);
+                return Err(MgmtError::InsufficientScope(missing));
+            }
+        }
+        Ok(())
     }
 }
 

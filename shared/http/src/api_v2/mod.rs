@@ -65,11 +65,13 @@ pub async fn principal(app: &Api, req: &Request) -> Result<Principal, ApiError> 
     if claims.gty.as_deref() != Some("client-credentials") || claims.sub != format!("{client_id}@clients") {
         return Err(invalid());
     }
-    // A deleted client's tokens stop working (within the 30 s client cache).
-    if app.store.get_client(&client_id, Freshness::Cached).await?.is_none() {
+    // A deleted client's tokens stop working, and a token is worth only the scopes its client
+    // still holds: both checked on every call (against the 30 s client cache).
+    let Some(client) = app.store.get_client(&client_id, Freshness::Cached).await? else {
         return Err(ApiError::Unauthorized(Unauthorized::UnknownClient));
-    }
-    let scopes = Scope::parse(&claims.scope).map_err(|_| invalid())?;
+    };
+    let granted = Scope::parse(&claims.scope).map_err(|_| invalid())?;
+    let scopes = granted.iter().filter(|s| client.management_scopes.iter().any(|held| held == s)).collect();
     Ok(Principal { client_id, scopes })
 }
 
