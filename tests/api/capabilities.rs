@@ -68,7 +68,10 @@ async fn every_function_sends_only_what_it_declares_and_uses_all_of_it() {
     let enc = |s: &str| -> String { form_urlencoded::byte_serialize(s.as_bytes()).collect() };
     let user_id = app.user.user.id.to_string();
 
-    // Sign-ins with profile claims on three devices.
+    // A failed sign-in (the throttle's counters count it), then sign-ins with profile claims
+    // on three devices (the first clears the failure).
+    let r = call!("authorize", app.login(&app.authorize_params("phone"), &app.user.email, "Wrong-password-1").await);
+    assert_eq!(r.resp.status, 401);
     let mut tokens = BTreeMap::new();
     for device in ["phone", "tablet", "laptop"] {
         let mut params = app.authorize_params(device);
@@ -216,6 +219,8 @@ async fn every_function_sends_only_what_it_declares_and_uses_all_of_it() {
 
     // The dashboard: sign in, the pages, UNLINK, Revoke all, sign out.
     let (email, password) = app.admin().await;
+    let failed = call!("dashboard-login", app.dashboard_sign_in(&email, "Wrong-password-1").await);
+    assert!(failed.is_err());
     let page = call!("dashboard-login", app.get("/dashboard/login").await);
     let login_cookie = page.header("set-cookie").unwrap().split(';').next().unwrap().to_owned();
     let form = [("login_csrf", hidden(&page.body, "login_csrf")), ("username", email), ("password", password)];

@@ -1,6 +1,10 @@
 //! Bad input: each a 4xx with the right error body, and nothing stored changes.
 
-use rt_tests::{GRANT_JWT_BEARER, INVALID_RT, TestApp, hidden_tx};
+use rt_tests::{GRANT_JWT_BEARER, INVALID_RT, TestApp, addr, hidden_tx, http_client};
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
 use serde_json::json;
 
 /// The table without rate-limit counters (which count attempts by design).
@@ -25,37 +29,116 @@ async fn wrong_password_shows_the_form_again_without_saying_whether_the_user_exi
 }
 
 #[tokio::test]
-async fn logins_are_throttled_per_account() {
+async fn an_attacker_cannot_lock_an_account_out_failures_count_per_account_and_address() {
     let app = TestApp::spawn_with(rt_tests::Options {
-        configure: Some(Box::new(|c| c.login_per_account.limit = 3)),
+        configure: Some(Box::new(|c| c.login_per_pair.limit = 3)),
         ..Default::default()
     })
     .await;
     let params = app.authorize_params("my-device");
+    let attacker = http_client(Some(addr("127.0.0.2")));
+    let (email, password) = (app.user.email.clone(), app.user.password.clone());
     for _ in 0..3 {
-        assert_eq!(app.login(&params, &app.user.email, "Wrong-password-1").await.resp.status, 401);
+        assert_eq!(app.login_with(&attacker, &params, &email, "Wrong-password-1").await.resp.status, 401);
     }
-    // Even the right password is refused now, and an unknown account is throttled the same way.
-    let r = app.login(&params, &app.user.email, &app.user.password).await;
-    assert_eq!(r.resp.status, 429);
+    // The pair (account, attacker's address) is blocked: even the right password is refused.
+    let r = app.login_with(&attacker, &params, &email, &password).await;
+    assert_eq!(r.resp.status, 429, "{}", r.resp.body);
     assert!(r.resp.header("retry-after").is_some());
     assert!(r.resp.body.contains("Too many login attempts"));
-    app.clock.advance_secs(300);
-    let r = app.login(&params, &app.user.email, &app.user.password).await;
-    assert_eq!(r.resp.status, 302, "the window resets");
+    // The owner, from its own address, is not locked out.
+    assert_eq!(app.login(&params, &email, &password).await.resp.status, 302, "the owner signs in");
+
+    // Nor is an administrator at the dashboard.
+    let (admin, admin_pw) = app.admin().await;
+    for _ in 0..5 {
+        let r = app.dashboard_sign_in_from(&attacker, &admin, "Wrong-password-1").await;
+        assert!(matches!(r, Err(ref e) if e.status == 401 || e.status == 429), "{r:?}");
+    }
+    assert!(app.dashboard_sign_in_from(&attacker, &admin, &admin_pw).await.is_err(), "blocked from there");
+    assert!(app.dashboard_sign_in(&admin, &admin_pw).await.is_ok(), "the administrator is not locked out");
+
+    // A success resets the count: failures must come in a row.
+    let other = http_client(Some(addr("127.0.0.3")));
+    for _ in 0..2 {
+        assert_eq!(app.login_with(&other, &params, &email, "Wrong-password-1").await.resp.status, 401);
+    }
+    assert_eq!(app.login_with(&other, &params, &email, &password).await.resp.status, 302);
+    for _ in 0..2 {
+        assert_eq!(app.login_with(&other, &params, &email, "Wrong-password-1").await.resp.status, 401);
+    }
+    assert_eq!(app.login_with(&other, &params, &email, &password).await.resp.status, 302, "2 + 2 is not 3 in a row");
+
+    // A password change unblocks the pair.
+    let token = app.management_token(&["update:users"]).await;
+    let fresh = "Another-password-2";
+    let path = format!("/api/v2/users/{}", urlencode(app.user.user.id.as_str()));
+    let r = app.mgmt(reqwest::Method::PATCH, &path, Some(&token), Some(&json!({"password": fresh}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(app.login_with(&attacker, &params, &email, fresh).await.resp.status, 302, "a new password, a new pair");
+
+    // And the lockout times out.
+    for _ in 0..3 {
+        assert_eq!(app.login_with(&attacker, &params, &email, "Wrong-password-1").await.resp.status, 401);
+    }
+    assert_eq!(app.login_with(&attacker, &params, &email, fresh).await.resp.status, 429);
+    app.clock.advance_secs(900);
+    assert_eq!(app.login_with(&attacker, &params, &email, fresh).await.resp.status, 302, "the lockout ended");
 }
 
 #[tokio::test]
-async fn logins_are_throttled_per_address() {
+async fn failures_from_one_address_across_accounts_slow_it_down_and_successes_are_not_counted() {
     let app = TestApp::spawn_with(rt_tests::Options {
-        configure: Some(Box::new(|c| c.login_per_address.limit = 2)),
+        configure: Some(Box::new(|c| c.login_per_address.limit = 3)),
         ..Default::default()
     })
     .await;
     let params = app.authorize_params("my-device");
+    // An office behind one NAT: many successful sign-ins from one address count nothing.
+    for _ in 0..8 {
+        assert_eq!(app.login(&params, &app.user.email, &app.user.password).await.resp.status, 302);
+    }
+    // Failures from it against many accounts do.
     assert_eq!(app.login(&params, "a@example.com", "Wrong-password-1").await.resp.status, 401);
     assert_eq!(app.login(&params, "b@example.com", "Wrong-password-1").await.resp.status, 401);
-    assert_eq!(app.login(&params, "c@example.com", "Wrong-password-1").await.resp.status, 429);
+    assert_eq!(app.login(&params, &app.user.email, "Wrong-password-1").await.resp.status, 401);
+    let r = app.login(&params, &app.user.email, &app.user.password).await;
+    assert_eq!(r.resp.status, 429, "the address is suspicious now");
+    assert!(r.resp.header("retry-after").is_some());
+    // Another address is not.
+    let elsewhere = http_client(Some(addr("127.0.0.4")));
+    assert_eq!(app.login_with(&elsewhere, &params, &app.user.email, &app.user.password).await.resp.status, 302);
+    app.clock.advance_secs(300);
+    assert_eq!(app.login(&params, &app.user.email, &app.user.password).await.resp.status, 302, "the window ended");
+}
+
+#[tokio::test]
+async fn a_sign_in_costs_the_same_for_known_and_unknown_accounts_at_every_password_length() {
+    // No timing: the work itself is compared — the DynamoDB requests and the Argon2id runs.
+    let app = TestApp::spawn().await;
+    let params = app.authorize_params("my-device");
+    let long = format!("Aa1-{}", "x".repeat(4096));
+    let mut seen = vec![];
+    for (who, email, password) in [
+        ("known, short", app.user.email.as_str(), "Wrong-password-1"),
+        ("unknown, short", "nobody@example.com", "Wrong-password-1"),
+        ("known, 4 KiB", app.user.email.as_str(), long.as_str()),
+        ("unknown, 4 KiB", "nobody@example.com", long.as_str()),
+    ] {
+        let page = app.get_authorize(&params).await;
+        let tx = hidden_tx(&page.body);
+        let cookie = page.header("set-cookie").unwrap().split(';').next().unwrap().to_owned();
+        app.layer.take_operations();
+        let before = rt_domain::password::verifications();
+        let r = app.post_login(&tx, Some(&cookie), email, password).await;
+        assert_eq!(r.resp.status, 401, "{who}: {}", r.resp.body);
+        let argon2 = rt_domain::password::verifications() - before;
+        let ops = app.layer.take_operations();
+        println!("{who:<16} Argon2id runs: {argon2}, requests: {ops:?}");
+        assert_eq!(argon2, 1, "{who}: exactly one Argon2id verification");
+        seen.push(ops);
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "the same requests in every case: {seen:?}");
 }
 
 #[tokio::test]

@@ -286,13 +286,24 @@ impl TestApp {
     /// Signs in to the dashboard over HTTP: the session cookie (`rt_admin=…`) and the CSRF
     /// token of that session, or the sign-in answer when it did not work.
     pub async fn dashboard_sign_in(&self, email: &str, password: &str) -> Result<(String, String), Resp> {
-        let page = self.get("/dashboard/login").await;
+        self.dashboard_sign_in_from(&self.http, email, password).await
+    }
+
+    /// [`Self::dashboard_sign_in`] with another HTTP client (e.g. bound to another address).
+    pub async fn dashboard_sign_in_from(
+        &self,
+        http: &reqwest::Client,
+        email: &str,
+        password: &str,
+    ) -> Result<(String, String), Resp> {
+        let page =
+            Resp::from(http.get(format!("{}/dashboard/login", self.base)).send().await.expect("GET /dashboard/login"))
+                .await;
         let login_cookie =
             page.header("set-cookie").expect("login cookie").split(';').next().expect("cookie").to_owned();
         let field = hidden(&page.body, "login_csrf");
         let r = Resp::from(
-            self.http
-                .post(format!("{}/dashboard/login", self.base))
+            http.post(format!("{}/dashboard/login", self.base))
                 .header("cookie", &login_cookie)
                 .form(&[("login_csrf", field.as_str()), ("username", email), ("password", password)])
                 .send()

@@ -10,9 +10,9 @@ use crate::code::{AuthorizationCode, CODE_LIFETIME_SECS, Challenge, Code};
 use crate::credential::DeviceCredential;
 use crate::ids::{ClientId, DeviceName, Email};
 use crate::ports::{ClientStore, Freshness, IssueOutcome, SignError, Store, StoreError, TokenSigner};
-use crate::ratelimit::{RatePolicy, address_key};
+use crate::ratelimit::count_after_read;
 use crate::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE, Scope};
-use crate::token::SecretHash;
+use crate::throttle::LoginThrottle;
 use crate::user::User;
 use std::net::IpAddr;
 
@@ -24,10 +24,8 @@ pub struct Settings {
     pub issuer: String,
     /// Lifetime of the access token returned in the fragment (`expires_in`).
     pub access_token_lifetime_secs: u32,
-    /// Login attempts per source address.
-    pub login_per_address: RatePolicy,
-    /// Login attempts per account (e-mail), whether or not it exists.
-    pub login_per_account: RatePolicy,
+    /// Failed sign-ins per address and per (account, address) pair ([`LoginThrottle`]).
+    pub login: LoginThrottle,
     /// The keys of rotating refresh-token families (a rotating client's sign-in starts one).
     pub rotation_keys: std::sync::Arc<crate::token::RotationKeys>,
 }
@@ -326,12 +324,6 @@ pub struct LoginSuccess {
     pub credential_id: Option<String>,
 }
 
-/// Rate-limit bucket for a string: 65 536 buckets, so the counters stay bounded.
-fn bucket(kind: &str, value: &str) -> String {
-    let h = SecretHash::of(value.as_bytes()).to_hex();
-    format!("{kind}#{}", h.get(..4).unwrap_or("0000"))
-}
-
 /// Checks the credentials and issues the tokens of `req`.
 #[allow(clippy::too_many_arguments)]
 pub async fn login<S: Store, T: TokenSigner>(
@@ -393,9 +385,11 @@ async fn issue_code<S: Store>(
     })
 }
 
-/// Counts the attempt against the per-address and per-account limits, then checks the
-/// password (Argon2id; a dummy verification when the account does not exist, so that both
-/// cases take as long and answer the same).
+/// Checks the password under the sign-in throttle ([`crate::throttle`]): refused at once
+/// while the address, or this account from this address, is over its failure limit; a
+/// failure counts against both, a success clears the pair. Known and unknown accounts, at
+/// every password length, cost the same reads, one Argon2id verification (a dummy one when
+/// the account does not exist) and the same writes, and answer the same.
 pub async fn authenticate<S: Store>(
     store: &S,
     settings: &Settings,
@@ -404,30 +398,45 @@ pub async fn authenticate<S: Store>(
     ip: IpAddr,
     now: Timestamp,
 ) -> Result<User, LoginError> {
-    let address = address_key(ip);
+    let throttle = &settings.login;
     let account = username.trim().to_lowercase();
-    for (key, policy) in [
-        (bucket("login-ip", &address), settings.login_per_address),
-        (bucket("login-account", &account), settings.login_per_account),
-    ] {
-        let count = crate::ratelimit::count(store, &key, policy, now).await?;
-        if !count.allowed {
-            let retry_after = policy.status(now, count.used, true).retry_after.unwrap_or(1);
-            return Err(LoginError::Throttled { retry_after });
-        }
-    }
     let user = match Email::parse(&account) {
         Ok(email) => store.get_user_by_email(&email).await?,
         Err(_) => None,
     };
-    let Some(user) = user else {
-        crate::password::verify_dummy(password);
-        return Err(LoginError::InvalidCredentials);
-    };
-    if !user.password_hash.verify(password) {
-        return Err(LoginError::InvalidCredentials);
+    let address = throttle.address_counter(ip);
+    let pair = throttle.pair_counter(&account, user.as_ref().map_or(0, |u| u.rev), ip);
+    let mut read = [None, None];
+    for ((key, policy), slot) in
+        [(&address, throttle.per_address), (&pair, throttle.per_pair)].into_iter().zip(&mut read)
+    {
+        *slot = store.read_counter(key).await?;
+        if let Some(retry_after) = slot.and_then(|c| LoginThrottle::blocks(policy, c, now)) {
+            return Err(LoginError::Throttled { retry_after });
+        }
     }
-    Ok(user)
+    let [address_read, pair_read] = read;
+    let verified = match user {
+        Some(user) if user.password_hash.verify(password) => Some(user),
+        Some(_) => None,
+        None => {
+            crate::password::verify_dummy(password);
+            None
+        }
+    };
+    match verified {
+        Some(user) => {
+            if pair_read.is_some() {
+                store.reset_counter(&pair).await?;
+            }
+            Ok(user)
+        }
+        None => {
+            count_after_read(store, &address, throttle.per_address, now, address_read).await?;
+            count_after_read(store, &pair, throttle.per_pair, now, pair_read).await?;
+            Err(LoginError::InvalidCredentials)
+        }
+    }
 }
 
 async fn issue_tokens<S: Store, T: TokenSigner>(
@@ -537,12 +546,5 @@ mod tests {
         // Expected value computed independently:
         // base64.urlsafe_b64encode(hashlib.sha256(t).digest()[:16]) in Python.
         assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNqmuWvJLU9LPUhWvmYpYn9T"), "y51Ni1ja06MvzlWB95939g");
-    }
-
-    #[test]
-    fn buckets_are_bounded() {
-        let b = bucket("login-ip", "203.0.113.9");
-        assert!(b.starts_with("login-ip#"));
-        assert_eq!(b.len(), "login-ip#".len() + 4);
     }
 }

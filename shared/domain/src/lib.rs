@@ -23,6 +23,7 @@ pub mod random;
 pub mod ratelimit;
 pub mod scope;
 pub mod sweep;
+pub mod throttle;
 pub mod token;
 pub mod user;
 pub mod user_agent;

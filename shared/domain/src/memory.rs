@@ -395,4 +395,13 @@ impl CounterStore for MemoryStore {
         s.counters.insert(key.to_owned(), step.after());
         Ok(None)
     }
+
+    async fn read_counter(&self, key: &str) -> Result<Option<Counter>, StoreError> {
+        Ok(self.state()?.counters.get(key).copied())
+    }
+
+    async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
+        self.state()?.counters.remove(key);
+        Ok(())
+    }
 }

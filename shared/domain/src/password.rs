@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -50,6 +51,14 @@ pub fn check_policy(pw: &SecretString) -> Result<(), PasswordError> {
     Ok(())
 }
 
+static VERIFICATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many password verifications this process has run (real or dummy): the sign-in's
+/// constant work is checked with it.
+pub fn verifications() -> u64 {
+    VERIFICATIONS.load(Ordering::Relaxed)
+}
+
 /// A PHC-format Argon2id hash.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PasswordHash(String);
@@ -77,13 +86,15 @@ impl PasswordHash {
     pub fn as_phc(&self) -> &str {
         &self.0
     }
-    /// Constant-time verification (inside argon2).
+    /// Constant-time verification (inside argon2). A password longer than
+    /// [`MAX_PASSWORD_BYTES`] is refused after a full verification of a fixed stand-in, so the
+    /// work does not depend on the length (nor on whether an account was found to check it).
     pub fn verify(&self, pw: &SecretString) -> bool {
-        if pw.expose_secret().len() > MAX_PASSWORD_BYTES {
-            return false;
-        }
+        VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
+        let too_long = pw.expose_secret().len() > MAX_PASSWORD_BYTES;
+        let input: &[u8] = if too_long { b"stand-in for an over-long password" } else { pw.expose_secret().as_bytes() };
         match argon2::password_hash::phc::PasswordHash::new(&self.0) {
-            Ok(parsed) => argon2().verify_password(pw.expose_secret().as_bytes(), &parsed).is_ok(),
+            Ok(parsed) => argon2().verify_password(input, &parsed).is_ok() && !too_long,
             Err(_) => false,
         }
     }

@@ -105,7 +105,8 @@ pub trait UserStore: Send + Sync {
     /// One strongly consistent `GetItem`.
     fn get_user(&self, id: &UserId) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
 
-    /// Two strongly consistent `GetItem`s: the e-mail item, then the user.
+    /// Two strongly consistent `GetItem`s: the e-mail item, then the user — two for an unknown
+    /// e-mail as well (of a user that never exists), so that both take as long.
     fn get_user_by_email(&self, email: &Email) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
 
     /// Replaces `old` by `new` (same id): one `TransactWriteItems`, conditional on the stored
@@ -298,6 +299,13 @@ pub trait CounterStore: Send + Sync {
         key: &str,
         step: Step,
     ) -> impl Future<Output = Result<Option<Option<Counter>>, StoreError>> + Send;
+
+    /// The counter `key` as stored. One eventually consistent `GetItem` (0.5 RCU): a check
+    /// before the work it guards, which a racing write may pass by a request or two.
+    fn read_counter(&self, key: &str) -> impl Future<Output = Result<Option<Counter>, StoreError>> + Send;
+
+    /// Removes the counter `key` (done, too, when there is none). One `DeleteItem`.
+    fn reset_counter(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// How a redemption of an authorization code ended.

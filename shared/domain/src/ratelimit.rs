@@ -114,8 +114,23 @@ pub async fn count<S: CounterStore>(
     policy: RatePolicy,
     now: Timestamp,
 ) -> Result<Count, StoreError> {
+    count_after_read(store, key, policy, now, None).await
+}
+
+/// [`count`], planning the first step from `read`, the counter as just read (`None`: read
+/// as absent, or not read), so that a counter read before costs one write, not two.
+pub async fn count_after_read<S: CounterStore>(
+    store: &S,
+    key: &str,
+    policy: RatePolicy,
+    now: Timestamp,
+    read: Option<Counter>,
+) -> Result<Count, StoreError> {
     let window = policy.window(now).index;
-    let mut step = Step::Start { window };
+    let mut step = match policy.step(window, read) {
+        Ok(step) => step,
+        Err(used) => return Ok(Count { used, allowed: false }),
+    };
     let rounds = (policy.limit as usize).saturating_add(4).min(64);
     for _ in 0..rounds {
         match store.write_counter(key, step).await? {

@@ -103,8 +103,11 @@ async fn world() -> World {
         sign_in: authorize::Settings {
             issuer: ISSUER.into(),
             access_token_lifetime_secs: 3600,
-            login_per_address: RatePolicy { limit: 20, window_secs: 300 },
-            login_per_account: policy,
+            login: rt_domain::throttle::LoginThrottle::new(
+                RatePolicy { limit: 20, window_secs: 300 },
+                policy,
+                secrecy::SecretBox::new(Box::new([7; 32])),
+            ),
             rotation_keys: std::sync::Arc::new(RotationKeys::new(&secrecy::SecretBox::new(Box::new([9; 32])))),
         },
         delegation: delegation::Settings { issuer: ISSUER.into(), policy, max_addresses: 2, hints: Default::default() },
@@ -205,7 +208,7 @@ async fn without_offline_access_no_refresh_token_is_issued() {
 }
 
 #[tokio::test]
-async fn a_wrong_password_and_an_unknown_account_answer_alike_and_the_account_is_throttled() {
+async fn a_wrong_password_and_an_unknown_account_answer_alike_and_the_pair_is_throttled() {
     let w = world().await;
     assert!(matches!(sign_in(&w, "wrong").await, Err(LoginError::InvalidCredentials)));
     let req = authorize_request(&w, "openid").await;
@@ -214,13 +217,18 @@ async fn a_wrong_password_and_an_unknown_account_answer_alike_and_the_account_is
         authorize::login(&w.store, &w.signer, &w.sign_in, &req, "nobody@example.com", &pw, ip("203.0.113.1"), NOW)
             .await;
     assert!(matches!(unknown, Err(LoginError::InvalidCredentials)));
-    // The account's limit is 3 attempts per window: the right password does not get through.
+    // 3 failures in a row for (ada, 203.0.113.1): the right password does not get through
+    // from there.
     assert!(matches!(sign_in(&w, "wrong").await, Err(LoginError::InvalidCredentials)));
     assert!(matches!(sign_in(&w, "wrong").await, Err(LoginError::InvalidCredentials)));
     match sign_in(&w, PASSWORD).await {
         Err(LoginError::Throttled { retry_after }) => assert!((1..=60).contains(&retry_after)),
         other => panic!("throttled, got {other:?}"),
     }
+    // From another address it does: the account is not locked.
+    let elsewhere =
+        authorize::login(&w.store, &w.signer, &w.sign_in, &req, "ada@example.com", &pw, ip("198.51.100.7"), NOW).await;
+    assert!(elsewhere.is_ok(), "{elsewhere:?}");
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use rt_domain::clock::{Clock, SystemClock};
+use rt_domain::throttle::LoginThrottle;
 use rt_domain::token::RotationKeys;
 use rt_domain::{authorize, delegation};
 use rt_jwt::{SigningKey, VerifyingKey};
@@ -167,8 +168,11 @@ impl App {
         let authorize = authorize::Settings {
             issuer: config.issuer.clone(),
             access_token_lifetime_secs: config.access_token_lifetime_secs,
-            login_per_address: config.login_per_address,
-            login_per_account: config.login_per_account,
+            login: LoginThrottle::new(
+                config.login_per_address,
+                config.login_per_pair,
+                keys.derive_secret("sign-in throttle counters"),
+            ),
             // Derived from the signing key: a key rotation must keep it (ARCHITECTURE.md).
             rotation_keys: std::sync::Arc::new(RotationKeys::new(&keys.derive_secret("refresh token rotation"))),
         };

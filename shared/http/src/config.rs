@@ -22,7 +22,8 @@ pub const EXCHANGE_RATE_LIMIT: &str = "EXCHANGE_RATE_LIMIT";
 pub const EXCHANGE_RATE_WINDOW_SECONDS: &str = "EXCHANGE_RATE_WINDOW_SECONDS";
 pub const EXCHANGE_MAX_ADDRESSES: &str = "EXCHANGE_MAX_ADDRESSES";
 pub const LOGIN_LIMIT_PER_ADDRESS: &str = "LOGIN_LIMIT_PER_ADDRESS";
-pub const LOGIN_LIMIT_PER_ACCOUNT: &str = "LOGIN_LIMIT_PER_ACCOUNT";
+pub const LOGIN_LIMIT_PER_ACCOUNT_ADDRESS: &str = "LOGIN_LIMIT_PER_ACCOUNT_ADDRESS";
+pub const LOGIN_LOCKOUT_SECONDS: &str = "LOGIN_LOCKOUT_SECONDS";
 pub const LOGIN_WINDOW_SECONDS: &str = "LOGIN_WINDOW_SECONDS";
 
 #[derive(Debug, thiserror::Error)]
@@ -151,8 +152,10 @@ pub struct Config {
     pub exchange_rate: RatePolicy,
     /// Distinct source addresses one refresh token may be used from in one window.
     pub exchange_max_addresses: u32,
+    /// Failed sign-ins from one address, across accounts, per window.
     pub login_per_address: RatePolicy,
-    pub login_per_account: RatePolicy,
+    /// Failed sign-ins in a row for one (account, address) pair; the window is the lockout.
+    pub login_per_pair: RatePolicy,
     /// Lifetime of access tokens returned by `/authorize`.
     pub access_token_lifetime_secs: u32,
 }
@@ -168,7 +171,8 @@ impl Config {
         EXCHANGE_RATE_WINDOW_SECONDS,
         EXCHANGE_MAX_ADDRESSES,
         LOGIN_LIMIT_PER_ADDRESS,
-        LOGIN_LIMIT_PER_ACCOUNT,
+        LOGIN_LIMIT_PER_ACCOUNT_ADDRESS,
+        LOGIN_LOCKOUT_SECONDS,
         LOGIN_WINDOW_SECONDS,
     ];
 
@@ -213,9 +217,9 @@ impl Config {
                 limit: number(LOGIN_LIMIT_PER_ADDRESS, 100, 1..=100_000)?,
                 window_secs: login_window,
             },
-            login_per_account: RatePolicy {
-                limit: number(LOGIN_LIMIT_PER_ACCOUNT, 10, 1..=10_000)?,
-                window_secs: login_window,
+            login_per_pair: RatePolicy {
+                limit: number(LOGIN_LIMIT_PER_ACCOUNT_ADDRESS, 10, 1..=10_000)?,
+                window_secs: number(LOGIN_LOCKOUT_SECONDS, 900, 1..=86_400)?,
             },
             access_token_lifetime_secs: 7200,
         })

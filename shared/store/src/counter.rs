@@ -52,4 +52,22 @@ impl CounterStore for DynamoStore {
             },
         }
     }
+
+    async fn read_counter(&self, name: &str) -> Result<Option<Counter>, StoreError> {
+        let out = self.read(&keys::counter(name)).consistent_read(false).send().await.map_err(unavailable)?;
+        out.item.as_ref().map(items::counter_from).transpose()
+    }
+
+    async fn reset_counter(&self, name: &str) -> Result<(), StoreError> {
+        let key = keys::counter(name);
+        self.ddb
+            .delete_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(key.pk))
+            .key(keys::SK, s(key.sk))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
 }

@@ -509,6 +509,9 @@ impl UserStore for DynamoStore {
 
     async fn get_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         let Some(item) = self.get_item(&keys::email(email)).await? else {
+            // The second read an existing account costs, of a user that never exists: an
+            // unknown e-mail takes as long as a known one (no sign-in timing oracle).
+            self.get_user(&UserId::from_bytes([0; 12])).await?;
             return Ok(None);
         };
         let id = items::get_s(&item, keys::attr::USER_ID)?;

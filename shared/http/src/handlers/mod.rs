@@ -103,11 +103,13 @@ pub const FUNCTIONS: &[Function] = &[
         name: "authorize",
         handler: Handler::App(authorize::handle),
         table: &[
-            // the client; the login's e-mail item and user
-            table(GetItem, &["CLIENT#*", "EMAIL#*", "USER#*"]),
-            // the two login counters; issuing: one more live token on the user's device,
-            // conditional on its revision (with the credential's put)
+            // the client; the login's e-mail item and user; the sign-in throttle's counters
+            table(GetItem, &["CLIENT#*", "EMAIL#*", "USER#*", "RL#login-*"]),
+            // a failure counts on the two throttle counters; issuing: one more live token on
+            // the user's device, conditional on its revision (with the credential's put)
             table(UpdateItem, &["RL#login-*", "USER#*"]),
+            // a success clears its (account, address) counter
+            table(DeleteItem, &["RL#login-*"]),
             // implicit flow: the credential; code flow: the code (by its hash)
             table(PutItem, &["DCR#*", "CODE#*"]),
         ],
@@ -261,10 +263,12 @@ pub const FUNCTIONS: &[Function] = &[
         name: "dashboard-login",
         handler: Handler::App(dashboard::dashboard_login),
         table: &[
-            // the session's user; the login's e-mail item and user
-            table(GetItem, &["USER#*", "EMAIL#*"]),
-            // the login counters; signing out (`sessions_after`)
+            // the session's user; the login's e-mail item and user; the throttle's counters
+            table(GetItem, &["USER#*", "EMAIL#*", "RL#login-*"]),
+            // a failure counts on the throttle's counters; signing out (`sessions_after`)
             table(UpdateItem, &["RL#login-*", "USER#*"]),
+            // a success clears its (account, address) counter
+            table(DeleteItem, &["RL#login-*"]),
         ],
     },
     Function {
