@@ -12,7 +12,9 @@ use rt_domain::code::{AuthorizationCode, Challenge, Code, Redemption};
 use rt_domain::exchange::{self, Hints, Outcome, Presented, Rejection};
 use rt_domain::ids::{ClientId, Email, UserId};
 use rt_domain::password::PasswordHash;
-use rt_domain::ports::{CreateUser, CredentialFilter, Freshness, IssueOutcome, PageRequest, Redeem, Store, UpdateUser};
+use rt_domain::ports::{
+    CreateUser, CredentialFilter, Freshness, IssueOutcome, PageRequest, Redeem, Store, UpdateUser, WalkCursor,
+};
 use rt_domain::ratelimit::{self, RatePolicy};
 use rt_domain::scope::Scope;
 use rt_domain::token::{RefreshToken, RotationKeys};
@@ -160,6 +162,28 @@ async fn users_list_by_email_prefix<S: Store>(s: &S) {
     assert_eq!(emails(s.list_users(None, PageRequest { page: 1, per_page: 3 }).await.unwrap()), ["carol@example.com"]);
     assert_eq!(s.count_users(Some("al")).await.unwrap(), 2);
     assert_eq!(s.count_users(None).await.unwrap(), 4);
+
+    // Checkpoint walks: every user once, in e-mail order, whatever the batch size.
+    let walk = |prefix: Option<&'static str>, after: Option<&'static str>, limit: u32| async move {
+        let mut seen = vec![];
+        let mut cursor = after.map(|a| WalkCursor::new(a.into()));
+        loop {
+            let b = s.walk_users(prefix, cursor.as_ref(), limit).await.unwrap();
+            seen.extend(emails(b.items));
+            match b.next {
+                Some(n) => cursor = Some(n),
+                None => break seen,
+            }
+        }
+    };
+    let every = ["al@example.com", "alice@example.org", "bob@example.com", "carol@example.com"];
+    assert_eq!(walk(None, None, 1).await, every);
+    assert_eq!(walk(None, None, 3).await, every);
+    assert_eq!(walk(Some("al"), None, 1).await, ["al@example.com", "alice@example.org"]);
+    assert_eq!(walk(None, Some("alice@example.org"), 2).await, ["bob@example.com", "carol@example.com"]);
+    // A cursor from a caller: before the prefix starts at the prefix, past it finds nothing.
+    assert_eq!(walk(Some("b"), Some("a"), 5).await, ["bob@example.com"]);
+    assert_eq!(walk(Some("al"), Some("zzz"), 5).await, Vec::<String>::new());
 }
 
 async fn issuing_requires_the_current_user<S: Store>(s: &S) {

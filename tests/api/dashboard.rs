@@ -181,12 +181,25 @@ async fn users_list_searches_and_pages() {
     }
     let (cookie, _) = app.dashboard_sign_in(&admin, &password).await.unwrap();
     let all = app.dashboard_get("/dashboard/users", &cookie).await;
-    assert!(all.body.contains("27 in all") && all.body.contains("Page 1 of 2"), "{}", all.body);
+    assert!(all.body.contains("27 in all") && all.body.contains("20 shown"), "{}", all.body);
+    assert!(!all.body.contains("First page"));
     let found = app.dashboard_get("/dashboard/users?q=ZZ-1", &cookie).await;
     assert!(found.body.contains("10 in all"), "prefix search, case-insensitive");
     assert!(found.body.contains("zz-10@example.com") && !found.body.contains("zz-20@example.com"));
-    let second = app.dashboard_get("/dashboard/users?page=1", &cookie).await;
-    assert!(second.body.contains("Page 2 of 2") && second.body.contains("zz-24@example.com"));
+    assert!(!found.body.contains(">Next<"), "one page");
+    // The next page by checkpoint (the link the page shows).
+    let next = rt_tests::link(&all.body, "Next").replace("&amp;", "&");
+    assert!(next.starts_with("/dashboard/users?from="), "{next}");
+    let second = app.dashboard_get(&next, &cookie).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert!(second.body.contains("7 shown") && second.body.contains("zz-24@example.com"), "{}", second.body);
+    assert!(!second.body.contains("zz-00@example.com") && !second.body.contains(">Next<"));
+    assert!(second.body.contains("First page"));
+    // Bounded input: a search longer than any e-mail address, a forged checkpoint.
+    let long = app.dashboard_get(&format!("/dashboard/users?q={}", "a".repeat(2000)), &cookie).await;
+    assert_eq!(long.status, 400, "{}", long.body);
+    assert!(long.body.contains("longer than any e-mail address"));
+    assert_eq!(app.dashboard_get("/dashboard/users?from=%25%25%25", &cookie).await.status, 400);
     let user = app.dashboard_get(&app.dashboard_user_path(), &cookie).await;
     assert!(user.body.contains(app.user.user.id.as_str()) && user.body.contains("Details"));
     assert_eq!(app.dashboard_get("/dashboard/users/auth0%7C000000000000000000000000", &cookie).await.status, 404);

@@ -439,6 +439,59 @@ async fn users_crud() {
 }
 
 #[tokio::test]
+async fn users_are_paged_by_checkpoint_and_offset_pages_stay_shallow() {
+    let app = TestApp::spawn().await;
+    for i in 0..23 {
+        let u =
+            rt_devkit::seed::user(&format!("cp-{i:02}@example.com"), "Passw0rd-cp", "Cp", false, app.now()).unwrap();
+        rt_domain::ports::UserStore::create_user(&app.store, &u).await.unwrap();
+    }
+    let token = app.management_token(&["read:users"]).await;
+    let get = |q: String| {
+        let (app, token) = (&app, &token);
+        async move { app.mgmt(Method::GET, &format!("/api/v2/users?{q}"), Some(token), None).await }
+    };
+    // Checkpoint paging: every user once, in e-mail order, without gaps.
+    let mut seen = vec![];
+    let mut from = String::new();
+    let mut pages = 0;
+    loop {
+        let r = get(format!("q={}&take=5&from={from}", enc("email:cp-*"))).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v = r.json();
+        pages += 1;
+        seen.extend(v["users"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap().to_owned()));
+        match v.get("next").and_then(Value::as_str) {
+            Some(n) => from = enc(n),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 5);
+    let expected: Vec<String> = (0..23).map(|i| format!("cp-{i:02}@example.com")).collect();
+    assert_eq!(seen, expected);
+    // Without a search, the whole table by checkpoint: the 23, the app's user, the m2m's none.
+    let first = get("take=100".into()).await.json();
+    assert_eq!(first["users"].as_array().unwrap().len(), 24);
+    assert!(first.get("next").is_none(), "the last page has no next");
+
+    // Offset pages reach the first 1,000 results, no deeper (they read what they skip).
+    assert_eq!(get("page=9&per_page=100".into()).await.status, 200);
+    let deep = get("page=10&per_page=100".into()).await;
+    assert_eq!(deep.status, 400, "{}", deep.body);
+    assert!(deep.body.contains("from and take"), "{}", deep.body);
+    assert_eq!(get("page=100000&per_page=100".into()).await.status, 400);
+    // Checkpoints are opaque and checked; they do not mix with offsets.
+    for bad in ["from=%25%25", "take=0", "take=101", "take=5&page=1", "take=5&include_totals=true"] {
+        let r = get(bad.into()).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert_eq!(r.json()["errorCode"], "invalid_query_string", "{bad}");
+    }
+    // Bounded q: 400, never a DynamoDB error.
+    let r = get(format!("q={}", "a".repeat(2048))).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
+#[tokio::test]
 async fn a_password_change_revokes_every_refresh_token_of_the_user() {
     let app = TestApp::spawn().await;
     let live = app.obtain_refresh_token("phone").await;

@@ -638,6 +638,13 @@ pub fn credential(
 }
 
 /// The `tx` hidden field of a login page.
+/// The `href` of the link whose text is `text` in `html` (as the page escapes it).
+pub fn link(html: &str, text: &str) -> String {
+    let end = html.find(&format!(">{text}</a>")).unwrap_or_else(|| panic!("no link {text:?} in {html}"));
+    let start = html[..end].rfind("href=\"").expect("href") + "href=\"".len();
+    html[start..end].split('"').next().expect("quoted").to_owned()
+}
+
 pub fn hidden_tx(html: &str) -> String {
     hidden(html, "tx")
 }

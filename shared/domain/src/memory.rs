@@ -18,7 +18,7 @@ use crate::exchange::{self, Action, Snapshot, Written};
 use crate::ids::{ClientId, DeviceCredentialId, Email, UserId};
 use crate::ports::{
     ClientStore, CodeStore, Contention, CounterStore, CreateUser, CredentialBatch, CredentialFilter, CredentialStore,
-    ExchangeWrite, Freshness, IssueOutcome, PageRequest, Purge, Redeem, StoreError, UpdateUser, UserStore,
+    ExchangeWrite, Freshness, IssueOutcome, PageRequest, Purge, Redeem, StoreError, UpdateUser, UserBatch, UserStore,
     WALK_BATCH_MAX, WalkCursor,
 };
 use crate::ratelimit::{Counter, Step};
@@ -178,6 +178,28 @@ impl UserStore for MemoryStore {
             .filter(|(e, _)| prefix.is_none_or(|p| e.as_str().starts_with(p)))
             .filter_map(|(_, id)| s.users.get(id).map(|u| s.read(u)));
         Ok(page(matching, p))
+    }
+
+    async fn walk_users(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&WalkCursor>,
+        limit: u32,
+    ) -> Result<UserBatch, StoreError> {
+        let s = self.state()?;
+        let limit = limit.clamp(1, WALK_BATCH_MAX) as usize;
+        let mut rest: Vec<User> = s
+            .emails
+            .iter()
+            .filter(|(e, _)| prefix.is_none_or(|p| e.as_str().starts_with(p)))
+            .filter(|(e, _)| after.is_none_or(|a| e.as_str() > a.as_str()))
+            .filter_map(|(_, id)| s.users.get(id).map(|u| s.read(u)))
+            .take(limit + 1)
+            .collect();
+        let more = rest.len() > limit;
+        rest.truncate(limit);
+        let next = if more { rest.last().map(|u| WalkCursor::new(u.email.to_string())) } else { None };
+        Ok(UserBatch { items: rest, next })
     }
 
     async fn count_users(&self, prefix: Option<&str>) -> Result<u64, StoreError> {

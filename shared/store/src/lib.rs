@@ -25,7 +25,8 @@ use rt_domain::clock::{Clock, SystemClock, Timestamp};
 use rt_domain::credential::DeviceCredential;
 use rt_domain::ids::{ClientId, Email, UserId};
 use rt_domain::ports::{
-    ClientStore, CreateUser, Freshness, IssueOutcome, PageRequest, StoreError, UpdateUser, UserStore,
+    ClientStore, CreateUser, Freshness, IssueOutcome, PageRequest, StoreError, UpdateUser, UserBatch, UserStore,
+    WalkCursor,
 };
 use rt_domain::user::User;
 
@@ -566,6 +567,21 @@ impl UserStore for DynamoStore {
     async fn list_users(&self, prefix: Option<&str>, page: PageRequest) -> Result<Vec<User>, StoreError> {
         let q = query::IndexQuery::gsi1(keys::ALL_USERS.into(), prefix.map(str::to_owned));
         self.query_page(&q, page).await?.iter().map(items::user_from_item).collect()
+    }
+
+    async fn walk_users(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&WalkCursor>,
+        limit: u32,
+    ) -> Result<UserBatch, StoreError> {
+        let q = query::IndexQuery::gsi1(keys::ALL_USERS.into(), prefix.map(str::to_owned));
+        let limit = limit.clamp(1, rt_domain::ports::WALK_BATCH_MAX);
+        let (items, next) = self.walk_page(&q, after.map(WalkCursor::as_str), limit).await?;
+        Ok(UserBatch {
+            items: items.iter().map(items::user_from_item).collect::<Result<_, _>>()?,
+            next: next.map(WalkCursor::new),
+        })
     }
 
     async fn count_users(&self, prefix: Option<&str>) -> Result<u64, StoreError> {

@@ -123,20 +123,43 @@ impl DynamoStore {
         limit: u32,
     ) -> Result<(Vec<Item>, Option<String>), StoreError> {
         let prefix = q.prefix.clone().unwrap_or_default();
-        let to = keys::prefix_end(&prefix);
-        let from = after.map_or(prefix, str::to_owned);
-        // `BETWEEN` includes the cursor's own entry: ask for one more.
+        // A cursor may come from a caller (checkpoint paging): one before the prefix starts
+        // the walk at the prefix, one past its end finds nothing (DynamoDB refuses a `BETWEEN`
+        // whose bounds are reversed).
+        let after = after.filter(|a| *a >= prefix.as_str());
+        let from = after.map_or(prefix.clone(), str::to_owned);
+        let to = (!prefix.is_empty()).then(|| keys::prefix_end(&prefix));
+        if to.as_ref().is_some_and(|to| from > *to) {
+            return Ok((vec![], None));
+        }
+        let condition = match (&to, from.is_empty()) {
+            (Some(_), _) => "#pk = :pk AND #sk BETWEEN :from AND :to",
+            (None, false) => "#pk = :pk AND #sk >= :from",
+            (None, true) => "#pk = :pk",
+        };
+        // `BETWEEN` and `>=` include the cursor's own entry: ask for one more.
         let ask = i32::try_from(limit.saturating_add(u32::from(after.is_some()))).unwrap_or(i32::MAX);
         let parts = try_join_all(q.pks.iter().map(|pk| {
+            let mut values = vec![(":pk", s(pk))];
+            if !from.is_empty() {
+                values.push((":from", s(from.clone())));
+            }
+            if let Some(to) = &to {
+                values.push((":to", s(to.clone())));
+            }
+            // Every placeholder must be used: `#sk` only with a bound on it.
+            let names = if from.is_empty() {
+                attr_names([("#pk", q.pk_attr)])
+            } else {
+                attr_names([("#pk", q.pk_attr), ("#sk", q.sk_attr)])
+            };
             self.ddb
                 .query()
                 .table_name(&self.table)
                 .index_name(q.index)
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
-                .set_expression_attribute_names(Some(attr_names([("#pk", q.pk_attr), ("#sk", q.sk_attr)])))
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":from", s(from.clone()))
-                .expression_attribute_values(":to", s(to.clone()))
+                .key_condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
                 .limit(ask)
                 .send()
         }))

@@ -8,7 +8,7 @@ use super::{Conflict, Entity, MgmtError, PURGE_BUDGET, Page, Paging, Principal};
 use crate::clock::Timestamp;
 use crate::ids::{Email, UserId};
 use crate::password::{self, PasswordError, PasswordHash};
-use crate::ports::{CreateUser, CredentialStore, Purge, StoreError, UpdateUser, UserStore};
+use crate::ports::{CreateUser, CredentialStore, Purge, StoreError, UpdateUser, UserBatch, UserStore, WalkCursor};
 use crate::user::User;
 
 pub const READ: &[&str] = &["read:users"];
@@ -86,6 +86,36 @@ pub async fn list<S: UserStore>(store: &S, who: &Principal, q: UserQuery) -> Res
             let items = store.list_users(prefix, page).await?;
             let total = if with_total { Some(store.count_users(prefix).await?) } else { None };
             Ok(Page { items, request: page, total })
+        }
+    }
+}
+
+/// Checkpoint paging (Auth0's `from`/`take`): up to `take` users after the checkpoint `from`,
+/// and the checkpoint of the next page (`None`: the last page). The cost of a page does not
+/// depend on how deep it is, unlike offset pages, which read every entry they skip.
+pub async fn list_from<S: UserStore>(
+    store: &S,
+    who: &Principal,
+    search: Option<UserSearch>,
+    from: Option<WalkCursor>,
+    take: u32,
+) -> Result<UserBatch, MgmtError> {
+    who.require(READ)?;
+    match search {
+        Some(UserSearch::Exact(email)) => {
+            let items = match from {
+                // One match at most: it was on the first page.
+                Some(_) => vec![],
+                None => store.get_user_by_email(&email).await?.into_iter().collect(),
+            };
+            Ok(UserBatch { items, next: None })
+        }
+        search => {
+            let prefix = match &search {
+                Some(UserSearch::Prefix(p)) if !p.is_empty() => Some(p.as_str()),
+                _ => None,
+            };
+            Ok(store.walk_users(prefix, from.as_ref(), take).await?)
         }
     }
 }

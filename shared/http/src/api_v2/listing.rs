@@ -3,8 +3,10 @@
 //! envelope `{start, limit, length, total, <key>: […]}`.
 
 use crate::params::Params;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rt_domain::management::{Page, Paging};
-use rt_domain::ports::PageRequest;
+use rt_domain::ports::{PageRequest, WalkCursor};
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
@@ -42,6 +44,72 @@ pub fn parse_page(p: &Params) -> Result<PageRequest, ApiError> {
         page: num("page", 0, 0..=100_000)?,
         per_page: num("per_page", DEFAULT_PER_PAGE, 1..=MAX_PER_PAGE)?,
     })
+}
+
+/// Results an offset page may reach (`(page + 1) × per_page`), as Auth0 limits user
+/// searches: an offset page reads every entry it skips, so deeper pages take a checkpoint.
+pub const MAX_OFFSET_RESULTS: u64 = 1_000;
+
+/// [`parse_paging`] for a listing that also offers checkpoints: refuses pages past
+/// [`MAX_OFFSET_RESULTS`] and points to `from`/`take`.
+pub fn parse_shallow_paging(p: &Params) -> Result<Paging, ApiError> {
+    let paging = parse_paging(p)?;
+    if paging.page.skip() + u64::from(paging.page.per_page) > MAX_OFFSET_RESULTS {
+        return Err(bad(format!(
+            "Query validation error: you can only page through the first {MAX_OFFSET_RESULTS} records with page and \
+             per_page; use from and take (checkpoint paging) to read further"
+        )));
+    }
+    Ok(paging)
+}
+
+/// Longest checkpoint accepted in `from`.
+pub const MAX_CHECKPOINT_LEN: usize = 1024;
+
+/// A checkpoint as the caller sees it: opaque (base64url of the store's position).
+pub fn checkpoint(position: &WalkCursor) -> String {
+    URL_SAFE_NO_PAD.encode(position.as_str())
+}
+
+/// Checkpoint paging, when the query asks for it (`from` or `take`): the position after which
+/// to read and how many (`take`, 1 to 100, default 50). `page` and `include_totals` do not
+/// combine with it.
+pub fn parse_checkpoint(p: &Params) -> Result<Option<(Option<WalkCursor>, u32)>, ApiError> {
+    if p.get("from").is_none() && p.get("take").is_none() {
+        return Ok(None);
+    }
+    if p.get("page").is_some() || p.get("per_page").is_some() || p.get("include_totals").is_some() {
+        return Err(bad(
+            "Query validation error: from and take (checkpoint paging) do not combine with page, per_page or \
+             include_totals"
+                .into(),
+        ));
+    }
+    let take =
+        match p.get("take") {
+            None => DEFAULT_PER_PAGE,
+            Some(v) => v.parse::<u32>().ok().filter(|n| (1..=MAX_PER_PAGE).contains(n)).ok_or_else(|| {
+                bad(format!("Query validation error: 'take' must be an integer in 1..={MAX_PER_PAGE}"))
+            })?,
+        };
+    let from = match p.get("from").filter(|f| !f.is_empty()) {
+        None => None,
+        Some(f) => Some(
+            decode_checkpoint(f)
+                .ok_or_else(|| bad("Query validation error: 'from' is not a checkpoint this API returned".into()))?,
+        ),
+    };
+    Ok(Some((from, take)))
+}
+
+/// A checkpoint made by [`checkpoint`] (bounded, printable), or `None`.
+pub fn decode_checkpoint(f: &str) -> Option<WalkCursor> {
+    (f.len() <= MAX_CHECKPOINT_LEN)
+        .then(|| URL_SAFE_NO_PAD.decode(f).ok())
+        .flatten()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|s| !s.chars().any(char::is_control))
+        .map(WalkCursor::new)
 }
 
 /// The page and `include_totals` (default false).
@@ -132,6 +200,21 @@ mod tests {
             Fields::parse(&params(&[("fields", "type"), ("include_fields", "false")]), &["id", "type"]).expect("ok");
         assert_eq!(select(&f, json!({"id":"a","type":"c"})), json!({"id":"a"}));
         assert!(Fields::parse(&params(&[("fields", "secret")]), &["id"]).is_err());
+    }
+
+    #[test]
+    fn offset_pages_are_shallow_and_checkpoints_opaque_and_checked() {
+        assert!(parse_shallow_paging(&params(&[("page", "9"), ("per_page", "100")])).is_ok());
+        assert!(parse_shallow_paging(&params(&[("page", "10"), ("per_page", "100")])).is_err());
+        assert!(parse_shallow_paging(&params(&[("page", "100000"), ("per_page", "100")])).is_err());
+        assert_eq!(parse_checkpoint(&params(&[])).ok(), Some(None));
+        let c = checkpoint(&WalkCursor::new("ada@example.com".into()));
+        let (from, take) = parse_checkpoint(&params(&[("from", &c), ("take", "10")])).ok().flatten().expect("some");
+        assert_eq!((from.as_ref().map(WalkCursor::as_str), take), (Some("ada@example.com"), 10));
+        assert!(parse_checkpoint(&params(&[("take", "101")])).is_err());
+        assert!(parse_checkpoint(&params(&[("from", "not base64!")])).is_err());
+        assert!(parse_checkpoint(&params(&[("from", &"A".repeat(2000))])).is_err());
+        assert!(parse_checkpoint(&params(&[("from", &c), ("page", "1")])).is_err());
     }
 
     #[test]

@@ -1,19 +1,20 @@
 //! `/api/v2/users`: Auth0's user object, the `q` search, the bodies of `POST` and `PATCH`.
 
+use crate::params::Params;
 use lambda_http::Request;
 use rt_domain::clock::Timestamp;
 use rt_domain::ids::{Email, USER_ID_PREFIX, UserId};
 use rt_domain::management::users::{self, NewUser, UserPatch, UserQuery, UserSearch};
 use rt_domain::management::{Entity, MgmtError, Page, Principal};
 use rt_domain::password::MAX_PASSWORD_BYTES;
-use rt_domain::ports::{CredentialStore, UserStore};
+use rt_domain::ports::{CredentialStore, UserBatch, UserStore, WalkCursor};
 use rt_domain::user::{CONNECTION, User};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use super::body::Object;
 use super::error::{ApiError, payload};
-use super::listing::{Fields, paged, parse_paging, select};
+use super::listing::{Fields, checkpoint, paged, parse_checkpoint, parse_shallow_paging, select};
 use super::{Reply, decode, json_body, path, query};
 
 pub const FIELDS: &[&str] = &[
@@ -159,24 +160,52 @@ fn user_patch(body: Value) -> Result<UserPatch, ApiError> {
 pub async fn list<S: UserStore>(store: &S, who: Principal, req: &Request) -> Result<Reply, ApiError> {
     let p = query(req)?;
     who.require(users::READ)?;
-    let paging = parse_paging(&p)?;
+    if let Some((from, take)) = parse_checkpoint(&p)? {
+        return list_from(store, &who, &p, from, take).await;
+    }
+    let paging = parse_shallow_paging(&p)?;
     let fields = Fields::parse(&p, FIELDS)?;
     let nothing = || Ok(Reply::Json(200, paged("users", &Page::empty(paging), &fields, view)));
     // Every user is in the one connection; an exact search for what is no e-mail address
     // matches no one.
-    if p.get("connection").is_some_and(|c| c != CONNECTION) {
-        return nothing();
-    }
-    let search = match p.get("q").map(parse_query).transpose()? {
-        None => None,
-        Some((term, true)) => match Email::parse(&term) {
-            Ok(email) => Some(UserSearch::Exact(email)),
-            Err(_) => return nothing(),
-        },
-        Some((prefix, false)) => Some(UserSearch::Prefix(prefix)),
-    };
+    let Some(search) = search(&p)? else { return nothing() };
     let page = users::list(store, &who, UserQuery { search, paging }).await?;
     Ok(Reply::Json(200, paged("users", &page, &fields, view)))
+}
+
+/// `q` as a search (`Some(None)`: every user); `None` when it can match no one (another
+/// connection, an exact search for what is no e-mail address).
+fn search(p: &Params) -> Result<Option<Option<UserSearch>>, ApiError> {
+    if p.get("connection").is_some_and(|c| c != CONNECTION) {
+        return Ok(None);
+    }
+    Ok(match p.get("q").map(parse_query).transpose()? {
+        None => Some(None),
+        Some((term, true)) => Email::parse(&term).ok().map(|email| Some(UserSearch::Exact(email))),
+        Some((prefix, false)) => Some(Some(UserSearch::Prefix(prefix))),
+    })
+}
+
+/// `GET /users?from=…&take=…`: a checkpoint page, `{"users": […], "next": "<checkpoint>"}`
+/// (`next` absent on the last page), as Auth0's checkpoint-paginated listings answer.
+async fn list_from<S: UserStore>(
+    store: &S,
+    who: &Principal,
+    p: &Params,
+    from: Option<WalkCursor>,
+    take: u32,
+) -> Result<Reply, ApiError> {
+    let fields = Fields::parse(p, FIELDS)?;
+    let batch = match search(p)? {
+        Some(search) => users::list_from(store, who, search, from, take).await?,
+        None => UserBatch::default(),
+    };
+    let mut out = serde_json::Map::new();
+    out.insert("users".into(), batch.items.iter().map(|u| select(&fields, view(u))).collect());
+    if let Some(next) = &batch.next {
+        out.insert("next".into(), checkpoint(next).into());
+    }
+    Ok(Reply::Json(200, Value::Object(out)))
 }
 
 /// `GET /users/{id}`

@@ -9,11 +9,12 @@ use lambda_http::{Body, Request, Response};
 use rt_domain::clock::Timestamp;
 use rt_domain::dashboard;
 use rt_domain::ids::UserId;
-use rt_domain::ports::{PageRequest, StoreError, UserStore};
+use rt_domain::ports::{StoreError, UserStore, WalkCursor};
 use rt_domain::user::User;
 use secrecy::SecretString;
 
 use super::BoxFuture;
+use crate::api_v2::listing;
 use crate::app::{App, Base};
 use crate::failure;
 use crate::request::{self, InputError};
@@ -63,6 +64,10 @@ enum Failure {
     NoSuchUser,
     #[error("No such file.")]
     NoSuchFile,
+    #[error("The search is longer than any e-mail address ({MAX_SEARCH_LEN} characters).")]
+    SearchTooLong,
+    #[error("This page link is not one the dashboard made.")]
+    BadCheckpoint,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot render the page")]
@@ -74,7 +79,7 @@ enum Failure {
 fn failure_page(f: &Failure) -> Response<Body> {
     let (status, title) = match f {
         Failure::MethodNotAllowed => (405, "Not allowed"),
-        Failure::Input(_) => (400, "Invalid request"),
+        Failure::Input(_) | Failure::SearchTooLong | Failure::BadCheckpoint => (400, "Invalid request"),
         Failure::NotFromDashboard | Failure::NotFromSignedInPage => (403, "Forbidden"),
         Failure::NoSuchUser | Failure::NoSuchFile => (404, "Not found"),
         Failure::Store(e) if failure::store_status(e) == 503 => (503, "Temporarily unavailable"),
@@ -210,11 +215,14 @@ struct Users<'a> {
     q: &'a str,
     rows: Vec<UserRow>,
     total: u64,
-    page: u32,
-    pages: u64,
-    prev: Option<String>,
+    /// The first page's link, on a later page.
+    first: Option<String>,
     next: Option<String>,
 }
+
+/// Longest search: an e-mail address's longest (RFC 5321); a longer prefix matches no one, and
+/// DynamoDB refuses key conditions over 1 KiB.
+const MAX_SEARCH_LEN: usize = 254;
 
 /// `GET /dashboard`, `GET /dashboard/users`.
 pub fn dashboard_users(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
@@ -230,17 +238,27 @@ pub fn dashboard_users(app: &App, req: Request) -> BoxFuture<'_, Response<Body>>
 
 async fn users_page(app: &App, s: &Session, q: &Params) -> Response<Body> {
     let search = q.get("q").unwrap_or("").trim().to_lowercase();
-    let page = q.get("page").and_then(|p| p.parse::<u32>().ok()).unwrap_or(0).min(10_000);
-    let prefix = (!search.is_empty()).then_some(search.as_str());
-    let (users, total) = match tokio::join!(
-        app.store.list_users(prefix, PageRequest { page, per_page: PER_PAGE }),
-        app.store.count_users(prefix)
-    ) {
-        (Ok(u), Ok(t)) => (u, t),
-        (Err(e), _) | (_, Err(e)) => return store_error(e),
+    if search.len() > MAX_SEARCH_LEN {
+        return failure_page(&Failure::SearchTooLong);
+    }
+    // Pages go by checkpoint (the last e-mail shown, opaque): a deep page costs what the
+    // first does.
+    let from = match q.get("from").filter(|f| !f.is_empty()) {
+        None => None,
+        Some(f) => match listing::decode_checkpoint(f) {
+            Some(from) => Some(from),
+            None => return failure_page(&Failure::BadCheckpoint),
+        },
     };
+    let prefix = (!search.is_empty()).then_some(search.as_str());
+    let (batch, total) =
+        match tokio::join!(app.store.walk_users(prefix, from.as_ref(), PER_PAGE), app.store.count_users(prefix)) {
+            (Ok(b), Ok(t)) => (b, t),
+            (Err(e), _) | (_, Err(e)) => return store_error(e),
+        };
     // Each user item carries its live device count: no read per row.
-    let rows = users
+    let rows = batch
+        .items
         .iter()
         .map(|u| UserRow {
             href: user_href(&u.id),
@@ -250,14 +268,16 @@ async fn users_page(app: &App, s: &Session, q: &Params) -> Response<Body> {
             devices: u.live_devices,
         })
         .collect();
-    let pages = total.div_ceil(u64::from(PER_PAGE)).max(1);
-    let link = |p: u32| {
+    let link = |from: Option<&WalkCursor>| {
         let mut ser = form_urlencoded::Serializer::new(String::new());
         if !search.is_empty() {
             ser.append_pair("q", &search);
         }
-        ser.append_pair("page", &p.to_string());
-        format!("/dashboard/users?{}", ser.finish())
+        if let Some(c) = from {
+            ser.append_pair("from", &listing::checkpoint(c));
+        }
+        let query = ser.finish();
+        if query.is_empty() { "/dashboard/users".to_owned() } else { format!("/dashboard/users?{query}") }
     };
     render(
         200,
@@ -267,10 +287,8 @@ async fn users_page(app: &App, s: &Session, q: &Params) -> Response<Body> {
             q: &search,
             rows,
             total,
-            page,
-            pages,
-            prev: (page > 0).then(|| link(page - 1)),
-            next: (u64::from(page) + 1 < pages).then(|| link(page + 1)),
+            first: from.is_some().then(|| link(None)),
+            next: batch.next.as_ref().map(|c| link(Some(c))),
         },
     )
 }
