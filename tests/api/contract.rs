@@ -398,10 +398,13 @@ async fn the_exchange_grants_counts_limits_and_rejects<S: Store>(s: &S) {
     assert_eq!(exchange(s, t, c, "a", &[]).await, granted(3, ""));
     assert_eq!(exchange(s, t, c, "a", &[]).await, Outcome::RateLimited { used: 3 });
     assert_eq!(exchange(s, t, c, "b", &[]).await, granted(1, ""));
-    assert_eq!(exchange(s, t, c, "c", &[]).await, Outcome::TooManyAddresses);
+    // A third address (two at most are kept) is not refused: the least-used counter (b) goes.
+    assert_eq!(exchange(s, t, c, "c", &[]).await, granted(1, ""));
+    assert_eq!(exchange(s, t, c, "a", &[]).await, Outcome::RateLimited { used: 3 }, "a's count is kept");
+    assert_eq!(exchange(s, t, c, "b", &[]).await, granted(1, ""), "b starts again, evicting c");
 
     let stored = s.get_credential(t.id()).await.unwrap().unwrap();
-    assert_eq!((stored.use_count, stored.last_ip.as_deref(), stored.last_used_at), (4, Some("b"), Some(NOW)));
+    assert_eq!((stored.use_count, stored.last_ip.as_deref(), stored.last_used_at), (6, Some("b"), Some(NOW)));
 
     let unknown = RefreshToken::generate(&x.user.id, 0);
     assert_eq!(exchange(s, &unknown, c, "a", &[]).await, Outcome::Rejected(Rejection::Unknown));

@@ -151,9 +151,6 @@ pub async fn delegate<S: Store, T: TokenSigner>(
         Outcome::RateLimited { used } => {
             return Err(DelegationError::RateLimited(settings.policy.status(now, used, true)));
         }
-        Outcome::TooManyAddresses => {
-            return Err(DelegationError::RateLimited(settings.policy.status(now, settings.policy.limit, true)));
-        }
         Outcome::Rejected(Rejection::WrongClient) => {
             return Err(DelegationError::InvalidGrant("The refresh token was not issued to this client."));
         }

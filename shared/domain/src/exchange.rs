@@ -24,7 +24,10 @@
 //! - no counter for this address in the current window → start one at 1 (a counter of an older
 //!   window is reset in place); if the credential already counts `max_addresses` addresses,
 //!   first prune the counters of past windows (at most [`MAX_PRUNE`] per write); when
-//!   `max_addresses` counters are of the current window → `TooManyAddresses`;
+//!   `max_addresses` counters are of the current window, the one with the fewest exchanges is
+//!   forgotten to make room ([`RatePlan::Start::evict`]). A new address is never refused for
+//!   want of room: whoever holds a stolen token can use up its own addresses' allowances, never
+//!   lock the owner's address out (`max_addresses` bounds the record, not who may use it);
 //! - the claim scopes the caller wants (`profile`, `email`) are granted as far as the stored
 //!   grant includes them.
 //!
@@ -56,6 +59,10 @@ use crate::ports::{Contention, CredentialStore, ExchangeWrite, StoreError};
 use crate::ratelimit::{Counter, RatePolicy, Step};
 use crate::scope::Scope;
 use crate::token::{RefreshToken, RotationKeys, SecretHash};
+
+/// Most refused writes one exchange request makes before giving up (503): the default limit
+/// (10) plus the guesses a plan can get wrong.
+pub const MAX_REFUSALS: usize = 16;
 
 /// Most stale address counters removed in one write.
 pub const MAX_PRUNE: usize = 20;
@@ -233,9 +240,10 @@ pub struct Plan {
 pub enum RatePlan {
     /// Assumes this address has no counter in `window` (none at all, or one of an older
     /// window) and, when it has none at all, that fewer than `below` counters exist; each
-    /// counter in `prune` is of an older window. Sets this address's counter to 1 in `window`
-    /// and removes `prune`.
-    Start { window: i64, below: u32, prune: Vec<String> },
+    /// counter in `prune` is of an older window; `evict`, a counter of the current window,
+    /// is still as seen. Sets this address's counter to 1 in `window` and removes `prune` and
+    /// `evict`.
+    Start { window: i64, below: u32, prune: Vec<String>, evict: Option<(String, Counter)> },
     /// Assumes this address's counter is at `expected` in `window`; sets it to `expected + 1`.
     Increment { window: i64, expected: u32 },
 }
@@ -278,8 +286,6 @@ pub enum Outcome {
     RateLimited {
         used: u32,
     },
-    /// The token was used from too many addresses in this window.
-    TooManyAddresses,
     Rejected(Rejection),
 }
 
@@ -315,7 +321,7 @@ pub fn first_plan(req: &Presented<'_>, hint: Option<Counter>) -> Plan {
     let window = req.window();
     let rate = match hint.map(|c| req.policy.step(window, Some(c))) {
         Some(Ok(Step::Increment { window, expected })) => RatePlan::Increment { window, expected },
-        _ => RatePlan::Start { window, below: req.max_addresses, prune: vec![] },
+        _ => RatePlan::Start { window, below: req.max_addresses, prune: vec![], evict: None },
     };
     let generation = req.token.generation();
     let (rotate_to, demote_to) = match (generation, req.rotation) {
@@ -451,17 +457,18 @@ pub fn decide(snapshot: Option<&Snapshot>, req: &Presented<'_>) -> Decision {
         Err(used) => return Decision::Answer(Outcome::RateLimited { used }),
         Ok(Step::Increment { window, expected }) => RatePlan::Increment { window, expected },
         Ok(Step::Start { window }) if mine.is_some() || s.counters.len() < req.max_addresses as usize => {
-            RatePlan::Start { window, below: req.max_addresses, prune: vec![] }
+            RatePlan::Start { window, below: req.max_addresses, prune: vec![], evict: None }
         }
         Ok(Step::Start { window }) => {
             let (stale, current): (Vec<_>, Vec<_>) = s.counters.iter().partition(|(_, c)| c.window < window);
-            if current.len() >= req.max_addresses as usize {
-                return Decision::Answer(Outcome::TooManyAddresses);
-            }
+            // Room: the least-used current counter goes (ties: the first address in order).
+            let evict = (current.len() >= req.max_addresses as usize)
+                .then(|| current.iter().min_by_key(|(a, c)| (c.count, *a)).map(|(a, c)| ((*a).clone(), **c)))
+                .flatten();
             let prune: Vec<String> = stale.into_iter().take(MAX_PRUNE).map(|(address, _)| address.clone()).collect();
             // No counter added since this snapshot (a concurrent addition fails the write).
             let below = u32::try_from(s.counters.len()).unwrap_or(u32::MAX).saturating_add(1);
-            RatePlan::Start { window, below, prune }
+            RatePlan::Start { window, below, prune, evict }
         }
     };
     Decision::Write(Action::Use(Plan { rate, claims, secret, rotate_to, demote_to, alive }))
@@ -501,12 +508,14 @@ pub fn holds(action: &Action, s: &Snapshot, req: &Presented<'_>) -> bool {
     let claims = plan.claims.iter().all(|(c, granted)| s.scope.contains(c) == *granted);
     let mine = s.counters.get(req.address);
     let rate = match &plan.rate {
-        RatePlan::Start { window, below, prune } => {
+        RatePlan::Start { window, below, prune, evict } => {
             let fresh = match mine {
                 None => s.counters.len() < *below as usize,
                 Some(c) => c.window < *window,
             };
-            fresh && prune.iter().all(|a| s.counters.get(a).is_some_and(|c| c.window < *window))
+            fresh
+                && prune.iter().all(|a| s.counters.get(a).is_some_and(|c| c.window < *window))
+                && evict.as_ref().is_none_or(|(a, seen)| s.counters.get(a) == Some(seen))
         }
         RatePlan::Increment { window, expected } => mine == Some(&Counter { window: *window, count: *expected }),
     };
@@ -521,8 +530,8 @@ pub fn apply(action: &Action, s: &Snapshot, req: &Presented<'_>) -> Option<Snaps
     };
     let mut next = s.clone();
     match &plan.rate {
-        RatePlan::Start { window, prune, .. } => {
-            for a in prune {
+        RatePlan::Start { window, prune, evict, .. } => {
+            for a in prune.iter().chain(evict.iter().map(|(a, _)| a)) {
                 next.counters.remove(a);
             }
             next.counters.insert(req.address.to_owned(), Counter { window: *window, count: 1 });
@@ -586,7 +595,10 @@ pub async fn run<S: CredentialStore>(store: &S, hints: &Hints, req: &Presented<'
     let mut action = Action::Use(first_plan(req, hints.get(&key)));
     // Refusals are bounded by the limit (each one moves the counter or corrects a guess);
     // races by the store's contention budget, which spans every round (`Contention`).
-    let max_refusals = (req.policy.limit as usize).saturating_add(6).min(64);
+    // A refusal means another request moved this address's counter (or a guess was wrong):
+    // at most `limit` of those, and never more than `MAX_REFUSALS` transactions for one
+    // request, whatever the configured limit (a request that loses more races answers 503).
+    let max_refusals = (req.policy.limit as usize).saturating_add(6).min(MAX_REFUSALS);
     let mut refusals = 0;
     let mut contention = Contention::start();
     loop {
@@ -804,9 +816,28 @@ mod tests {
         for a in ["a", "b"] {
             s = step(&s, &at(&w, a, 0, &[])).1;
         }
-        assert_eq!(step(&s, &at(&w, "c", 30, &[])).0, Outcome::TooManyAddresses);
-        // A known address still counts.
-        assert!(matches!(step(&s, &at(&w, "a", 30, &[])).0, Outcome::Granted { used: 2, .. }));
+        // A third address is not refused: the least-used counter (b: 1, a: 2) makes room.
+        s = step(&s, &at(&w, "a", 1, &[])).1;
+        let req = at(&w, "c", 30, &[]);
+        let p = plan(decide(Some(&s), &req));
+        assert_eq!(
+            p.rate,
+            RatePlan::Start {
+                window: 0,
+                below: 3,
+                prune: vec![],
+                evict: Some(("b".into(), Counter { window: 0, count: 1 }))
+            }
+        );
+        let (o, after) = step(&s, &req);
+        assert!(matches!(o, Outcome::Granted { used: 1, .. }));
+        assert_eq!(after.counters.keys().collect::<Vec<_>>(), ["a", "c"], "the record stays bounded");
+        // The evicted counter moved meanwhile: the plan no longer holds.
+        let mut moved = s.clone();
+        moved.counters.insert("b".into(), Counter { window: 0, count: 2 });
+        assert!(!holds(&Action::Use(p), &moved, &req));
+        // A known address still counts on.
+        assert!(matches!(step(&after, &at(&w, "a", 30, &[])).0, Outcome::Granted { used: 3, .. }));
     }
 
     #[test]
@@ -818,7 +849,7 @@ mod tests {
         }
         let req = at(&w, "c", 60, &[]);
         let p = plan(decide(Some(&s), &req));
-        assert_eq!(p.rate, RatePlan::Start { window: 1, below: 3, prune: vec!["a".into(), "b".into()] });
+        assert_eq!(p.rate, RatePlan::Start { window: 1, below: 3, prune: vec!["a".into(), "b".into()], evict: None });
         let (o, s) = step(&s, &req);
         assert!(matches!(o, Outcome::Granted { used: 1, .. }));
         assert_eq!(s.counters.keys().collect::<Vec<_>>(), ["c"]);
@@ -853,7 +884,9 @@ mod tests {
         for a in ["a", "b"] {
             s.counters.insert(a.into(), Counter { window: 1, count: 1 });
         }
-        assert_eq!(step(&s, &at(&w, "c", 61, &[])).0, Outcome::TooManyAddresses);
+        let (o, after) = step(&s, &at(&w, "c", 61, &[]));
+        assert!(matches!(o, Outcome::Granted { used: 1, .. }));
+        assert_eq!(after.counters.len(), 2, "the stale one pruned and a current one evicted");
     }
 
     #[test]
@@ -882,7 +915,7 @@ mod tests {
     fn the_first_plan_uses_the_hint_only_while_it_is_current_and_below_the_limit() {
         let w = world();
         let req = at(&w, "a", 65, &[]);
-        let fresh = RatePlan::Start { window: 1, below: MAX_ADDRESSES, prune: vec![] };
+        let fresh = RatePlan::Start { window: 1, below: MAX_ADDRESSES, prune: vec![], evict: None };
         assert_eq!(first_plan(&req, None).rate, fresh);
         assert_eq!(first_plan(&req, Some(Counter { window: 0, count: 1 })).rate, fresh);
         assert_eq!(first_plan(&req, Some(Counter { window: 1, count: LIMIT })).rate, fresh);

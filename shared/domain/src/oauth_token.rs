@@ -244,7 +244,6 @@ pub async fn refresh<S: Store, T: TokenSigner>(
     let (used, granted, successor, demoted) = match exchange::run(store, &settings.exchange.hints, &presented).await? {
         Outcome::Granted { used, granted_claims, successor, demoted } => (used, granted_claims, successor, demoted),
         Outcome::RateLimited { used } => return Err(TokenError::RateLimited(policy.status(now, used, true))),
-        Outcome::TooManyAddresses => return Err(TokenError::RateLimited(policy.status(now, policy.limit, true))),
         Outcome::Rejected(_) => return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN)),
     };
     // Narrowing keeps what was granted of what is asked (the exchange has happened: a

@@ -150,7 +150,8 @@ pub struct Config {
     pub signing_key: KeySource,
     /// `/delegation` exchanges per (refresh token, source address).
     pub exchange_rate: RatePolicy,
-    /// Distinct source addresses one refresh token may be used from in one window.
+    /// Address counters one refresh token's record keeps per window (a further address takes
+    /// the least-used one's place).
     pub exchange_max_addresses: u32,
     /// Failed sign-ins from one address, across accounts, per window.
     pub login_per_address: RatePolicy,

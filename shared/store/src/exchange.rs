@@ -270,7 +270,7 @@ fn expressions(req: &Presented<'_>, plan: &Plan) -> Expr {
     }
 
     match &plan.rate {
-        RatePlan::Start { window, below, prune } => {
+        RatePlan::Start { window, below, prune, evict } => {
             vals.insert(":w".into(), n(*window));
             vals.insert(":below".into(), n(*below));
             vals.insert(
@@ -286,6 +286,14 @@ fn expressions(req: &Presented<'_>, plan: &Plan) -> Expr {
                 names.insert(format!("#s{i}"), stale.clone());
                 cond.push_str(&format!(" AND #rl.#s{i}.#w < :w"));
                 remove.push(format!("#rl.#s{i}"));
+            }
+            if let Some((address, seen)) = evict {
+                names.insert("#e".into(), address.clone());
+                names.insert("#n".into(), attr::COUNT.into());
+                vals.insert(":ew".into(), n(seen.window));
+                vals.insert(":en".into(), n(seen.count));
+                cond.push_str(" AND #rl.#e.#w = :ew AND #rl.#e.#n = :en");
+                remove.push("#rl.#e".into());
             }
         }
         RatePlan::Increment { window, expected } => {
@@ -309,7 +317,7 @@ mod tests {
     use super::*;
     use rt_domain::clock::Timestamp;
     use rt_domain::ids::{ClientId, UserId};
-    use rt_domain::ratelimit::RatePolicy;
+    use rt_domain::ratelimit::{Counter, RatePolicy};
     use rt_domain::token::{RefreshToken, SecretHash};
 
     /// DynamoDB rejects names and values an expression does not use (moto only checks names):
@@ -358,8 +366,19 @@ mod tests {
             (SecretCheck::Demoted { rotated_at: Timestamp::from_secs(990) }, None, None),
         ];
         for rate in [
-            RatePlan::Start { window: 16, below: 4, prune: vec![] },
-            RatePlan::Start { window: 16, below: 7, prune: vec!["198.51.100.1".into(), "2001:db8::/64".into()] },
+            RatePlan::Start { window: 16, below: 4, prune: vec![], evict: None },
+            RatePlan::Start {
+                window: 16,
+                below: 7,
+                prune: vec!["198.51.100.1".into(), "2001:db8::/64".into()],
+                evict: None,
+            },
+            RatePlan::Start {
+                window: 16,
+                below: 17,
+                prune: vec!["198.51.100.1".into()],
+                evict: Some(("203.0.113.9".into(), Counter { window: 16, count: 3 })),
+            },
             RatePlan::Increment { window: 16, expected: 4 },
         ] {
             for claims in [vec![], vec![("profile", true), ("email", false)]] {
@@ -386,7 +405,7 @@ mod tests {
             }
         }
         let plan = Plan {
-            rate: RatePlan::Start { window: 16, below: 2, prune: vec!["x".into()] },
+            rate: RatePlan::Start { window: 16, below: 2, prune: vec!["x".into()], evict: None },
             claims: vec![],
             secret: SecretCheck::Current { generation: Some(3) },
             rotate_to: Some(SecretHash::of(b"next")),
