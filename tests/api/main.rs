@@ -16,6 +16,7 @@ mod management;
 mod negative;
 mod node_auth_sdk;
 mod node_sdk;
+mod openapi;
 mod rate_limit;
 mod refresh_grant;
 mod secrets;
