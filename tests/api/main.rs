@@ -10,6 +10,7 @@ mod dashboard;
 mod dashboard_browser;
 mod delegation_requests;
 mod flow;
+mod fuzz;
 mod lambda_smoke;
 mod load;
 mod management;
