@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 
 use rt_tests::TestApp;
 
-/// Test cases per operation and phase: the run takes about a minute on two idle cores.
+/// Test cases per operation and phase: the run takes about a minute and a half on two idle
+/// cores. One worker: schemathesis's generation is not reliably thread-safe (hypothesis's
+/// lambda introspection failed once with two).
 const MAX_EXAMPLES: &str = "10";
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
 
@@ -74,7 +76,7 @@ async fn run(st: &Path, schema: &Path, base: &str, dir: &Path, header: Option<St
     cmd.arg("run")
         .arg(schema)
         .args(["--url", base, "--checks", CHECKS, "--max-examples", MAX_EXAMPLES])
-        .args(["--generation-deterministic", "--workers", "2", "--request-timeout", "20", "--no-color"])
+        .args(["--generation-deterministic", "--workers", "1", "--request-timeout", "20", "--no-color"])
         .current_dir(dir);
     if let Some(h) = header {
         cmd.args(["-H", &h]);
@@ -87,6 +89,7 @@ async fn run(st: &Path, schema: &Path, base: &str, dir: &Path, header: Option<St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error_and_no_undescribed_answer() {
+    rt_tests::quiet_logs(); // the output is the report
     let st = st();
     let app = TestApp::spawn().await;
     let token = app.management_token(rt_domain::management::SCOPES).await;
