@@ -88,6 +88,7 @@ async fn every_function_sends_only_what_it_declares_and_uses_all_of_it() {
     assert!(rs.iter().all(|r| r.status == 200), "{rs:?}");
     assert_eq!(call!("jwks", app.get("/.well-known/jwks.json").await).status, 200);
     assert_eq!(call!("openid-configuration", app.get("/.well-known/openid-configuration").await).status, 200);
+    assert_eq!(call!("openapi", app.get("/openapi.json").await).status, 200);
 
     let (m2m, secret) = app.m2m_client(rt_domain::management::SCOPES).await;
     let r = call!(

@@ -235,6 +235,7 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
         "delegation",
         "jwks",
         "openid-configuration",
+        "openapi",
         "oauth-token",
         "oauth-revoke",
         "userinfo",
@@ -298,6 +299,7 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
                 assert_eq!(body(&r)["keys"][0]["kid"], local.keys.kid(), "the public key is the secret's: {r}");
             }
             "openid-configuration" => assert_eq!(body(&r)["issuer"], "https://auth.example.com/", "{r}"),
+            "openapi" => assert_eq!(body(&r)["openapi"], "3.1.0", "{r}"),
             "oauth-token" => {
                 assert_eq!(status, 200, "{r}");
                 access_token = body(&r)["access_token"].as_str().unwrap().to_owned();

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use rt_devkit::{CARGO_LAMBDA_VERSION, CFN_LINT_VERSION, MOTO_VERSION, paths};
+use rt_devkit::{CARGO_LAMBDA_VERSION, CFN_LINT_VERSION, MOTO_VERSION, SCHEMATHESIS_VERSION, paths};
 
 use crate::{Result, run};
 
@@ -16,6 +16,7 @@ pub fn test_requirements() -> Vec<String> {
     let mut r = dev_requirements();
     r.push(format!("cfn-lint=={CFN_LINT_VERSION}"));
     r.push(format!("cargo-lambda=={CARGO_LAMBDA_VERSION}"));
+    r.push(format!("schemathesis=={SCHEMATHESIS_VERSION}"));
     r
 }
 

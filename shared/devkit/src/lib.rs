@@ -15,3 +15,5 @@ pub const MOTO_VERSION: &str = "5.2.5";
 pub const CFN_LINT_VERSION: &str = "1.58.0";
 /// The pinned cargo-lambda version (TOOLCHAIN.md).
 pub const CARGO_LAMBDA_VERSION: &str = "1.9.2";
+/// The pinned schemathesis version (the schema-driven fuzzing of `docs/openapi.json`).
+pub const SCHEMATHESIS_VERSION: &str = "4.32.5";

@@ -39,6 +39,18 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Response<Body> {
     )
 }
 
+/// A JSON document that is already text (a published document such as `docs/openapi.json`),
+/// cacheable as `cache_control` says.
+pub fn json_document(status: u16, text: &str, cache_control: &str) -> Response<Body> {
+    finish(
+        builder(status)
+            .header("content-type", "application/json; charset=utf-8")
+            .header("cache-control", cache_control)
+            .header("x-content-type-options", "nosniff"),
+        Body::Text(text.to_owned()),
+    )
+}
+
 /// `Strict-Transport-Security` for every answer of a deployed function: API Gateway serves
 /// HTTPS only, so browsers should never try the issuer over plain HTTP (two years, subdomains
 /// included). The local server (plain HTTP on loopback) does not send it.

@@ -22,6 +22,7 @@ pub mod jwks;
 pub mod management;
 pub mod oauth_revoke;
 pub mod oauth_token;
+pub mod openapi;
 pub mod openid_configuration;
 pub mod sweep;
 pub mod userinfo;
@@ -143,6 +144,7 @@ pub const FUNCTIONS: &[Function] = &[
     },
     Function { name: "jwks", handler: Handler::Jwks(jwks::handle), table: &[] },
     Function { name: "openid-configuration", handler: Handler::Bare(openid_configuration::handle), table: &[] },
+    Function { name: "openapi", handler: Handler::Bare(openapi::handle), table: &[] },
     Function {
         name: "oauth-token",
         handler: Handler::App(oauth_token::handle),
