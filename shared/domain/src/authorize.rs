@@ -8,7 +8,7 @@ use crate::client::{Client, GRANT_AUTHORIZATION_CODE, GRANT_IMPLICIT, GRANT_REFR
 use crate::clock::Timestamp;
 use crate::code::{AuthorizationCode, CODE_LIFETIME_SECS, Challenge, Code};
 use crate::credential::DeviceCredential;
-use crate::ids::{ClientId, DeviceName, Email};
+use crate::ids::{ClientId, DeviceName, Email, UserId};
 use crate::ports::{ClientStore, Freshness, IssueOutcome, SignError, Store, StoreError, TokenSigner};
 use crate::ratelimit::{RatePolicy, address_key};
 use crate::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE, Scope};
@@ -297,6 +297,14 @@ pub enum LoginError {
     /// Same message whether the account exists or not.
     #[error("Wrong email or password.")]
     InvalidCredentials,
+    /// The account exists, the password is wrong: answered as [`Self::InvalidCredentials`]
+    /// (the audit log tells them apart).
+    #[error("Wrong email or password.")]
+    WrongPassword(UserId),
+    /// The password is right, but the account may not sign in here (the dashboard: not an
+    /// administrator, or blocked): answered as [`Self::InvalidCredentials`].
+    #[error("Wrong email or password.")]
+    NotAdministrator(UserId),
     #[error("Too many login attempts. Try again in {retry_after} seconds.")]
     Throttled { retry_after: i64 },
     #[error("user is blocked")]
@@ -324,6 +332,9 @@ pub struct LoginSuccess {
     pub state: Option<String>,
     /// The refresh token's id, when one was issued (for logs; never the token).
     pub credential_id: Option<String>,
+    /// Who signed in (the audit log).
+    pub user_id: UserId,
+    pub email: String,
 }
 
 /// Rate-limit bucket for a string: 65 536 buckets, so the counters stay bounded.
@@ -390,6 +401,8 @@ async fn issue_code<S: Store>(
         scope: req.scope.clone(),
         state: req.state.clone(),
         credential_id: None,
+        user_id: user.id.clone(),
+        email: user.email.to_string(),
     })
 }
 
@@ -425,7 +438,7 @@ pub async fn authenticate<S: Store>(
         return Err(LoginError::InvalidCredentials);
     };
     if !user.password_hash.verify(password) {
-        return Err(LoginError::InvalidCredentials);
+        return Err(LoginError::WrongPassword(user.id));
     }
     Ok(user)
 }
@@ -494,6 +507,8 @@ async fn issue_tokens<S: Store, T: TokenSigner>(
         scope: req.scope.clone(),
         state: req.state.clone(),
         credential_id,
+        user_id: user.id.clone(),
+        email: user.email.to_string(),
     })
 }
 

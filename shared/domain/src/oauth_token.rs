@@ -43,6 +43,10 @@ pub enum TokenError {
     /// The refresh token is unknown, revoked, reused, expired or not the client's.
     #[error("{0}")]
     InvalidGrant(&'static str),
+    /// A retired member of a rotating family was presented: the family is revoked. Answered
+    /// as [`Self::InvalidGrant`] with the same text (the audit log tells them apart).
+    #[error("{}", INVALID_REFRESH_TOKEN)]
+    ReuseDetected,
     #[error("Too many requests with this refresh token from this address.")]
     RateLimited(RateStatus),
     #[error(transparent)]
@@ -245,6 +249,7 @@ pub async fn refresh<S: Store, T: TokenSigner>(
         Outcome::Granted { used, granted_claims, successor, demoted } => (used, granted_claims, successor, demoted),
         Outcome::RateLimited { used } => return Err(TokenError::RateLimited(policy.status(now, used, true))),
         Outcome::TooManyAddresses => return Err(TokenError::RateLimited(policy.status(now, policy.limit, true))),
+        Outcome::Rejected(exchange::Rejection::Reused) => return Err(TokenError::ReuseDetected),
         Outcome::Rejected(_) => return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN)),
     };
     // Narrowing keeps what was granted of what is asked (the exchange has happened: a
