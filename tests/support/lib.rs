@@ -392,6 +392,7 @@ impl TestApp {
             store: DynamoStore::local(self.layer.endpoint(), self.store.table().to_owned())
                 .with_clock(self.clock.clone()),
             clock: self.clock.clone(),
+            log_retention_days: rt_domain::audit::DEFAULT_RETENTION_DAYS,
         };
         let run = rt_http::handlers::Invocation { budget: std::time::Duration::from_secs(10) };
         rt_http::handlers::sweep::sweep_expired(&worker, run).await.expect("the sweep")

@@ -13,7 +13,9 @@ use std::fmt;
 use crate::authorize::LoginError;
 use crate::client::Client;
 use crate::clock::Timestamp;
+use crate::delegation::DelegationError;
 use crate::ids::{ClientId, DeviceCredentialId, UserId};
+use crate::oauth_token::TokenError;
 use crate::ports::AuditLog;
 
 /// How long events are kept by default (`LOG_RETENTION_DAYS`), and the longest it may be set
@@ -153,6 +155,58 @@ impl EventType {
             LoginError::NotAdministrator(_) | LoginError::Blocked => Some(EventType::FailedLogin),
             LoginError::Throttled { .. } => Some(EventType::LoginThrottled),
             LoginError::Store(_) | LoginError::Sign(_) => None,
+        }
+    }
+}
+
+/// The token endpoints' grants, each with its success and failure events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// `/oauth/token` `refresh_token`.
+    Refresh,
+    /// `/oauth/token` `authorization_code`.
+    Code,
+    /// `/oauth/token` `client_credentials`.
+    ClientCredentials,
+    /// `/delegation`.
+    Delegation,
+}
+
+impl Grant {
+    pub fn success(self) -> EventType {
+        match self {
+            Grant::Refresh => EventType::SuccessRefreshExchange,
+            Grant::Code => EventType::SuccessCodeExchange,
+            Grant::ClientCredentials => EventType::SuccessClientCredentials,
+            Grant::Delegation => EventType::SuccessDelegation,
+        }
+    }
+
+    pub fn failure(self) -> EventType {
+        match self {
+            Grant::Refresh => EventType::FailedRefreshExchange,
+            Grant::Code => EventType::FailedCodeExchange,
+            Grant::ClientCredentials => EventType::FailedClientCredentials,
+            Grant::Delegation => EventType::FailedDelegation,
+        }
+    }
+
+    /// The event of a refused `/oauth/token` request, `None` for a server-side failure.
+    pub fn of_token_error(self, e: &TokenError) -> Option<EventType> {
+        match e {
+            TokenError::Store(_) | TokenError::Sign(_) => None,
+            TokenError::RateLimited(_) => Some(EventType::RateLimited),
+            TokenError::ReuseDetected => Some(EventType::RefreshTokenReuse),
+            _ => Some(self.failure()),
+        }
+    }
+
+    /// The event of a refused `/delegation` request, `None` for a server-side failure.
+    pub fn of_delegation_error(e: &DelegationError) -> Option<EventType> {
+        match e {
+            DelegationError::Store(_) | DelegationError::Sign(_) => None,
+            DelegationError::RateLimited(_) => Some(EventType::RateLimited),
+            _ => Some(EventType::FailedDelegation),
         }
     }
 }
@@ -564,6 +618,32 @@ mod tests {
         );
         let down = LoginError::Store(crate::ports::StoreError::unavailable("x"));
         assert_eq!(EventType::of_login_error(&down), None, "an outage is no security event");
+    }
+
+    #[test]
+    fn grants_map_their_outcomes() {
+        use crate::ratelimit::RateStatus;
+        let rate = RateStatus { limit: 10, remaining: 0, reset: 60, retry_after: Some(60) };
+        let refresh = Grant::Refresh;
+        assert_eq!(refresh.success().code(), "sertft");
+        assert_eq!(refresh.of_token_error(&TokenError::InvalidGrant("x")).map(EventType::code), Some("fertft"));
+        assert_eq!(refresh.of_token_error(&TokenError::ReuseDetected).map(EventType::code), Some("ferrt"));
+        assert_eq!(refresh.of_token_error(&TokenError::RateLimited(rate)).map(EventType::code), Some("api_limit"));
+        assert_eq!(Grant::Code.of_token_error(&TokenError::InvalidClient).map(EventType::code), Some("feacft"));
+        assert_eq!(Grant::Code.success().code(), "seacft");
+        assert_eq!(Grant::ClientCredentials.success().code(), "seccft");
+        assert_eq!(
+            Grant::ClientCredentials.of_token_error(&TokenError::InvalidScope("s".into())).map(EventType::code),
+            Some("feccft")
+        );
+        let down = TokenError::Store(crate::ports::StoreError::unavailable("x"));
+        assert_eq!(refresh.of_token_error(&down), None);
+        assert_eq!(Grant::Delegation.success().code(), "sd");
+        assert_eq!(Grant::of_delegation_error(&DelegationError::InvalidClient).map(EventType::code), Some("fd"));
+        assert_eq!(
+            Grant::of_delegation_error(&DelegationError::RateLimited(rate)).map(EventType::code),
+            Some("api_limit")
+        );
     }
 
     #[test]
