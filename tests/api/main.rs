@@ -12,6 +12,7 @@ mod delegation_requests;
 mod flow;
 mod lambda_smoke;
 mod load;
+mod logs;
 mod management;
 mod negative;
 mod node_auth_sdk;

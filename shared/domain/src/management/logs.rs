@@ -250,8 +250,10 @@ mod tests {
         let q = LogSearch { filter: LogFilter::default(), paging: paging(0, 10, false), oldest_first: false };
         assert!(matches!(search(&s, &nobody, q.clone(), T0).await, Err(MgmtError::InsufficientScope(READ))));
         assert!(matches!(checkpoint(&s, &nobody, None, 10, T0).await, Err(MgmtError::InsufficientScope(_))));
-        let deep = LogSearch { paging: paging(10, 100, false), ..q };
+        let deep = LogSearch { paging: paging(10, 100, false), ..q.clone() };
         assert!(matches!(search(&s, &reader(), deep, T0).await, Err(MgmtError::Invalid(Invalid::PageTooDeep))));
+        let deepest = LogSearch { paging: paging(9, 100, false), ..q };
+        assert!(search(&s, &reader(), deepest, T0).await.is_ok(), "1000 deep is the limit");
     }
 
     #[tokio::test]
