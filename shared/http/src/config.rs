@@ -349,4 +349,21 @@ mod tests {
                 .is_err()
         );
     }
+
+    #[test]
+    fn the_log_retention_has_a_documented_default_and_a_range() {
+        let worker = |days: Option<&str>| {
+            WorkerConfig::from_lookup(|k| match k {
+                TABLE_NAME => Some("t".into()),
+                LOG_RETENTION_DAYS => days.map(str::to_owned),
+                _ => None,
+            })
+        };
+        assert_eq!(worker(None).expect("default").log_retention_days, 30);
+        assert_eq!(worker(Some("7")).expect("set").log_retention_days, 7);
+        for bad in ["0", "31", "-1", "a week"] {
+            let e = worker(Some(bad)).expect_err(bad).to_string();
+            assert!(e.contains(LOG_RETENTION_DAYS), "{e}");
+        }
+    }
 }

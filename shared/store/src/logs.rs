@@ -82,27 +82,7 @@ impl AuditLog for DynamoStore {
     }
 
     async fn count_user_events(&self, user: &UserId) -> Result<u64, StoreError> {
-        let mut total = 0u64;
-        let mut start = None;
-        loop {
-            let r = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .set_expression_attribute_names(Some(attr_names([("#pk", keys::PK)])))
-                .expression_attribute_values(":pk", s(keys::user_log(user)))
-                .select(aws_sdk_dynamodb::types::Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            total += u64::try_from(r.count).unwrap_or(0);
-            start = r.last_evaluated_key;
-            if start.is_none() {
-                return Ok(total);
-            }
-        }
+        self.query_count(&IndexQuery::table(keys::user_log(user))).await
     }
 
     async fn day_events(&self, day: LogDay, direction: &Direction, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
