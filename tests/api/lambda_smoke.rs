@@ -323,8 +323,8 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
             // and in the user's own history.
             "list-logs" => {
                 assert_eq!(status, 200, "{r}");
-                assert_eq!(body(&r)["logs"][0]["type"], "sd", "{r}");
-                assert_eq!(body(&r)["logs"][0]["ip"], "203.0.113.10", "{r}");
+                assert_eq!(body(&r)[0]["type"], "sd", "{r}");
+                assert_eq!(body(&r)[0]["ip"], "203.0.113.10", "{r}");
             }
             "list-user-logs" => {
                 assert_eq!(status, 200, "{r}");

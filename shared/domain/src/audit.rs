@@ -689,6 +689,49 @@ mod tests {
         assert_eq!(LogDay::of(Timestamp::from_secs(86_400 * 3 + 5)).date(), "1970-01-04");
     }
 
+    /// A log that is down.
+    struct Down;
+
+    impl AuditLog for Down {
+        async fn record_event(&self, _: &AuditEvent) -> Result<(), crate::ports::StoreError> {
+            Err(crate::ports::StoreError::unavailable("throttled"))
+        }
+        async fn user_events(
+            &self,
+            _: &UserId,
+            _: &Direction,
+            _: u32,
+        ) -> Result<Vec<AuditEvent>, crate::ports::StoreError> {
+            Ok(vec![])
+        }
+        async fn count_user_events(&self, _: &UserId) -> Result<u64, crate::ports::StoreError> {
+            Ok(0)
+        }
+        async fn day_events(
+            &self,
+            _: LogDay,
+            _: &Direction,
+            _: u32,
+        ) -> Result<Vec<AuditEvent>, crate::ports::StoreError> {
+            Ok(vec![])
+        }
+        async fn purge_log_day(
+            &self,
+            _: LogDay,
+            _: std::time::Duration,
+        ) -> Result<crate::ports::Purge, crate::ports::StoreError> {
+            Ok(crate::ports::Purge::default())
+        }
+    }
+
+    /// Recording cannot fail its caller: it answers nothing (a failure is an error line), so a
+    /// handler has no error to turn into a 5xx.
+    #[tokio::test]
+    async fn a_failed_write_is_logged_not_returned() {
+        let e = AuditEvent::new(EventType::SuccessRefreshExchange, Timestamp::from_secs(1), Source::default());
+        let () = record(&Down, &e).await;
+    }
+
     #[test]
     fn sources_drop_control_characters_and_cut_long_agents() {
         let s = Source::new("203.0.113.9", Some(&format!("Mozilla\r\n{}", "x".repeat(2000))));
