@@ -572,16 +572,16 @@ impl TestApp {
 
     /// The table as text, for "nothing changed" and "no secret stored" checks.
     pub async fn snapshot(&self) -> String {
-        self.snapshot_except("").await
+        self.snapshot_except(&[]).await
     }
 
-    /// [`Self::snapshot`] without the items of one `kind` (e.g. rate-limit counters).
-    pub async fn snapshot_except(&self, kind: &str) -> String {
+    /// [`Self::snapshot`] without the items of these `kinds` (e.g. rate-limit counters).
+    pub async fn snapshot_except(&self, kinds: &[&str]) -> String {
         let mut items: Vec<String> = self
             .scan()
             .await
             .iter()
-            .filter(|i| i.get("kind").and_then(|k| k.as_s().ok()).map(String::as_str) != Some(kind))
+            .filter(|i| i.get("kind").and_then(|k| k.as_s().ok()).is_none_or(|k| !kinds.contains(&k.as_str())))
             .map(|i| format!("{:?}", sorted(i)))
             .collect();
         items.sort();

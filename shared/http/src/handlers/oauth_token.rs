@@ -110,11 +110,12 @@ fn client_id_of(req: &Request, params: &Params) -> Option<String> {
     basic(req).ok().flatten().map(|(id, _)| id).or_else(|| params.get("client_id").map(str::to_owned))
 }
 
-/// Records a refused `authorization_code` or `client_credentials` request.
+/// Records an `authorization_code` or `client_credentials` request its grant refused (one
+/// refused by its wire format is not recorded).
 async fn failed(app: &App, req: &Request, params: &Params, grant: Grant, e: &OAuthError) {
     let kind = match e {
         OAuthError::Token(t) => grant.of_token_error(t),
-        _ => Some(grant.failure()),
+        _ => None,
     };
     if let Some(kind) = kind {
         let event = AuditEvent::new(kind, app.clock.now(), audit::source(req));
@@ -202,17 +203,16 @@ async fn refresh(app: &App, req: &Request, params: &Params) -> Response<Body> {
         Ok::<_, OAuthError>(uc::refresh(&app.store, &app.keys, &settings, &auth, asked, ip, app.clock.now()).await?)
     }
     .await;
+    // A request refused by its wire format (a missing parameter, a malformed token) never
+    // reaches the store, and is not recorded; every outcome of the exchange itself is.
     let kind = match &result {
         Ok(_) => Some(Grant::Refresh.success()),
         Err(OAuthError::Token(e)) => Grant::Refresh.of_token_error(e),
-        Err(_) => Some(Grant::Refresh.failure()),
+        Err(_) => None,
     };
-    if let Some(kind) = kind {
-        let now = app.clock.now();
-        let e = match params.get("refresh_token").and_then(|t| RefreshToken::parse(t).ok()) {
-            Some(token) => exchange_event(kind, req, &token, now),
-            None => AuditEvent::new(kind, now, audit::source(req)),
-        };
+    let token = params.get("refresh_token").and_then(|t| RefreshToken::parse(t).ok());
+    if let (Some(kind), Some(token)) = (kind, token) {
+        let e = exchange_event(kind, req, &token, app.clock.now());
         let e = audit::with_client(&app.store, e, client_id_of(req, params).as_deref()).await;
         audit::record(&app.store, &e).await;
     }
