@@ -42,6 +42,8 @@ async fn dashboard_unlink_in_a_real_browser() {
         .user(&app.user.user.id, None);
         rt_domain::ports::AuditLog::record_event(&app.store, &e).await.unwrap();
     }
+    // The browser's UNLINK comes a second after everything above (the test clock is manual).
+    app.clock.advance_secs(1);
     // 4 sign-ins, 4 delegations, 1 refresh, the 20 older ones, and the UNLINK the browser does.
     let history_events = 4 + 4 + 1 + 20 + 1;
 

@@ -121,8 +121,8 @@ const deviceRow = (page, name) => page.locator('table.devices tbody tr').filter(
   const types = await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.type));
   for (const t of ['s', 'sd', 'sertft']) assert.ok(types.includes(t), `${t} is listed: ${types}`);
   // The sign-ins were by the test's HTTP client, from the loopback address.
-  const signIn = page.locator('table.history tbody tr[data-type="s"]').first();
-  assert.equal((await signIn.locator('td.ip').textContent()).trim(), '127.0.0.1');
+  const signInRow = page.locator('table.history tbody tr[data-type="s"]').first();
+  assert.equal((await signInRow.locator('td.ip').textContent()).trim(), '127.0.0.1');
   // The payload-named device is shown as text here too.
   assert.ok(await page.locator('table.history td.device', { hasText: xssDevice }).count() >= 1);
   assert.equal(await page.locator('table.history img').count(), 0, 'no element was injected');
