@@ -360,10 +360,8 @@ async fn no_secret_reaches_a_log_entry_or_a_log_item() {
                       "audience": format!("{}api/v2/", app.issuer())});
     let token = app.post_json("/oauth/token", &body).await.json()["access_token"].as_str().unwrap().to_owned();
     secrets.extend([client_secret, token.clone()]);
-    // Each refresh token's secret part alone, too.
-    for t in [&rt] {
-        secrets.push(t.get(t.len() - 30..).unwrap().to_owned());
-    }
+    // The refresh token's tail (its secret part) alone, too.
+    secrets.push(rt.get(rt.len() - 30..).unwrap().to_owned());
 
     let r = logs(&app, &token, "per_page=100").await;
     let entries = r.body.clone();
@@ -384,4 +382,37 @@ async fn no_secret_reaches_a_log_entry_or_a_log_item() {
         assert!(!entries.contains(secret.as_str()), "a secret in the entries: {secret}");
         assert!(items.iter().all(|i| !i.contains(secret.as_str())), "a secret in a log item: {secret}");
     }
+}
+
+#[tokio::test]
+async fn a_block_and_a_deletion_are_recorded_and_the_history_outlives_the_user() {
+    let app = TestApp::spawn().await;
+    app.obtain_refresh_token("phone").await;
+    let token = app.management_token(&["update:users", "delete:users", "read:logs"]).await;
+    let caller = rt_tests::jwt_claims(&token)["azp"].as_str().unwrap().to_owned();
+    let user_path = format!("/api/v2/users/{}", enc(app.user.user.id.as_str()));
+    // (The test clock is manual: a second between events orders them; within one millisecond
+    // log ids order by their random tail.)
+    app.clock.advance_secs(1);
+    let r = app.mgmt(Method::PATCH, &user_path, Some(&token), Some(&json!({"blocked": true}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    app.clock.advance_secs(1);
+    assert_eq!(app.mgmt(Method::DELETE, &user_path, Some(&token), None).await.status, 204);
+
+    // The user is gone; its history is not (until its days expire).
+    let r = app.mgmt(Method::GET, &format!("{user_path}/logs"), Some(&token), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let entries = r.json();
+    let reasons: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "srrt")
+        .map(|e| {
+            assert_eq!(e["details"]["revoked_by"], json!({"channel": "management_api", "id": caller}), "{e}");
+            e["details"]["reason"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(reasons, ["user_deleted", "block"], "newest first: {entries}");
+    assert_eq!(entries.as_array().unwrap().last().unwrap()["type"], "s");
 }
