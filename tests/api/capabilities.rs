@@ -178,6 +178,16 @@ async fn every_function_sends_only_what_it_declares_and_uses_all_of_it() {
     let r = call!("get-user", mgmt(Method::GET, format!("/api/v2/users/{}", enc(&user_id)), None).await);
     assert_eq!(r.status, 200, "{}", r.body);
 
+    // The audit log: the feed (the day's shards, then the items), one user's partition.
+    let r = call!("list-logs", mgmt(Method::GET, "/api/v2/logs?include_totals=true".into(), None).await);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let by_user = format!("/api/v2/logs?q={}", enc(&format!("user_id:\"{user_id}\"")));
+    let r = call!("list-logs", mgmt(Method::GET, by_user, None).await);
+    assert!(!r.json().as_array().unwrap().is_empty(), "{}", r.body);
+    let user_logs = format!("/api/v2/users/{}/logs?include_totals=true", enc(&user_id));
+    let r = call!("list-user-logs", mgmt(Method::GET, user_logs, None).await);
+    assert!(r.json()["total"].as_u64().unwrap() > 0, "{}", r.body);
+
     // A user with refresh tokens of an older revision: a password change purges them.
     let new_user = json!({"connection": "Username-Password-Authentication", "email": "caps@example.com", "password": "Sup3r-secret"});
     let r = call!("create-user", mgmt(Method::POST, "/api/v2/users".into(), Some(new_user)).await);
@@ -236,6 +246,9 @@ async fn every_function_sends_only_what_it_declares_and_uses_all_of_it() {
     let devices = format!("{}/devices", app.dashboard_user_path());
     let r = call!("dashboard-user", app.dashboard_get(&devices, &cookie).await);
     assert!(r.body.contains("laptop"), "{}", r.body);
+    let history = format!("{}/history", app.dashboard_user_path());
+    let r = call!("dashboard-user", app.dashboard_get(&history, &cookie).await);
+    assert!(r.body.contains("sertft"), "{}", r.body);
     let unlink = format!("{devices}/unlink");
     let r = call!(
         "dashboard-revoke",
@@ -262,10 +275,17 @@ async fn every_function_sends_only_what_it_declares_and_uses_all_of_it() {
     let old = RefreshToken::generate(&app.user.user.id, rev);
     let day_old = rt_tests::credential(&old, &app.client.id, "old", app.now().plus_secs(-86_400));
     assert_eq!(app.store.issue_credential(&day_old).await.unwrap(), rt_domain::ports::IssueOutcome::Issued);
-    // The code of the code-flow sign-in above has expired too (ten minutes).
+    // The code of the code-flow sign-in above has expired too (ten minutes); so has an audit
+    // event of 33 days ago (the retention is 30 days).
     app.clock.advance_secs(601);
+    let old_event = rt_domain::audit::AuditEvent::new(
+        rt_domain::audit::EventType::WrongPassword,
+        app.now().plus_secs(-33 * 86_400),
+        rt_domain::audit::Source::default(),
+    );
+    rt_domain::ports::AuditLog::record_event(&app.store, &old_event).await.unwrap();
     let summary = call!("sweep-expired", app.sweep().await);
-    assert_eq!(summary["removed"], 2, "the credential and the code: {summary}");
+    assert_eq!(summary["removed"], 3, "the credential, the code and the old event: {summary}");
 
     let mut problems = vec![];
     for f in FUNCTIONS {

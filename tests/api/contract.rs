@@ -52,6 +52,7 @@ contract!(
     a_rotating_family_rotates_retries_and_is_revoked_on_reuse,
     concurrent_presentations_of_one_member_rotate_once,
     codes_are_stored_by_hash_redeemed_once_and_purged_when_expired,
+    audit_events_are_read_back_whole_by_user_and_by_day_in_both_orders_and_purged_by_day,
 );
 
 fn password_hash() -> PasswordHash {
@@ -616,4 +617,69 @@ async fn codes_are_stored_by_hash_redeemed_once_and_purged_when_expired<S: Store
     assert!(s.get_code(&code.hash()).await.unwrap().is_none());
     assert!(s.get_code(&plain.hash).await.unwrap().is_none());
     assert!(s.get_code(&live.hash).await.unwrap().is_some());
+}
+
+async fn audit_events_are_read_back_whole_by_user_and_by_day_in_both_orders_and_purged_by_day<S: Store>(s: &S) {
+    use rt_domain::audit::{Actor, AuditEvent, Direction, EventType, LogDay, Reason, Revocation, Source};
+    use rt_domain::ids::DeviceCredentialId;
+    let (a, b) = (UserId::generate(), UserId::generate());
+    let c = client("Logged");
+    let day = LogDay::of(NOW);
+    let source = || Source::new("203.0.113.7", Some("Mozilla/5.0 (contract)"));
+    // A whole event: every field, a revocation by someone.
+    let full = AuditEvent::revoked(
+        Revocation { reason: Reason::PasswordChange, by: Actor::ManagementApi(c.id.clone()) },
+        NOW,
+        source(),
+    )
+    .client(&c)
+    .user(&a, Some("a@example.com"))
+    .device(Some("Firefox on Linux"))
+    .credential(Some(&DeviceCredentialId::generate()))
+    .count(3);
+    s.record_event(&full).await.unwrap();
+    // Events of two users and of none, over the day, in log-id order.
+    let mut written = vec![full.clone()];
+    for k in 1..=7i64 {
+        let who = match k % 3 {
+            0 => None,
+            1 => Some(&a),
+            _ => Some(&b),
+        };
+        let mut e = AuditEvent::new(EventType::SuccessRefreshExchange, NOW.plus_secs(k * 60), source());
+        if let Some(u) = who {
+            e = e.user(u, None);
+        }
+        s.record_event(&e).await.unwrap();
+        written.push(e);
+    }
+    // Another day.
+    let tomorrow =
+        AuditEvent::new(EventType::WrongUsername, NOW.plus_secs(86_400), Source::default()).typed_user_name("x@y.z");
+    s.record_event(&tomorrow).await.unwrap();
+
+    let of_a: Vec<AuditEvent> = written.iter().filter(|e| e.user_id.as_ref() == Some(&a)).cloned().collect();
+    let newest = Direction::NewestFirst { before: None };
+    let got = s.user_events(&a, &newest, 100).await.unwrap();
+    assert_eq!(got, of_a.iter().rev().cloned().collect::<Vec<_>>(), "newest first, whole");
+    let oldest = s.user_events(&a, &Direction::OldestFirst { after: None }, 2).await.unwrap();
+    assert_eq!(oldest, of_a[..2].to_vec());
+    let after = Direction::OldestFirst { after: Some(of_a[0].id.clone()) };
+    assert_eq!(s.user_events(&a, &after, 100).await.unwrap(), of_a[1..].to_vec(), "strictly after the cursor");
+    assert_eq!(s.count_user_events(&a).await.unwrap(), of_a.len() as u64);
+
+    // The day's feed: every event of the day, users' and none's, merged over the shards.
+    let all = s.day_events(day, &Direction::OldestFirst { after: None }, 100).await.unwrap();
+    assert_eq!(all, written);
+    let before = Direction::NewestFirst { before: Some(written[5].id.clone()) };
+    let page = s.day_events(day, &before, 3).await.unwrap();
+    assert_eq!(page, written[2..5].iter().rev().cloned().collect::<Vec<_>>());
+    assert_eq!(s.day_events(day.next(), &newest, 100).await.unwrap(), vec![tomorrow.clone()]);
+
+    // A purge removes the day and nothing else.
+    let p = s.purge_log_day(day, Duration::from_secs(5)).await.unwrap();
+    assert_eq!((p.deleted, p.complete), (written.len() as u64, true));
+    assert!(s.day_events(day, &newest, 100).await.unwrap().is_empty());
+    assert!(s.user_events(&a, &newest, 100).await.unwrap().is_empty());
+    assert_eq!(s.day_events(day.next(), &newest, 100).await.unwrap(), vec![tomorrow]);
 }

@@ -1,6 +1,7 @@
 //! The dashboard in a real headless Chromium (`tests/node/dashboard-browser.mjs`, Playwright
 //! driving Debian's `chromium`): sign in → Users → the user → Devices → X → UNLINK, and the
-//! refresh tokens of the unlinked device fail at /delegation afterwards.
+//! refresh tokens of the unlinked device fail at /delegation afterwards; then the History tab
+//! shows the sign-ins, the exchanges and the UNLINK (by the dashboard), a page at a time.
 //!
 //! Screenshots go to `target/screenshots/`; with `RT_UPDATE_SCREENSHOTS=1` to
 //! `docs/screenshots/` (the ones the README shows).
@@ -29,6 +30,22 @@ async fn dashboard_unlink_in_a_real_browser() {
     for t in phone.iter().chain([&xss, &laptop]) {
         assert_eq!(app.post_delegation(&app.delegation_body(t)).await.status, 200);
     }
+    let refresh = serde_json::json!({"grant_type": "refresh_token", "client_id": app.client.id.as_str(), "refresh_token": laptop});
+    assert_eq!(app.post_json("/oauth/token", &refresh).await.status, 200);
+    // Twenty older events (yesterday), so that the History tab has a second page.
+    for k in 0..20 {
+        let e = rt_domain::audit::AuditEvent::new(
+            rt_domain::audit::EventType::SuccessRefreshExchange,
+            app.now().plus_secs(-86_400 - k * 60),
+            rt_domain::audit::Source::new("198.51.100.7", Some("OlderAgent/1.0")),
+        )
+        .user(&app.user.user.id, None);
+        rt_domain::ports::AuditLog::record_event(&app.store, &e).await.unwrap();
+    }
+    // The browser's UNLINK comes a second after everything above (the test clock is manual).
+    app.clock.advance_secs(1);
+    // 4 sign-ins, 4 delegations, 1 refresh, the 20 older ones, and the UNLINK the browser does.
+    let history_events = 4 + 4 + 1 + 20 + 1;
 
     let shots = if std::env::var("RT_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
         root.join("docs/screenshots")
@@ -45,6 +62,7 @@ async fn dashboard_unlink_in_a_real_browser() {
             ("RT_USER_EMAIL", app.user.email.clone()),
             ("RT_USER_PASSWORD", app.user.password.clone()),
             ("RT_XSS_DEVICE", XSS.into()),
+            ("RT_HISTORY_EVENTS", history_events.to_string()),
             ("RT_SHOTS", shots.display().to_string()),
             ("CHROMIUM", chromium),
         ],

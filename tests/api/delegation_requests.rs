@@ -12,13 +12,15 @@ async fn one_dynamodb_request_per_delegation_on_the_common_path() {
 
     // Validate + count + record last use: one request, every time. (The client's configuration
     // is cached per process for 30 s; the login above read it. A cold process reads it once.)
+    // Then the audit event (`sd`): one PutItem after the exchange, never in its transaction.
     for _ in 0..5 {
         let r = app.post_delegation(&body).await;
         assert_eq!(r.status, 200, "{}", r.body);
-        assert_eq!(app.layer.take_operations(), ["TransactWriteItems"]);
+        assert_eq!(app.layer.take_operations(), ["TransactWriteItems", "PutItem"]);
     }
 
-    // Refusals cost one request too (and write nothing).
+    // Refusals cost one request too (and write nothing but their audit event); a malformed
+    // token is refused by the wire, before any request (and so is not recorded).
     let mut bad = body.clone();
     bad["refresh_token"] = rt_tests::INVALID_RT.into();
     assert_eq!(app.post_delegation(&bad).await.status, 403);
@@ -36,8 +38,12 @@ async fn issuing_a_refresh_token_is_one_transaction() {
     let r = app.post_login(&tx, Some(&cookie), &app.user.email, &app.user.password).await;
     assert_eq!(r.resp.status, 302);
     // Two login counters, e-mail → user, then one transaction for the credential (the client
-    // comes from the cache: its item is shared by every user of the application).
-    assert_eq!(app.layer.take_operations(), ["UpdateItem", "UpdateItem", "GetItem", "GetItem", "TransactWriteItems"]);
+    // comes from the cache: its item is shared by every user of the application); then the
+    // sign-in's audit event, alone.
+    assert_eq!(
+        app.layer.take_operations(),
+        ["UpdateItem", "UpdateItem", "GetItem", "GetItem", "TransactWriteItems", "PutItem"]
+    );
 }
 
 #[tokio::test]
@@ -87,12 +93,12 @@ async fn management_requests_per_call() {
     assert_eq!(ops(), expected);
 
     // Revoking one refresh token: read it, then one transaction (delete it, count it off its
-    // device in the user's item).
+    // device in the user's item); then the audit event (`srrt`, by this client).
     let id = r.json()[0]["id"].as_str().unwrap().to_owned();
     let d = app.mgmt(Method::DELETE, &format!("/api/v2/device-credentials/{id}"), Some(&token), None).await;
     assert_eq!(d.status, 204);
-    assert_eq!(app.layer.take_operations(), ["GetItem", "TransactWriteItems"]);
+    assert_eq!(app.layer.take_operations(), ["GetItem", "TransactWriteItems", "PutItem"]);
     println!(
-        "requests: a user's page = 1 Query + 1 BatchGetItem per 100 of the user's credentials up to the page (to the end with include_totals); a non-expiring client's page = 16 Query + 1 BatchGetItem; delete = 1 GetItem + 1 TransactWriteItems"
+        "requests: a user's page = 1 Query + 1 BatchGetItem per 100 of the user's credentials up to the page (to the end with include_totals); a non-expiring client's page = 16 Query + 1 BatchGetItem; delete = 1 GetItem + 1 TransactWriteItems + 1 PutItem (the audit event)"
     );
 }

@@ -242,6 +242,8 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
         "list-device-credentials",
         "delete-device-credential",
         "list-users",
+        "list-logs",
+        "list-user-logs",
         "get-user",
         "create-user",
         "update-user",
@@ -319,6 +321,18 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
             "delete-device-credential" | "delete-user" | "delete-client" => assert_eq!(status, 204, "{name}: {r}"),
             "list-users" => assert_eq!(body(&r)["total"], 2, "the user and the administrator: {r}"),
             "get-user" => assert_eq!(body(&r)["user_id"], user.id.as_str(), "{r}"),
+            // The real binaries wrote the audit log: the delegation above (`sd`) is in the feed
+            // and in the user's own history.
+            "list-logs" => {
+                assert_eq!(status, 200, "{r}");
+                assert_eq!(body(&r)[0]["type"], "sd", "{r}");
+                assert_eq!(body(&r)[0]["ip"], "203.0.113.10", "{r}");
+            }
+            "list-user-logs" => {
+                assert_eq!(status, 200, "{r}");
+                let logs = body(&r)["logs"].as_array().cloned().unwrap_or_default();
+                assert!(logs.iter().any(|l| l["type"] == "sd" && l["user_id"] == user.id.as_str()), "{r}");
+            }
             "create-user" | "create-client" => assert_eq!(status, 201, "{name}: {r}"),
             "update-user" => assert_eq!(body(&r)["name"], "Renamed User", "{r}"),
             "list-clients" => assert_eq!(body(&r)["total"], 3, "the app, the m2m client, the daily app: {r}"),

@@ -108,7 +108,10 @@ fn report(layer: &Layer, phases: &[&Phase]) -> String {
     // Per kind of application-wide partition: how many, units in all, most units on one.
     let mut shared: BTreeMap<String, (usize, f64, f64, f64)> = BTreeMap::new();
     for (p, c) in layer.consumed() {
-        if p.key.starts_with("CLIENT") || p.key == keys::ALL_USERS {
+        // (and the audit log's feed shards, one of 32 a day per event, and the day's shards of
+        // events without a user: shared by design, spread thin)
+        let log_shard = p.key.starts_with("LOGS#") || p.key.starts_with("LOG#-");
+        if p.key.starts_with("CLIENT") || p.key == keys::ALL_USERS || log_shard {
             let e = shared.entry(kind(p.index.as_deref(), &p.key)).or_default();
             *e = (e.0 + 1, e.1 + c.write, e.2 + c.read, e.3.max(c.write));
         }

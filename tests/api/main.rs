@@ -13,6 +13,7 @@ mod flow;
 mod fuzz;
 mod lambda_smoke;
 mod load;
+mod logs;
 mod management;
 mod negative;
 mod node_auth_sdk;

@@ -118,29 +118,34 @@ async fn requests_per_refresh() {
     };
     ops("sign-in");
     let t1 = refresh(&app, &t0).await.json()["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(ops("rotate (profile and email claims)"), ["TransactWriteItems", "GetItem"], "one write, the profile");
+    // Each then writes its audit event (`sertft`), one PutItem after the answer is decided.
+    assert_eq!(
+        ops("rotate (profile and email claims)"),
+        ["TransactWriteItems", "GetItem", "PutItem"],
+        "one write, the profile, the event"
+    );
     refresh(&app, &t0).await;
-    assert_eq!(ops("retry of the previous member"), ["TransactWriteItems", "TransactWriteItems", "GetItem"]);
+    assert_eq!(ops("retry of the previous member"), ["TransactWriteItems", "TransactWriteItems", "GetItem", "PutItem"]);
     refresh(&app, &t1).await;
     ops("rotate again");
     assert_eq!(refresh(&app, &t0).await.status, 403);
-    assert_eq!(ops("reuse: revoke the family"), ["TransactWriteItems", "TransactWriteItems"]);
+    assert_eq!(ops("reuse: revoke the family"), ["TransactWriteItems", "TransactWriteItems", "PutItem"]);
     assert_eq!(refresh(&app, &t1).await.status, 403);
-    assert_eq!(ops("a member of a revoked family"), ["TransactWriteItems"]);
+    assert_eq!(ops("a member of a revoked family"), ["TransactWriteItems", "PutItem"]);
 
     // A grant without profile claims (the seed's `openid offline_access`): the first plan
     // guesses spa-js's grant, the refusal corrects it — one more transaction, no read.
     let plain = app.obtain_refresh_token("phone").await;
     ops("sign-in");
     let p1 = refresh(&app, &plain).await.json()["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(ops("rotate (openid offline_access)"), ["TransactWriteItems", "TransactWriteItems"]);
+    assert_eq!(ops("rotate (openid offline_access)"), ["TransactWriteItems", "TransactWriteItems", "PutItem"]);
     // Another client presenting it: refused by the same one write (nothing changes).
     let other = rt_devkit::seed::native_client("Other", vec![], vec![], app.now());
     assert!(app.store.create_client(&other).await.unwrap());
     ops("(setup)");
     let body = json!({"grant_type": "refresh_token", "client_id": other.id.as_str(), "refresh_token": p1});
     assert_eq!(app.post_json("/oauth/token", &body).await.status, 403);
-    assert_eq!(ops("wrong client (+ its client read)"), ["GetItem", "TransactWriteItems"]);
+    assert_eq!(ops("wrong client (+ its client read)"), ["GetItem", "TransactWriteItems", "PutItem"]);
     // Expired (idle 60 s): refused by the one write, its condition false.
     let mut expiring = app.client.clone();
     expiring.refresh_token.rotation_type = RotationType::Rotating;
@@ -151,7 +156,7 @@ async fn requests_per_refresh() {
     app.clock.advance_secs(61);
     ops("(setup)");
     assert_eq!(refresh(&app, &p1).await.status, 403);
-    assert_eq!(ops("expired (+ the client read after the cache)"), ["GetItem", "TransactWriteItems"]);
+    assert_eq!(ops("expired (+ the client read after the cache)"), ["GetItem", "TransactWriteItems", "PutItem"]);
 }
 
 #[tokio::test]

@@ -51,11 +51,12 @@ async fn the_sweep_removes_expired_tokens_counts_them_off_their_devices_and_noth
     assert_eq!((summary["clients_swept"].as_u64(), summary["credentials_examined"].as_u64()), (Some(1), Some(2)));
     // The clients (one page: keys + items), the expiring client's 16 shards and its
     // credentials, then one transaction per expired token. The other client is not walked.
-    // Then the 16 partitions of the codes (none expired).
+    // Then the 16 partitions of the codes (none expired), and the 32 feed shards of each of the
+    // 7 days before the audit log's retention (empty).
     let mut ops = app.layer.take_operations();
     ops.sort();
     let mut expected = vec!["BatchGetItem", "BatchGetItem", "TransactWriteItems"];
-    expected.extend(std::iter::repeat_n("Query", 17 + 16));
+    expected.extend(std::iter::repeat_n("Query", 17 + 16 + 7 * 32));
     expected.sort();
     assert_eq!(ops, expected);
 

@@ -2,10 +2,13 @@
 // playwright-core): sign in → Users → the user → Devices (my-device, 2 tokens) → X → UNLINK.
 // Also: a device named like an HTML payload renders as text and runs nothing; the flow works
 // without JavaScript (confirmation page); a non-administrator cannot sign in; the layout on a
-// phone. Screenshots of each step go to RT_SHOTS. Run by tests/api/dashboard_browser.rs.
+// phone; the History tab lists the user's audit events (sign-ins, exchanges, the UNLINK just
+// done, by the dashboard) newest first, 25 a page with a cursor to the older ones. Screenshots
+// of each step go to RT_SHOTS. Run by tests/api/dashboard_browser.rs.
 //
 // Environment: RT_BASE, RT_ADMIN_EMAIL, RT_ADMIN_PASSWORD, RT_USER_EMAIL, RT_USER_PASSWORD,
-// RT_XSS_DEVICE, RT_SHOTS (a directory), CHROMIUM (default /usr/bin/chromium).
+// RT_XSS_DEVICE, RT_HISTORY_EVENTS (how many events the user has after the UNLINK), RT_SHOTS (a
+// directory), CHROMIUM (default /usr/bin/chromium).
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -103,6 +106,37 @@ const deviceRow = (page, name) => page.locator('table.devices tbody tr').filter(
   await page.getByRole('button', { name: `Unlink ${xssDevice}` }).click();
   assert.equal(await page.getByRole('dialog').locator('[data-device-name]').textContent(), xssDevice);
   await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+
+  const devicesUrl = page.url();
+  // History: the audit events, newest first — the UNLINK just done, by the dashboard, on top.
+  await page.getByRole('link', { name: 'History' }).click();
+  await page.waitForURL(/\/history$/);
+  const rows = page.locator('table.history tbody tr');
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 25, 'a page holds 25 events');
+  const top = rows.first();
+  assert.equal(await top.getAttribute('data-type'), 'srrt');
+  assert.match(await top.textContent(), /Refresh tokens of the device revoked in the dashboard/);
+  assert.equal((await top.locator('td.device').textContent()).trim(), 'my-device');
+  const types = await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.type));
+  for (const t of ['s', 'sd', 'sertft']) assert.ok(types.includes(t), `${t} is listed: ${types}`);
+  // The sign-ins were by the test's HTTP client, from the loopback address.
+  const signInRow = page.locator('table.history tbody tr[data-type="s"]').first();
+  assert.equal((await signInRow.locator('td.ip').textContent()).trim(), '127.0.0.1');
+  // The payload-named device is shown as text here too.
+  assert.ok(await page.locator('table.history td.device', { hasText: xssDevice }).count() >= 1);
+  assert.equal(await page.locator('table.history img').count(), 0, 'no element was injected');
+  await shot(page, '8-history');
+  // The next page, by its cursor: the older events, none twice.
+  const firstPage = await rows.evaluateAll((trs) => trs.map((tr) => tr.textContent));
+  await page.getByRole('link', { name: 'Older events →' }).click();
+  await page.waitForURL(/\/history\?before=\d{13}[A-Za-z0-9]{12}$/);
+  const secondPage = await page.locator('table.history tbody tr').evaluateAll((trs) => trs.map((tr) => tr.textContent));
+  assert.equal(firstPage.length + secondPage.length, Number(env('RT_HISTORY_EVENTS')), 'every event once');
+  assert.ok(secondPage.every((row) => row.includes('OlderAgent/1.0') && row.includes('198.51.100.7')), 'the older ones');
+  assert.equal(await page.getByRole('link', { name: 'Older events →' }).count(), 0, 'the last page');
+  console.log('ok - History lists the sign-ins, exchanges and the UNLINK, two pages by cursor');
+  await page.goto(devicesUrl);
 
   // On a phone.
   await page.setViewportSize({ width: 390, height: 760 });

@@ -138,7 +138,7 @@ impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
-    async fn from(r: reqwest::Response) -> Self {
+    pub async fn from(r: reqwest::Response) -> Self {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let body = r.text().await.expect("body");
@@ -403,6 +403,7 @@ impl TestApp {
             store: DynamoStore::local(self.layer.endpoint(), self.store.table().to_owned())
                 .with_clock(self.clock.clone()),
             clock: self.clock.clone(),
+            log_retention_days: rt_domain::audit::DEFAULT_RETENTION_DAYS,
         };
         let run = rt_http::handlers::Invocation { budget: std::time::Duration::from_secs(10) };
         rt_http::handlers::sweep::sweep_expired(&worker, run).await.expect("the sweep")
@@ -582,16 +583,16 @@ impl TestApp {
 
     /// The table as text, for "nothing changed" and "no secret stored" checks.
     pub async fn snapshot(&self) -> String {
-        self.snapshot_except("").await
+        self.snapshot_except(&[]).await
     }
 
-    /// [`Self::snapshot`] without the items of one `kind` (e.g. rate-limit counters).
-    pub async fn snapshot_except(&self, kind: &str) -> String {
+    /// [`Self::snapshot`] without the items of these `kinds` (e.g. rate-limit counters).
+    pub async fn snapshot_except(&self, kinds: &[&str]) -> String {
         let mut items: Vec<String> = self
             .scan()
             .await
             .iter()
-            .filter(|i| i.get("kind").and_then(|k| k.as_s().ok()).map(String::as_str) != Some(kind))
+            .filter(|i| i.get("kind").and_then(|k| k.as_s().ok()).is_none_or(|k| !kinds.contains(&k.as_str())))
             .map(|i| format!("{:?}", sorted(i)))
             .collect();
         items.sort();

@@ -48,7 +48,13 @@ pub fn main(args: &[String]) -> Result<()> {
         } else {
             DynamoStore::local(&endpoint, table.clone())
         };
-        let worker = Worker { store, clock: Arc::new(SystemClock) };
+        // The retention as the deployed function reads it (LOG_RETENTION_DAYS, default 30).
+        let log_retention_days = rt_http::config::WorkerConfig::from_lookup(|k| match k {
+            rt_http::config::TABLE_NAME => Some(table.clone()),
+            _ => std::env::var(k).ok(),
+        })?
+        .log_retention_days;
+        let worker = Worker { store, clock: Arc::new(SystemClock), log_retention_days };
         eprintln!("xtask: sweeping table '{table}' on {endpoint} (budget {} s)", budget.as_secs());
         let summary = rt_http::handlers::sweep::sweep_expired(&worker, Invocation { budget }).await?;
         println!("{}", serde_json::to_string_pretty(&summary)?);

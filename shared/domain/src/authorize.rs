@@ -8,7 +8,7 @@ use crate::client::{Client, GRANT_AUTHORIZATION_CODE, GRANT_IMPLICIT, GRANT_REFR
 use crate::clock::Timestamp;
 use crate::code::{AuthorizationCode, CODE_LIFETIME_SECS, Challenge, Code};
 use crate::credential::DeviceCredential;
-use crate::ids::{ClientId, DeviceName, Email};
+use crate::ids::{ClientId, DeviceName, Email, UserId};
 use crate::ports::{ClientStore, Freshness, IssueOutcome, SignError, Store, StoreError, TokenSigner};
 use crate::ratelimit::count_after_read;
 use crate::scope::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE, Scope};
@@ -295,6 +295,14 @@ pub enum LoginError {
     /// Same message whether the account exists or not.
     #[error("Wrong email or password.")]
     InvalidCredentials,
+    /// The account exists, the password is wrong: answered as [`Self::InvalidCredentials`]
+    /// (the audit log tells them apart).
+    #[error("Wrong email or password.")]
+    WrongPassword(UserId),
+    /// The password is right, but the account may not sign in here (the dashboard: not an
+    /// administrator, or blocked): answered as [`Self::InvalidCredentials`].
+    #[error("Wrong email or password.")]
+    NotAdministrator(UserId),
     #[error("Too many login attempts. Try again in {retry_after} seconds.")]
     Throttled { retry_after: i64 },
     #[error("user is blocked")]
@@ -322,6 +330,9 @@ pub struct LoginSuccess {
     pub state: Option<String>,
     /// The refresh token's id, when one was issued (for logs; never the token).
     pub credential_id: Option<String>,
+    /// Who signed in (the audit log).
+    pub user_id: UserId,
+    pub email: String,
 }
 
 /// Checks the credentials and issues the tokens of `req`.
@@ -382,6 +393,8 @@ async fn issue_code<S: Store>(
         scope: req.scope.clone(),
         state: req.state.clone(),
         credential_id: None,
+        user_id: user.id.clone(),
+        email: user.email.to_string(),
     })
 }
 
@@ -417,24 +430,24 @@ pub async fn authenticate<S: Store>(
     }
     let [address_read, pair_read] = read;
     let verified = match user {
-        Some(user) if user.password_hash.verify(password) => Some(user),
-        Some(_) => None,
+        Some(user) if user.password_hash.verify(password) => Ok(user),
+        Some(user) => Err(LoginError::WrongPassword(user.id)),
         None => {
             crate::password::verify_dummy(password);
-            None
+            Err(LoginError::InvalidCredentials)
         }
     };
     match verified {
-        Some(user) => {
+        Ok(user) => {
             if pair_read.is_some() {
                 store.reset_counter(&pair).await?;
             }
             Ok(user)
         }
-        None => {
+        Err(e) => {
             count_after_read(store, &address, throttle.per_address, now, address_read).await?;
             count_after_read(store, &pair, throttle.per_pair, now, pair_read).await?;
-            Err(LoginError::InvalidCredentials)
+            Err(e)
         }
     }
 }
@@ -503,6 +516,8 @@ async fn issue_tokens<S: Store, T: TokenSigner>(
         scope: req.scope.clone(),
         state: req.state.clone(),
         credential_id,
+        user_id: user.id.clone(),
+        email: user.email.to_string(),
     })
 }
 

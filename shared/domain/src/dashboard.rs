@@ -33,7 +33,7 @@ pub async fn sign_in<S: Store>(
 ) -> Result<User, LoginError> {
     let user = authenticate(store, settings, username, password, ip, now).await?;
     if !user.admin || user.blocked {
-        return Err(LoginError::InvalidCredentials);
+        return Err(LoginError::NotAdministrator(user.id));
     }
     Ok(user)
 }

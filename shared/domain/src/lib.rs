@@ -4,6 +4,7 @@
 //! and return typed results and errors. Nothing here knows AWS, HTTP, JSON or Lambda: the wire
 //! (parameter names, views, statuses) is `rt-http`'s.
 
+pub mod audit;
 pub mod authorize;
 pub mod claims;
 pub mod client;

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::audit::{AuditEvent, Direction, LogDay, LogId};
 use crate::client::Client;
 use crate::clock::Timestamp;
 use crate::code::{AuthorizationCode, Redemption};
@@ -17,9 +18,9 @@ use crate::credential::DeviceCredential;
 use crate::exchange::{self, Action, Snapshot, Written};
 use crate::ids::{ClientId, DeviceCredentialId, Email, UserId};
 use crate::ports::{
-    ClientStore, CodeStore, Contention, CounterStore, CreateUser, CredentialBatch, CredentialFilter, CredentialStore,
-    ExchangeWrite, Freshness, IssueOutcome, PageRequest, Purge, Redeem, StoreError, UpdateUser, UserBatch, UserStore,
-    WALK_BATCH_MAX, WalkCursor,
+    AuditLog, ClientStore, CodeStore, Contention, CounterStore, CreateUser, CredentialBatch, CredentialFilter,
+    CredentialStore, ExchangeWrite, Freshness, IssueOutcome, PageRequest, Purge, Redeem, StoreError, UpdateUser,
+    UserBatch, UserStore, WALK_BATCH_MAX, WalkCursor,
 };
 use crate::ratelimit::{Counter, Step};
 use crate::token::SecretHash;
@@ -59,6 +60,8 @@ struct State {
     counters: HashMap<String, Counter>,
     /// Authorization codes by the hex of their hash.
     codes: HashMap<String, AuthorizationCode>,
+    /// Audit events by log id (which orders them by time).
+    events: BTreeMap<LogId, AuditEvent>,
 }
 
 /// The store in memory. `Default` is empty.
@@ -425,5 +428,57 @@ impl CounterStore for MemoryStore {
     async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
         self.state()?.counters.remove(key);
         Ok(())
+    }
+}
+
+/// `limit` of `events` (in log-id order) beyond the cursor of `direction`, in its order.
+fn in_direction<'a>(
+    events: impl DoubleEndedIterator<Item = &'a AuditEvent>,
+    direction: &Direction,
+    limit: u32,
+) -> Vec<AuditEvent> {
+    let admitted = |e: &&AuditEvent| direction.admits(&e.id);
+    let limit = limit.min(crate::ports::LOG_BATCH_MAX) as usize;
+    if direction.newest_first() {
+        events.rev().filter(admitted).take(limit).cloned().collect()
+    } else {
+        events.filter(admitted).take(limit).cloned().collect()
+    }
+}
+
+impl AuditLog for MemoryStore {
+    async fn record_event(&self, e: &AuditEvent) -> Result<(), StoreError> {
+        let mut s = self.state()?;
+        if s.events.contains_key(&e.id) {
+            return Err(StoreError::Corrupt(format!("log id {} taken", e.id)));
+        }
+        s.events.insert(e.id.clone(), e.clone());
+        Ok(())
+    }
+
+    async fn user_events(
+        &self,
+        user: &UserId,
+        direction: &Direction,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let s = self.state()?;
+        Ok(in_direction(s.events.values().filter(|e| e.user_id.as_ref() == Some(user)), direction, limit))
+    }
+
+    async fn count_user_events(&self, user: &UserId) -> Result<u64, StoreError> {
+        Ok(self.state()?.events.values().filter(|e| e.user_id.as_ref() == Some(user)).count() as u64)
+    }
+
+    async fn day_events(&self, day: LogDay, direction: &Direction, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        let s = self.state()?;
+        Ok(in_direction(s.events.values().filter(|e| LogDay::of(e.at()) == day), direction, limit))
+    }
+
+    async fn purge_log_day(&self, day: LogDay, _budget: Duration) -> Result<Purge, StoreError> {
+        let mut s = self.state()?;
+        let before = s.events.len();
+        s.events.retain(|_, e| LogDay::of(e.at()) != day);
+        Ok(Purge { deleted: (before - s.events.len()) as u64, complete: true })
     }
 }

@@ -43,6 +43,10 @@ pub enum TokenError {
     /// The refresh token is unknown, revoked, reused, expired or not the client's.
     #[error("{0}")]
     InvalidGrant(&'static str),
+    /// A retired member of a rotating family was presented: the family is revoked. Answered
+    /// as [`Self::InvalidGrant`] with the same text (the audit log tells them apart).
+    #[error("{}", INVALID_REFRESH_TOKEN)]
+    ReuseDetected,
     #[error("Too many requests with this refresh token from this address.")]
     RateLimited(RateStatus),
     #[error(transparent)]
@@ -244,6 +248,7 @@ pub async fn refresh<S: Store, T: TokenSigner>(
     let (used, granted, successor, demoted) = match exchange::run(store, &settings.exchange.hints, &presented).await? {
         Outcome::Granted { used, granted_claims, successor, demoted } => (used, granted_claims, successor, demoted),
         Outcome::RateLimited { used } => return Err(TokenError::RateLimited(policy.status(now, used, true))),
+        Outcome::Rejected(exchange::Rejection::Reused) => return Err(TokenError::ReuseDetected),
         Outcome::Rejected(_) => return Err(TokenError::InvalidGrant(INVALID_REFRESH_TOKEN)),
     };
     // Narrowing keeps what was granted of what is asked (the exchange has happened: a
@@ -363,6 +368,9 @@ pub struct CodeGranted {
     pub scope: Scope,
     /// The refresh token's id (for logs; never the token).
     pub credential_id: Option<String>,
+    /// Who signed in, and the refresh token's device (the audit log).
+    pub user_id: crate::ids::UserId,
+    pub device: Option<String>,
 }
 
 /// `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6): the code's client
@@ -454,9 +462,11 @@ pub async fn authorization_code<S: Store, T: TokenSigner>(
         access_token: minted.access_token,
         id_token: minted.id_token,
         credential_id: token.as_ref().map(|(t, _)| t.id().to_string()),
+        device: token.as_ref().and(record.device.as_ref()).map(|d| d.as_str().to_owned()),
         refresh_token: token.map(|(t, _)| t.expose()),
         expires_in: minted.expires_in,
         scope,
+        user_id: record.user_id.clone(),
     })
 }
 
@@ -487,16 +497,17 @@ pub fn new_refresh_token(
 /// consistent read of the credential, then the revocation that `DELETE
 /// /api/v2/device-credentials/{id}` performs. The caller authenticates as for a refresh.
 /// A token that is malformed, unknown, already revoked or issued to another client is not an
-/// error (`Ok(false)`): the answer must not tell a token holder anything.
+/// error (`Ok(None)`): the answer must not tell a token holder anything. Answers the
+/// credential it revoked (for the audit log).
 pub async fn revoke<S: Store>(
     store: &S,
     keys: &RotationKeys,
     auth: &ClientAuth,
     token: Option<RefreshToken>,
-) -> Result<bool, TokenError> {
+) -> Result<Option<DeviceCredential>, TokenError> {
     let client = refreshing_client(store, auth).await?;
-    let Some(token) = token else { return Ok(false) };
-    let Some(cred) = store.get_credential(token.id()).await? else { return Ok(false) };
+    let Some(token) = token else { return Ok(None) };
+    let Some(cred) = store.get_credential(token.id()).await? else { return Ok(None) };
     let presented = token.secret_hash();
     // Any member the service issued of this family will do: the current one, or (rotating)
     // a retired one — whoever holds it could have revoked the family by reusing it.
@@ -509,7 +520,7 @@ pub async fn revoke<S: Store>(
     };
     let bound = &cred.user_id == token.user() && cred.user_rev == token.user_rev() && cred.client_id == client.id;
     if !(member && bound) {
-        return Ok(false);
+        return Ok(None);
     }
-    Ok(store.revoke_read_credential(&cred).await?)
+    Ok(store.revoke_read_credential(&cred).await?.then_some(cred))
 }

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 
+use crate::audit::{AuditEvent, Direction, LogDay};
 use crate::claims::{AccessTokenClaims, IdTokenClaims};
 use crate::client::Client;
 use crate::code::AuthorizationCode;
@@ -366,9 +367,54 @@ pub trait CodeStore: Send + Sync {
     ) -> impl Future<Output = Result<Purge, StoreError>> + Send;
 }
 
+/// Most events one read of [`AuditLog`] returns.
+pub const LOG_BATCH_MAX: u32 = 100;
+
+/// The audit log ([`crate::audit`]): each event is written once, alone, into its user's
+/// partition (or, without a user, a partition of its day's shard) and one of the day's
+/// shards of the tenant-wide feed. Events are never updated; the sweep removes whole days.
+pub trait AuditLog: Send + Sync {
+    /// One `PutItem` (conditional on the id being new), after the use case: never in its
+    /// transaction. The SDK's retries are the only retry ([`crate::audit::record`] logs a
+    /// failure and goes on).
+    fn record_event(&self, e: &AuditEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// At most `limit` (1 to [`LOG_BATCH_MAX`]) of a user's events in `direction`: one
+    /// strongly consistent `Query` of the user's own partition.
+    fn user_events(
+        &self,
+        user: &UserId,
+        direction: &Direction,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
+
+    /// Number of a user's events (`Query` with `Select=COUNT`).
+    fn count_user_events(&self, user: &UserId) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// At most `limit` (1 to [`LOG_BATCH_MAX`]) events of one UTC day in `direction`, every
+    /// user's and none: one `Query` per shard of the day (concurrently, eventually consistent:
+    /// an event written a moment ago may be missing), merged by log id, then the items
+    /// (strongly consistent `BatchGetItem`).
+    fn day_events(
+        &self,
+        day: LogDay,
+        direction: &Direction,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
+
+    /// Removes every event of `day`: the day's shards, a `Query` page at a time, and
+    /// `BatchWriteItem` deletes of the items, until none is left or `budget` runs out.
+    /// Re-runnable.
+    fn purge_log_day(
+        &self,
+        day: LogDay,
+        budget: std::time::Duration,
+    ) -> impl Future<Output = Result<Purge, StoreError>> + Send;
+}
+
 /// Everything the use cases need from storage.
-pub trait Store: ClientStore + UserStore + CredentialStore + CounterStore + CodeStore {}
-impl<T: ClientStore + UserStore + CredentialStore + CounterStore + CodeStore> Store for T {}
+pub trait Store: ClientStore + UserStore + CredentialStore + CounterStore + CodeStore + AuditLog {}
+impl<T: ClientStore + UserStore + CredentialStore + CounterStore + CodeStore + AuditLog> Store for T {}
 
 #[derive(Debug, thiserror::Error)]
 #[error("signing failed: {0}")]

@@ -10,11 +10,12 @@
 
 use std::time::{Duration, Instant};
 
+use crate::audit::LogDay;
 use crate::client::Client;
 use crate::clock::Timestamp;
 use crate::credential::DeviceCredential;
 use crate::ports::{
-    ClientStore, CodeStore, CredentialFilter, CredentialStore, PageRequest, Purge, StoreError, WALK_BATCH_MAX,
+    AuditLog, ClientStore, CodeStore, CredentialFilter, CredentialStore, PageRequest, Purge, StoreError, WALK_BATCH_MAX,
 };
 
 /// A credential is removed once it has been expired for this long. An exchange decides with
@@ -66,18 +67,52 @@ fn left(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
 
-/// Runs every step at `now` within `budget` (wall time).
-pub async fn sweep<S: ClientStore + CredentialStore + CodeStore>(
+/// Runs every step at `now` within `budget` (wall time), keeping audit events for
+/// `log_retention_days`.
+pub async fn sweep<S: ClientStore + CredentialStore + CodeStore + AuditLog>(
     store: &S,
     now: Timestamp,
     budget: Duration,
+    log_retention_days: u32,
 ) -> Result<SweepReport, StoreError> {
     let deadline = Instant::now() + budget;
     let mut report = SweepReport::default();
     let purge = expired_credentials(store, now, deadline, &mut report).await?;
     report.record("expired refresh tokens", purge);
     report.record("expired authorization codes", store.purge_expired_codes(now, left(deadline)).await?);
+    report.record("expired audit events", expired_events(store, now, deadline, log_retention_days).await?);
     Ok(report)
+}
+
+/// How many expired days each run looks at: a sweep that failed for up to this many days
+/// still removes what it missed. Older days are assumed empty (a day costs one `Query` per
+/// shard to look at).
+pub const LOG_LOOKBACK_DAYS: u32 = 7;
+
+/// The UTC days whose events have outlived `retention_days` at `now`, newest first: the
+/// [`LOG_LOOKBACK_DAYS`] days before the oldest kept one. An event is kept for at least
+/// `retention_days` days, and removed within one more day.
+pub fn expired_log_days(now: Timestamp, retention_days: u32) -> impl Iterator<Item = LogDay> {
+    let first_kept = LogDay::of(now).before(retention_days);
+    (1..=LOG_LOOKBACK_DAYS).map(move |n| first_kept.before(n))
+}
+
+/// Removes the events of every expired day, by the day's feed shards (never a scan).
+async fn expired_events<S: AuditLog>(
+    store: &S,
+    now: Timestamp,
+    deadline: Instant,
+    retention_days: u32,
+) -> Result<Purge, StoreError> {
+    let mut total = Purge { deleted: 0, complete: true };
+    for day in expired_log_days(now, retention_days) {
+        let p = store.purge_log_day(day, left(deadline)).await?;
+        total.deleted += p.deleted;
+        if !p.complete || left(deadline).is_zero() {
+            return Ok(Purge { complete: false, ..total });
+        }
+    }
+    Ok(total)
 }
 
 /// Whether the sweep removes `c` at `now` under its client's `policy`: it has been expired
@@ -231,7 +266,7 @@ mod tests {
 
         let now = T0.plus_secs(31 * DAY + 1);
         // Expired for a second only: still in its grace period.
-        let r = sweep(&s, now, Duration::from_secs(5)).await.expect("sweep");
+        let r = sweep(&s, now, Duration::from_secs(5), 30).await.expect("sweep");
         assert_eq!((r.removed(), r.credentials_examined, r.clients_swept), (2, 4, 2), "{r:?}");
         assert!(r.complete());
         assert!(!alive(&s, &too_old).await && !alive(&s, &idle).await);
@@ -242,10 +277,10 @@ mod tests {
 
         // Past its grace period; a second run at the same moment finds nothing more.
         let later = now.plus_secs(GRACE_SECS);
-        let r = sweep(&s, later, Duration::from_secs(5)).await.expect("sweep");
+        let r = sweep(&s, later, Duration::from_secs(5), 30).await.expect("sweep");
         assert_eq!(r.removed(), 1);
         assert!(!alive(&s, &ten_days).await);
-        let r = sweep(&s, later, Duration::from_secs(5)).await.expect("sweep");
+        let r = sweep(&s, later, Duration::from_secs(5), 30).await.expect("sweep");
         assert_eq!((r.removed(), r.complete()), (0, true), "idempotent");
         assert!(alive(&s, &old_forever).await, "a token that never expires stays");
         assert_eq!(
@@ -253,6 +288,7 @@ mod tests {
             [
                 StepReport { step: "expired refresh tokens", removed: 0, complete: true },
                 StepReport { step: "expired authorization codes", removed: 0, complete: true },
+                StepReport { step: "expired audit events", removed: 0, complete: true },
             ]
         );
     }
@@ -267,9 +303,9 @@ mod tests {
             issued.push(issue(&s, &u, &month, &format!("device {i}"), 0, None).await);
         }
         let now = T0.plus_secs(40 * DAY);
-        let r = sweep(&s, now, Duration::ZERO).await.expect("sweep");
+        let r = sweep(&s, now, Duration::ZERO, 30).await.expect("sweep");
         assert_eq!((r.removed(), r.complete()), (0, false));
-        let r = sweep(&s, now, Duration::from_secs(5)).await.expect("sweep");
+        let r = sweep(&s, now, Duration::from_secs(5), 30).await.expect("sweep");
         assert_eq!((r.removed(), r.complete(), r.credentials_examined), (issued.len() as u64, true, 105));
         for c in &issued {
             assert!(!alive(&s, c).await);
@@ -300,5 +336,41 @@ mod tests {
         assert!(cred.expired(&c.refresh_token, end.plus_secs(1)), "refused from the next second");
         assert!(!sweepable(&cred, &c, end.plus_secs(GRACE_SECS)));
         assert!(sweepable(&cred, &c, end.plus_secs(GRACE_SECS + 1)));
+    }
+
+    #[tokio::test]
+    async fn the_sweep_removes_audit_events_older_than_the_retention_and_keeps_the_rest() {
+        use crate::audit::{AuditEvent, EventType, Source};
+        use crate::ports::AuditLog;
+        let s = MemoryStore::new();
+        let now = T0.plus_secs(40 * DAY);
+        let mut kept = Vec::new();
+        let mut gone = Vec::new();
+        for age_days in [0i64, 1, 9, 10] {
+            let e = AuditEvent::new(EventType::SuccessLogin, now.plus_secs(-age_days * DAY), Source::default());
+            s.record_event(&e).await.expect("record");
+            kept.push(e);
+        }
+        for age_days in [11i64, 12, 17] {
+            let e = AuditEvent::new(EventType::WrongPassword, now.plus_secs(-age_days * DAY), Source::default());
+            s.record_event(&e).await.expect("record");
+            gone.push(e);
+        }
+        let r = sweep(&s, now, Duration::from_secs(5), 10).await.expect("sweep");
+        let step = r.steps.iter().find(|st| st.step == "expired audit events").expect("step");
+        assert_eq!((step.removed, step.complete), (3, true), "{r:?}");
+        let left = s.day_events(LogDay::of(now), &crate::audit::Direction::NewestFirst { before: None }, 100).await;
+        assert_eq!(left.expect("read").len(), 1);
+        for e in &kept {
+            let day = s.day_events(LogDay::of(e.at()), &crate::audit::Direction::OldestFirst { after: None }, 100);
+            assert!(day.await.expect("read").iter().any(|x| x.id == e.id), "kept {}", e.at().to_rfc3339());
+        }
+        for e in &gone {
+            let day = s.day_events(LogDay::of(e.at()), &crate::audit::Direction::OldestFirst { after: None }, 100);
+            assert!(day.await.expect("read").is_empty(), "removed {}", e.at().to_rfc3339());
+        }
+        let days: Vec<LogDay> = expired_log_days(now, 10).collect();
+        assert_eq!(days.first(), Some(&LogDay::of(now).before(11)));
+        assert_eq!(days.len(), LOG_LOOKBACK_DAYS as usize);
     }
 }

@@ -41,6 +41,8 @@ pub struct Base {
 pub struct Worker {
     pub store: DynamoStore,
     pub clock: Arc<dyn Clock>,
+    /// How many days the audit log keeps events.
+    pub log_retention_days: u32,
 }
 
 /// A [`Base`] with the table and the public key: what a Management API function has.
@@ -119,7 +121,11 @@ impl State for VerifyingKey {
 impl State for Worker {
     async fn from_env() -> Result<Self, BootError> {
         let config = WorkerConfig::from_env()?;
-        Ok(Self { store: DynamoStore::from_env(config.table_name).await, clock: Arc::new(SystemClock) })
+        Ok(Self {
+            store: DynamoStore::from_env(config.table_name).await,
+            clock: Arc::new(SystemClock),
+            log_retention_days: config.log_retention_days,
+        })
     }
 }
 

@@ -25,6 +25,8 @@ pub const LOGIN_LIMIT_PER_ADDRESS: &str = "LOGIN_LIMIT_PER_ADDRESS";
 pub const LOGIN_LIMIT_PER_ACCOUNT_ADDRESS: &str = "LOGIN_LIMIT_PER_ACCOUNT_ADDRESS";
 pub const LOGIN_LOCKOUT_SECONDS: &str = "LOGIN_LOCKOUT_SECONDS";
 pub const LOGIN_WINDOW_SECONDS: &str = "LOGIN_WINDOW_SECONDS";
+/// Days the audit log keeps events (the sweep removes older days): 1 to 30, default 30.
+pub const LOG_RETENTION_DAYS: &str = "LOG_RETENTION_DAYS";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -118,17 +120,34 @@ impl ApiConfig {
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
     pub table_name: String,
+    /// How many days the audit log keeps events ([`LOG_RETENTION_DAYS`]).
+    pub log_retention_days: u32,
 }
 
 impl WorkerConfig {
-    pub const VARIABLES: &[&str] = &[TABLE_NAME];
+    pub const VARIABLES: &[&str] = &[TABLE_NAME, LOG_RETENTION_DAYS];
 
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Ok(Self { table_name: required(&get, TABLE_NAME)? })
+        Ok(Self { table_name: required(&get, TABLE_NAME)?, log_retention_days: log_retention_days(&get)? })
+    }
+}
+
+/// [`LOG_RETENTION_DAYS`]: a documented default (Auth0's longest), refused when malformed or
+/// beyond what the log's readers look back ([`rt_domain::audit::MAX_RETENTION_DAYS`]).
+fn log_retention_days(get: &impl Fn(&str) -> Option<String>) -> Result<u32, ConfigError> {
+    use rt_domain::audit::{DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS};
+    match get(LOG_RETENTION_DAYS).filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_RETENTION_DAYS),
+        Some(v) => v.parse::<u32>().ok().filter(|d| (1..=MAX_RETENTION_DAYS).contains(d)).ok_or_else(|| {
+            ConfigError::Invalid(
+                LOG_RETENTION_DAYS,
+                format!("must be a whole number of days in 1..={MAX_RETENTION_DAYS}"),
+            )
+        }),
     }
 }
 
@@ -334,5 +353,22 @@ mod tests {
             cfg(&[(ISSUER, "https://a/"), (SIGNING_KEY_PEM, "x"), (TABLE_NAME, "t"), (EXCHANGE_RATE_LIMIT, "0")])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_log_retention_has_a_documented_default_and_a_range() {
+        let worker = |days: Option<&str>| {
+            WorkerConfig::from_lookup(|k| match k {
+                TABLE_NAME => Some("t".into()),
+                LOG_RETENTION_DAYS => days.map(str::to_owned),
+                _ => None,
+            })
+        };
+        assert_eq!(worker(None).expect("default").log_retention_days, 30);
+        assert_eq!(worker(Some("7")).expect("set").log_retention_days, 7);
+        for bad in ["0", "31", "-1", "a week"] {
+            let e = worker(Some(bad)).expect_err(bad).to_string();
+            assert!(e.contains(LOG_RETENTION_DAYS), "{e}");
+        }
     }
 }

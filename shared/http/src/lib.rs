@@ -5,6 +5,7 @@
 
 pub mod api_v2;
 pub mod app;
+pub mod audit;
 pub mod bootstrap;
 pub mod capability;
 pub mod config;

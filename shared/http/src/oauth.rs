@@ -80,7 +80,7 @@ impl OAuthError {
                 T::UnauthorizedClient(_) => (403, "unauthorized_client"),
                 T::AccessDenied(_) => (403, "access_denied"),
                 T::InvalidScope(_) => (400, "invalid_scope"),
-                T::InvalidGrant(_) => (403, "invalid_grant"),
+                T::InvalidGrant(_) | T::ReuseDetected => (403, "invalid_grant"),
                 T::RateLimited(_) => (429, "too_many_requests"),
                 T::Store(s) => server(failure::store_status(s)),
                 T::Sign(_) => server(500),
@@ -211,7 +211,9 @@ pub fn login_error(f: &LoginFailure, ar: &AuthorizeRequest) -> LoginAnswer {
     match f {
         LoginFailure::MissingCredentials => form(400, f.to_string().into()),
         LoginFailure::Login(e) => match e {
-            LoginError::InvalidCredentials => form(401, e.to_string().into()),
+            LoginError::InvalidCredentials | LoginError::WrongPassword(_) | LoginError::NotAdministrator(_) => {
+                form(401, e.to_string().into())
+            }
             LoginError::Throttled { retry_after } => {
                 LoginAnswer::Form { status: 429, message: e.to_string().into(), retry_after: Some(*retry_after) }
             }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use rt_domain::audit::{Actor, AuditEvent, EventType, LogDay, LogId, Reason, Revocation, Source};
 use rt_domain::client::{AppType, Client, ExpirationType, RefreshTokenPolicy, RotationType, TokenEndpointAuthMethod};
 use rt_domain::clock::Timestamp;
 use rt_domain::code::{AuthorizationCode, Challenge, Redemption};
@@ -388,4 +389,83 @@ pub fn snapshot_from_item(item: &Item) -> Result<Snapshot, StoreError> {
         )),
     };
     Ok(Snapshot::of(credential_from_item(item)?, counters, previous))
+}
+
+/// An audit event: in its user's partition (or its day's shard without one), and in its day's
+/// shard of the feed (GSI2). Only what is known is written.
+pub fn event_to_item(e: &AuditEvent) -> Item {
+    let day = LogDay::of(e.at());
+    let shard = keys::log_shard(&e.id);
+    let pk = match &e.user_id {
+        Some(u) => keys::user_log(u),
+        None => keys::shard_log(day, shard),
+    };
+    let mut item = Item::from([
+        (keys::PK.to_owned(), s(pk)),
+        (keys::SK.to_owned(), s(e.id.as_str())),
+        (keys::KIND.to_owned(), s(keys::KIND_EVENT)),
+        (keys::GSI2_PK.to_owned(), s(keys::log_feed(day, shard))),
+        (keys::GSI2_SK.to_owned(), s(e.id.as_str())),
+        (attr::EVENT_TYPE.to_owned(), s(e.kind.code())),
+        (attr::DESCRIPTION.to_owned(), s(e.description.clone())),
+    ]);
+    let mut opt = |name: &str, v: Option<&str>| {
+        if let Some(v) = v {
+            item.insert(name.to_owned(), s(v));
+        }
+    };
+    opt(attr::CLIENT_ID, e.client_id.as_ref().map(ClientId::as_str));
+    opt(attr::CLIENT_NAME, e.client_name.as_deref());
+    opt(attr::USER_ID, e.user_id.as_ref().map(UserId::as_str));
+    opt(attr::USER_NAME, e.user_name.as_deref());
+    opt(attr::DEVICE_NAME, e.device.as_deref());
+    opt(attr::CREDENTIAL_ID, e.credential_id.as_ref().map(DeviceCredentialId::as_str));
+    opt(attr::IP, e.source.ip.as_deref());
+    opt(attr::USER_AGENT, e.source.user_agent.as_deref());
+    if let Some(r) = &e.revocation {
+        let (channel, actor) = r.by.parts();
+        opt(attr::REASON, Some(r.reason.code()));
+        opt(attr::REVOKED_BY, Some(channel));
+        opt(attr::ACTOR, actor);
+    }
+    if let Some(count) = e.count {
+        item.insert(attr::REVOKED.to_owned(), n(count));
+    }
+    item
+}
+
+pub fn event_from_item(item: &Item) -> Result<AuditEvent, StoreError> {
+    let id = LogId::parse(get_s(item, keys::SK)?).ok_or_else(|| corrupt(item, keys::SK))?;
+    let kind = EventType::parse(get_s(item, attr::EVENT_TYPE)?).ok_or_else(|| corrupt(item, attr::EVENT_TYPE))?;
+    let parsed = |name: &str| -> Result<Option<String>, StoreError> { Ok(opt_s(item, name).map(str::to_owned)) };
+    let client_id = opt_s(item, attr::CLIENT_ID)
+        .map(|c| ClientId::parse(c).map_err(|_| corrupt(item, attr::CLIENT_ID)))
+        .transpose()?;
+    let user_id =
+        opt_s(item, attr::USER_ID).map(|u| UserId::parse(u).map_err(|_| corrupt(item, attr::USER_ID))).transpose()?;
+    let credential_id = opt_s(item, attr::CREDENTIAL_ID)
+        .map(|c| DeviceCredentialId::parse(c).map_err(|_| corrupt(item, attr::CREDENTIAL_ID)))
+        .transpose()?;
+    let revocation = match (opt_s(item, attr::REASON), opt_s(item, attr::REVOKED_BY)) {
+        (Some(reason), Some(channel)) => Some(Revocation {
+            reason: Reason::parse(reason).ok_or_else(|| corrupt(item, attr::REASON))?,
+            by: Actor::from_parts(channel, opt_s(item, attr::ACTOR)).ok_or_else(|| corrupt(item, attr::REVOKED_BY))?,
+        }),
+        (None, None) => None,
+        _ => return Err(corrupt(item, attr::REASON)),
+    };
+    Ok(AuditEvent {
+        id,
+        kind,
+        description: get_s(item, attr::DESCRIPTION)?.to_owned(),
+        client_id,
+        client_name: parsed(attr::CLIENT_NAME)?,
+        user_id,
+        user_name: parsed(attr::USER_NAME)?,
+        device: parsed(attr::DEVICE_NAME)?,
+        credential_id,
+        source: Source { ip: parsed(attr::IP)?, user_agent: parsed(attr::USER_AGENT)? },
+        revocation,
+        count: opt_i64(item, attr::REVOKED).and_then(|c| u64::try_from(c).ok()),
+    })
 }

@@ -8,6 +8,7 @@
 //! | device credential  | `DCR#<dcr id>`   | `DCR`    | `USER#<uid>` / `DCR#<cid>#<created>#<id>`   | `CLIENT#<cid>#<shard>` / `DCR#<uid>#<created>#<id>` |
 //! | rate-limit counter | `RL#<key>`       | `RL`     | –                                           | –                                                 |
 //! | authorization code | `CODE#<sha256>`  | `CODE`   | –                                           | `CODES#<shard>` / `<expires>`                     |
+//! | audit event        | `LOG#<uid>` (no user: `LOG#-<yyyy-mm-dd>#<shard>`) | `<log id>` | – | `LOGS#<yyyy-mm-dd>#<shard>` / `<log id>` |
 //!
 //! `<created>` is the creation time in milliseconds, zero-padded to 13 digits so that sort keys
 //! order by time. `<shard>` is one of [`CLIENT_SHARDS`] two-digit shards, a fixed function of
@@ -18,11 +19,18 @@
 //! stored). Its GSI2 entry, in one of [`CODE_SHARDS`] partitions picked by the hash and sorted
 //! by expiry, is how the sweep finds expired codes; redeeming a code changes no index key.
 //!
+//! An audit event lives in its user's own partition (a user's history is one `Query`), or,
+//! without a user, in a partition of its day's shard; its GSI2 entry, in one of [`LOG_SHARDS`]
+//! partitions of its UTC day picked by its log id's random part ([`log_shard`]), is the
+//! tenant-wide feed and how the sweep finds the events of an expired day. Its sort key, the log
+//! id, starts with the time, so both order by time.
+//!
 //! Both indexes project only what never changes once written ([`GSI1_PROJECTION`],
 //! [`GSI2_PROJECTION`]): the attributes an exchange writes ([`VOLATILE`]) reach no index, so a
 //! refresh writes the credential item and nothing else. Listings read keys from an index and
 //! the items themselves with `BatchGetItem`.
 
+use rt_domain::audit::{LogDay, LogId};
 use rt_domain::clock::Timestamp;
 use rt_domain::ids::{ClientId, DeviceCredentialId, Email, UserId};
 use rt_domain::token::SecretHash;
@@ -100,6 +108,21 @@ pub mod attr {
     /// The credential id a redemption issued.
     pub const ISSUED: &str = "issued";
 
+    // Audit events.
+    pub const EVENT_TYPE: &str = "type";
+    pub const DESCRIPTION: &str = "description";
+    pub const CLIENT_NAME: &str = "client_name";
+    pub const USER_NAME: &str = "user_name";
+    pub const CREDENTIAL_ID: &str = "credential_id";
+    pub const IP: &str = "ip";
+    pub const USER_AGENT: &str = "user_agent";
+    /// A revocation's reason, channel (`management_api`, `dashboard`, …) and actor id.
+    pub const REASON: &str = "reason";
+    pub const REVOKED_BY: &str = "revoked_by";
+    pub const ACTOR: &str = "actor";
+    /// How many refresh tokens a revocation removed.
+    pub const REVOKED: &str = "revoked";
+
     pub const WINDOW: &str = "w";
     pub const COUNT: &str = "n";
 }
@@ -110,6 +133,7 @@ pub const KIND_EMAIL: &str = "email";
 pub const KIND_CREDENTIAL: &str = "dcr";
 pub const KIND_COUNTER: &str = "counter";
 pub const KIND_CODE: &str = "code";
+pub const KIND_EVENT: &str = "event";
 
 pub const CLIENT_SK: &str = "CLIENT";
 pub const USER_SK: &str = "USER";
@@ -192,6 +216,48 @@ pub fn code_by_expiry_sk(expires_at: Timestamp) -> String {
     created(expires_at)
 }
 
+/// How many GSI2 partitions hold one UTC day of audit events (the tenant-wide feed). Fixed for
+/// ever, as [`CLIENT_SHARDS`]: the reader queries every one of them. Why 32: ARCHITECTURE.md,
+/// *Audit log*.
+pub const LOG_SHARDS: u8 = 32;
+
+/// The partition of a user's audit events.
+pub fn user_log(u: &UserId) -> String {
+    format!("LOG#{u}")
+}
+
+/// The shard of an audit event: FNV-1a of its log id (whose tail is random) — uniform, and a
+/// function of the id alone.
+pub fn log_shard(id: &LogId) -> u8 {
+    (fnv1a(id.as_str()) % u32::from(LOG_SHARDS)) as u8
+}
+
+/// 32-bit FNV-1a: the stable hash the shard functions are made of (part of the stored format).
+fn fnv1a(s: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in s.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+/// The partition of an audit event without a user: its day's shard (user ids start with a
+/// letter, so `LOG#-…` is no user's).
+pub fn shard_log(day: LogDay, shard: u8) -> String {
+    format!("LOG#-{}#{shard:02}", day.date())
+}
+
+/// GSI2 partition `shard` of the feed of `day`.
+pub fn log_feed(day: LogDay, shard: u8) -> String {
+    format!("LOGS#{}#{shard:02}", day.date())
+}
+
+/// Every GSI2 partition of the feed of `day`.
+pub fn log_feed_all(day: LogDay) -> Vec<String> {
+    (0..LOG_SHARDS).map(|s| log_feed(day, s)).collect()
+}
+
 /// The partition of GSI1 that lists a user's credentials.
 pub fn credentials_of_user(u: &UserId) -> String {
     format!("USER#{u}")
@@ -199,12 +265,7 @@ pub fn credentials_of_user(u: &UserId) -> String {
 
 /// The GSI2 shard of a user's credentials of any client: FNV-1a of the user id.
 pub fn client_shard(u: &UserId) -> u8 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in u.as_str().bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    (h % u32::from(CLIENT_SHARDS)) as u8
+    (fnv1a(u.as_str()) % u32::from(CLIENT_SHARDS)) as u8
 }
 
 /// The GSI2 partition that lists a client's credentials of the users in `shard`.
@@ -272,6 +333,15 @@ mod tests {
         );
         assert_eq!(prefix_end("DCR#"), "DCR$");
         assert_eq!(prefix_end(&credential_by_user_sk_prefix(Some(&c))), "DCR#abc$");
+        let day = LogDay::of(Timestamp::from_secs(1_800_000_000));
+        assert_eq!(log_feed(day, 7), "LOGS#2027-01-15#07");
+        assert_eq!(shard_log(day, 31), "LOG#-2027-01-15#31");
+        assert_eq!(user_log(&u), "LOG#auth0|0123456789abcdef01234567");
+        // The shard function is part of the stored format too.
+        let id = LogId::parse("1800000000000abcdefghijkl").expect("id");
+        assert_eq!(log_shard(&id), 0);
+        let other = LogId::parse("1800000000000abcdefghijkm").expect("id");
+        assert!(log_shard(&other) < LOG_SHARDS);
     }
 
     proptest! {

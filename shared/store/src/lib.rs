@@ -7,6 +7,7 @@ mod credentials;
 pub mod exchange;
 pub mod items;
 pub mod keys;
+mod logs;
 mod query;
 pub mod retry;
 pub mod table;

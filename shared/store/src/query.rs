@@ -16,11 +16,11 @@ use crate::{DynamoStore, attr_names, unavailable};
 /// `BatchGetItem` takes at most 100 keys.
 const BATCH_GET_MAX: usize = 100;
 
-/// A key condition on one index: partition values (merged in sort-key order) and an optional
-/// sort-key prefix.
+/// A key condition on one index (or the table itself: `index` `None`): partition values
+/// (merged in sort-key order) and an optional sort-key prefix.
 #[derive(Debug, Clone)]
 pub(crate) struct IndexQuery {
-    pub index: &'static str,
+    pub index: Option<&'static str>,
     pub pk_attr: &'static str,
     pub sk_attr: &'static str,
     pub pks: Vec<String>,
@@ -29,10 +29,14 @@ pub(crate) struct IndexQuery {
 
 impl IndexQuery {
     pub fn gsi1(pk: String, prefix: Option<String>) -> Self {
-        Self { index: keys::GSI1, pk_attr: keys::GSI1_PK, sk_attr: keys::GSI1_SK, pks: vec![pk], prefix }
+        Self { index: Some(keys::GSI1), pk_attr: keys::GSI1_PK, sk_attr: keys::GSI1_SK, pks: vec![pk], prefix }
     }
     pub fn gsi2(pks: Vec<String>, prefix: Option<String>) -> Self {
-        Self { index: keys::GSI2, pk_attr: keys::GSI2_PK, sk_attr: keys::GSI2_SK, pks, prefix }
+        Self { index: Some(keys::GSI2), pk_attr: keys::GSI2_PK, sk_attr: keys::GSI2_SK, pks, prefix }
+    }
+    /// One partition of the table itself.
+    pub fn table(pk: String) -> Self {
+        Self { index: None, pk_attr: keys::PK, sk_attr: keys::SK, pks: vec![pk], prefix: None }
     }
 }
 
@@ -53,8 +57,12 @@ impl DynamoStore {
         q: &IndexQuery,
         pk: &str,
     ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
-        let mut b =
-            self.ddb.query().table_name(&self.table).index_name(q.index).expression_attribute_values(":pk", s(pk));
+        let mut b = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .set_index_name(q.index.map(str::to_owned))
+            .expression_attribute_values(":pk", s(pk));
         b = match &q.prefix {
             Some(p) => b
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
@@ -156,7 +164,7 @@ impl DynamoStore {
             self.ddb
                 .query()
                 .table_name(&self.table)
-                .index_name(q.index)
+                .set_index_name(q.index.map(str::to_owned))
                 .key_condition_expression(condition)
                 .set_expression_attribute_names(Some(names))
                 .set_expression_attribute_values(Some(values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))

@@ -123,10 +123,17 @@ pub async fn list<S: CredentialStore + ClientStore>(
     Ok(Page { items, request, total: q.paging.with_total.then_some(live) })
 }
 
-/// Revokes one refresh token.
-pub async fn delete<S: CredentialStore>(store: &S, who: &Principal, id: &DeviceCredentialId) -> Result<(), MgmtError> {
+/// Revokes one refresh token (a strongly consistent read, then the revocation: what
+/// [`CredentialStore::revoke_credential`] sends) and answers what it revoked, for the audit log.
+pub async fn delete<S: CredentialStore>(
+    store: &S,
+    who: &Principal,
+    id: &DeviceCredentialId,
+) -> Result<DeviceCredential, MgmtError> {
     who.require(DELETE)?;
-    if store.revoke_credential(id).await? { Ok(()) } else { Err(MgmtError::NotFound(Entity::DeviceCredential)) }
+    let gone = || MgmtError::NotFound(Entity::DeviceCredential);
+    let cred = store.get_credential(id).await?.ok_or_else(gone)?;
+    if store.revoke_read_credential(&cred).await? { Ok(cred) } else { Err(gone()) }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 pub mod clients;
 pub mod device_credentials;
+pub mod logs;
 pub mod users;
 
 use std::fmt;
@@ -19,6 +20,7 @@ use crate::scope::Scope;
 pub const SCOPES: &[&str] = &[
     "read:device_credentials",
     "delete:device_credentials",
+    "read:logs",
     "read:users",
     "create:users",
     "update:users",
@@ -149,6 +151,9 @@ pub enum Invalid {
     IdleLifetimeExceedsLifetime,
     #[error("rotating refresh tokens must be expiring")]
     RotationNeedsExpiration,
+    /// An offset page deeper than [`logs::MAX_PAGE_DEPTH`]: checkpoint paging goes further.
+    #[error("pages reach at most 1000 entries deep; use from and take")]
+    PageTooDeep,
 }
 
 /// Why a Management API use case refused or failed. No statuses: `rt_http::api_v2` maps each

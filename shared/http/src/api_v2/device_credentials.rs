@@ -1,17 +1,19 @@
 //! `GET /api/v2/device-credentials` and `DELETE /api/v2/device-credentials/{id}`.
 
 use lambda_http::Request;
+use rt_domain::audit::{Actor, AuditEvent, Reason, Revocation};
 use rt_domain::clock::Timestamp;
 use rt_domain::credential::TYPE_REFRESH_TOKEN;
 use rt_domain::ids::{ClientId, DeviceCredentialId, UserId};
 use rt_domain::management::device_credentials::{self, CredentialQuery, Listed};
 use rt_domain::management::{Entity, MgmtError, Page, Principal};
-use rt_domain::ports::{ClientStore, CredentialFilter, CredentialStore};
+use rt_domain::ports::{AuditLog, ClientStore, CredentialFilter, CredentialStore};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::listing::{Fields, paged, parse_paging};
 use super::{Reply, decode, path, query};
+use crate::audit;
 
 pub const FIELDS: &[&str] = &["id", "device_name", "device_id", "type", "user_id", "client_id", "expires_at"];
 /// The credential types Auth0 has; only refresh tokens are kept here.
@@ -77,10 +79,22 @@ pub async fn list<S: CredentialStore + ClientStore>(
 }
 
 /// `DELETE /device-credentials/{id}`: revokes one refresh token.
-pub async fn delete<S: CredentialStore>(store: &S, who: Principal, req: &Request) -> Result<Reply, ApiError> {
+pub async fn delete<S: CredentialStore + AuditLog>(
+    store: &S,
+    who: Principal,
+    req: &Request,
+    now: Timestamp,
+) -> Result<Reply, ApiError> {
     let raw = path(req, "id")?;
     who.require(device_credentials::DELETE)?;
     let id = DeviceCredentialId::parse(&decode(&raw)?).map_err(|_| MgmtError::NotFound(Entity::DeviceCredential))?;
-    device_credentials::delete(store, &who, &id).await?;
+    let cred = device_credentials::delete(store, &who, &id).await?;
+    let by = Revocation { reason: Reason::Token, by: Actor::ManagementApi(who.client_id.clone()) };
+    let e = AuditEvent::revoked(by, now, audit::source(req))
+        .client_id(Some(cred.client_id.clone()))
+        .user(&cred.user_id, None)
+        .device(Some(cred.device_name.as_str()))
+        .credential(Some(&cred.id));
+    audit::record(store, &e).await;
     Ok(Reply::NoContent)
 }

@@ -91,6 +91,9 @@ fn invalid(i: &Invalid) -> String {
         Invalid::IdleLifetimeExceedsLifetime => "Payload validation error: 'refresh_token.idle_token_lifetime' \
             must not exceed 'refresh_token.token_lifetime'"
             .into(),
+        Invalid::PageTooDeep => "Query validation error: page * per_page must not exceed 1000; \
+                                 use checkpoint paging (from and take) to read further"
+            .into(),
         Invalid::RotationNeedsExpiration => "Payload validation error: rotating refresh tokens must be expiring \
             ('refresh_token.expiration_type': 'expiring')"
             .into(),
@@ -131,6 +134,7 @@ fn describe(e: &ApiError) -> (u16, Cow<'_, str>, Option<&'static str>) {
                     (409, "A client with this id already exists".into(), Some("client_conflict"))
                 }
             },
+            MgmtError::Invalid(i @ Invalid::PageTooDeep) => (400, invalid(i).into(), INVALID_QUERY),
             MgmtError::Invalid(i) => (400, invalid(i).into(), INVALID_BODY),
             MgmtError::PasswordPolicy(p) => (400, format!("PasswordStrengthError: {p}").into(), INVALID_BODY),
             MgmtError::Hashing(_) => (500, "Internal error.".into(), None),

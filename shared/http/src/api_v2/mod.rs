@@ -6,7 +6,7 @@
 //!   message, errorCode}`;
 //! - `listing.rs`: paging parameters, `include_totals`, field selection, page envelopes;
 //! - `body.rs`: strict reading of JSON objects;
-//! - `users.rs`, `clients.rs`, `device_credentials.rs`: per resource, the Auth0 view of the
+//! - `users.rs`, `clients.rs`, `device_credentials.rs`, `logs.rs`: per resource, the Auth0 view of the
 //!   domain type, the parsing of requests into typed commands, and one function per operation.
 //!
 //! Each operation reads the request (an unreadable one is refused first), checks the caller's
@@ -19,6 +19,7 @@ pub mod clients;
 pub mod device_credentials;
 pub mod error;
 pub mod listing;
+pub mod logs;
 pub mod users;
 
 use std::future::Future;

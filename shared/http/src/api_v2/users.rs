@@ -2,12 +2,13 @@
 
 use crate::params::Params;
 use lambda_http::Request;
+use rt_domain::audit::{Actor, AuditEvent, Reason, Revocation};
 use rt_domain::clock::Timestamp;
 use rt_domain::ids::{Email, USER_ID_PREFIX, UserId};
 use rt_domain::management::users::{self, NewUser, UserPatch, UserQuery, UserSearch};
 use rt_domain::management::{Entity, MgmtError, Page, Principal};
 use rt_domain::password::MAX_PASSWORD_BYTES;
-use rt_domain::ports::{CredentialStore, UserBatch, UserStore, WalkCursor};
+use rt_domain::ports::{AuditLog, CredentialStore, UserBatch, UserStore, WalkCursor};
 use rt_domain::user::{CONNECTION, User};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -16,6 +17,7 @@ use super::body::Object;
 use super::error::{ApiError, payload};
 use super::listing::{Fields, checkpoint, paged, parse_checkpoint, parse_shallow_paging, select};
 use super::{Reply, decode, json_body, path, query};
+use crate::audit;
 
 pub const FIELDS: &[&str] = &[
     "user_id",
@@ -226,7 +228,7 @@ pub async fn create<S: UserStore>(store: &S, who: Principal, req: &Request, now:
 }
 
 /// `PATCH /users/{id}`
-pub async fn update<S: UserStore + CredentialStore>(
+pub async fn update<S: UserStore + CredentialStore + AuditLog>(
     store: &S,
     who: Principal,
     req: &Request,
@@ -235,20 +237,46 @@ pub async fn update<S: UserStore + CredentialStore>(
     let (raw, body) = (path(req, "id")?, json_body(req)?);
     who.require(users::UPDATE)?;
     let id = parse_id(&raw)?;
-    let user = users::update(store, &who, &id, user_patch(body)?, now).await?;
+    let patch = user_patch(body)?;
+    // What revokes every refresh token of the user (the audit log says so).
+    let reason = match (&patch.password, patch.blocked) {
+        (Some(_), _) => Some(Reason::PasswordChange),
+        (None, Some(true)) => Some(Reason::Block),
+        _ => None,
+    };
+    let user = users::update(store, &who, &id, patch, now).await?;
+    if let Some(reason) = reason {
+        revoked(store, &who, req, reason, &user.id, Some(user.email.as_str()), now).await;
+    }
     Ok(Reply::Json(200, view(&user)))
 }
 
+/// Records that every refresh token of `user` was revoked through the Management API.
+async fn revoked<S: AuditLog>(
+    store: &S,
+    who: &Principal,
+    req: &Request,
+    reason: Reason,
+    user: &UserId,
+    email: Option<&str>,
+    now: Timestamp,
+) {
+    let by = Revocation { reason, by: Actor::ManagementApi(who.client_id.clone()) };
+    audit::record(store, &AuditEvent::revoked(by, now, audit::source(req)).user(user, email)).await;
+}
+
 /// `DELETE /users/{id}`: 204 even when there is no such user, as Auth0.
-pub async fn delete<S: UserStore + CredentialStore>(
+pub async fn delete<S: UserStore + CredentialStore + AuditLog>(
     store: &S,
     who: Principal,
     req: &Request,
+    now: Timestamp,
 ) -> Result<Reply, ApiError> {
     let raw = path(req, "id")?;
     who.require(users::DELETE)?;
     if let Ok(id) = UserId::parse(&decode(&raw)?) {
         users::delete(store, &who, &id).await?;
+        revoked(store, &who, req, Reason::UserDeleted, &id, None, now).await;
     }
     Ok(Reply::NoContent)
 }

@@ -9,10 +9,13 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use super::BoxFuture;
 use crate::app::App;
+use crate::audit;
 use crate::oauth::{AuthorizeFailure, LoginAnswer, LoginFailure, authorize_error, callback, login_error};
 use crate::request;
 use crate::response::{html, nonce, redirect, with_header};
 use crate::tx;
+use rt_domain::audit::{AuditEvent, EventType};
+use rt_domain::ids::DeviceCredentialId;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -193,10 +196,30 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
     match uc::login(&app.store, &app.keys, &app.authorize, &ar, username, &password, ip, now).await {
         Ok(ok) => {
             tracing::info!(client = %ar.client.id, credential = ok.credential_id.as_deref().unwrap_or("-"), "login");
+            audit::record(&app.store, &signed_in(req, &ar, &ok, now)).await;
             let r = redirect(&callback(&ok.redirect_uri, ok.response_mode, &success_params(&ok)));
             with_header(r, "set-cookie", &login_cookie(app, &opened.bind, 0))
         }
-        Err(e) => failed(e.into()),
+        Err(e) => {
+            audit::login_failed(&app.store, req, &e, Some(&ar.client), username, now).await;
+            failed(e.into())
+        }
+    }
+}
+
+/// The audit event of a sign-in (`s`): the implicit flow's refresh token, when one was
+/// issued, with its device; the code flow's device comes with the code's redemption.
+fn signed_in(req: &Request, ar: &AuthorizeRequest, ok: &LoginSuccess, now: rt_domain::Timestamp) -> AuditEvent {
+    let credential = ok.credential_id.as_deref().and_then(|c| DeviceCredentialId::parse(c).ok());
+    let event = AuditEvent::new(EventType::SuccessLogin, now, audit::source(req))
+        .client(&ar.client)
+        .user(&ok.user_id, Some(&ok.email));
+    match credential {
+        Some(id) => event
+            .describe("Successful login; refresh token issued")
+            .device(ar.device.as_ref().map(|d| d.as_str()))
+            .credential(Some(&id)),
+        None => event,
     }
 }
 

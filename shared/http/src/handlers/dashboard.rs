@@ -6,9 +6,11 @@
 use crate::params::Params;
 use askama::Template;
 use lambda_http::{Body, Request, Response};
+use rt_domain::audit::LogId;
 use rt_domain::clock::Timestamp;
 use rt_domain::dashboard;
 use rt_domain::ids::UserId;
+use rt_domain::management::logs;
 use rt_domain::ports::{StoreError, UserStore, WalkCursor};
 use rt_domain::user::User;
 use secrecy::SecretString;
@@ -16,10 +18,12 @@ use secrecy::SecretString;
 use super::BoxFuture;
 use crate::api_v2::listing;
 use crate::app::{App, Base};
+use crate::audit;
 use crate::failure;
 use crate::request::{self, InputError};
 use crate::response::{asset, html_page, see_other, with_header};
 use crate::session::{self, Session};
+use rt_domain::audit::{Actor, AuditEvent, EventType, Reason, Revocation};
 
 const PER_PAGE: u32 = 20;
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -107,6 +111,12 @@ fn date(t: Timestamp) -> String {
     format!("{} {} UTC", s.get(..10).unwrap_or(""), s.get(11..16).unwrap_or(""))
 }
 
+/// As [`date`], to the second.
+fn date_seconds(t: Timestamp) -> String {
+    let s = t.to_rfc3339();
+    format!("{} {} UTC", s.get(..10).unwrap_or(""), s.get(11..19).unwrap_or(""))
+}
+
 fn user_href(id: &UserId) -> String {
     let enc: String = form_urlencoded::byte_serialize(id.as_str().as_bytes()).collect();
     format!("/dashboard/users/{enc}")
@@ -170,9 +180,18 @@ async fn login_post(app: &App, req: &Request) -> Response<Body> {
     let username = form.get("username").unwrap_or("");
     let password = SecretString::from(form.get("password").unwrap_or("").to_owned());
     let now = app.clock.now();
-    match dashboard::sign_in(&app.store, &app.authorize, username, &password, request::source_ip(req), now).await {
+    let signed_in =
+        dashboard::sign_in(&app.store, &app.authorize, username, &password, request::source_ip(req), now).await;
+    if let Err(e) = &signed_in {
+        audit::login_failed(&app.store, req, e, None, username, now).await;
+    }
+    match signed_in {
         Ok(user) => {
             tracing::info!(admin = %user.id, "dashboard sign-in");
+            let e = AuditEvent::new(EventType::SuccessLogin, now, audit::source(req))
+                .describe("Successful login to the dashboard")
+                .user(&user.id, Some(user.email.as_str()));
+            audit::record(&app.store, &e).await;
             let r = see_other("/dashboard/users");
             with_header(r, "set-cookie", &session::start(app, &user, now).0)
         }
@@ -323,6 +342,33 @@ struct UserPage<'a> {
     devices: Vec<DeviceRow>,
     token_total: usize,
     notice: Option<String>,
+    history_tab: bool,
+    history: Vec<HistoryRow>,
+    /// The next (older) page of the History tab, when there may be one.
+    older_href: Option<String>,
+}
+
+/// One row of the History tab: an audit event of the user.
+struct HistoryRow {
+    date: String,
+    event: &'static str,
+    code: &'static str,
+    description: String,
+    client: String,
+    device: String,
+    ip: String,
+    user_agent: String,
+}
+
+/// Events on one page of the History tab.
+const HISTORY_PER_PAGE: u32 = 25;
+
+/// Which tab of a user's page.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tab {
+    Details,
+    Devices,
+    History,
 }
 
 #[derive(Template)]
@@ -361,13 +407,49 @@ pub fn dashboard_user(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> 
         let q = request::query(&req).unwrap_or_default();
         if path.ends_with("/devices/unlink") {
             confirm_page(app, &s, &user, q.get("device").unwrap_or("")).await
+        } else if path.ends_with("/history") {
+            user_page(app, &s, &user, Tab::History, &q).await
+        } else if path.ends_with("/devices") {
+            user_page(app, &s, &user, Tab::Devices, &q).await
         } else {
-            user_page(app, &s, &user, path.ends_with("/devices"), &q).await
+            user_page(app, &s, &user, Tab::Details, &q).await
         }
     })
 }
 
-async fn user_page(app: &App, s: &Session, user: &User, devices_tab: bool, q: &Params) -> Response<Body> {
+/// The History tab's rows (newest first, `before` the cursor `q.before`) and the link to the
+/// next page.
+async fn history(app: &App, user: &User, q: &Params) -> Result<(Vec<HistoryRow>, Option<String>), StoreError> {
+    let before = q.get("before").and_then(LogId::parse);
+    let (events, next) = logs::history(&app.store, &user.id, before, HISTORY_PER_PAGE).await?;
+    let or_dash = |v: Option<&str>| v.unwrap_or("—").to_owned();
+    let rows = events
+        .iter()
+        .map(|e| HistoryRow {
+            date: date_seconds(e.at()),
+            event: e.kind.title(),
+            code: e.kind.code(),
+            description: e.description.clone(),
+            client: or_dash(e.client_name.as_deref().or(e.client_id.as_ref().map(|c| c.as_str()))),
+            device: or_dash(e.device.as_deref()),
+            ip: or_dash(e.source.ip.as_deref()),
+            user_agent: or_dash(e.source.user_agent.as_deref()),
+        })
+        .collect();
+    let older = next.map(|id| format!("{}/history?before={id}", user_href(&user.id)));
+    Ok((rows, older))
+}
+
+async fn user_page(app: &App, s: &Session, user: &User, tab: Tab, q: &Params) -> Response<Body> {
+    let devices_tab = tab == Tab::Devices;
+    let (history, older_href) = if tab == Tab::History {
+        match history(app, user, q).await {
+            Ok(h) => h,
+            Err(e) => return store_error(e),
+        }
+    } else {
+        (vec![], None)
+    };
     let summaries = if devices_tab {
         match dashboard::devices(&app.store, &user.id, app.clock.now()).await {
             Ok(d) => d,
@@ -415,6 +497,9 @@ async fn user_page(app: &App, s: &Session, user: &User, devices_tab: bool, q: &P
             devices,
             token_total,
             notice,
+            history_tab: tab == Tab::History,
+            history,
+            older_href,
         },
     )
 }
@@ -465,6 +550,11 @@ pub fn dashboard_revoke(app: &App, req: Request) -> BoxFuture<'_, Response<Body>
             return match dashboard::revoke_all(&app.store, &user.id, app.clock.now()).await {
                 Ok(p) => {
                     tracing::info!(admin = %s.user.id, user = %user.id, revoked = p.deleted, "dashboard: revoke all");
+                    let by = Revocation { reason: Reason::AllTokens, by: Actor::Dashboard(s.user.id.clone()) };
+                    let e = AuditEvent::revoked(by, app.clock.now(), audit::source(&req))
+                        .user(&user.id, Some(user.email.as_str()))
+                        .count(p.deleted);
+                    audit::record(&app.store, &e).await;
                     see_other(&format!("{back}?revoked={}", p.deleted))
                 }
                 Err(e) => store_error(e),
@@ -474,6 +564,12 @@ pub fn dashboard_revoke(app: &App, req: Request) -> BoxFuture<'_, Response<Body>
         match dashboard::unlink_device(&app.store, &user.id, device).await {
             Ok(n) => {
                 tracing::info!(admin = %s.user.id, user = %user.id, revoked = n, "dashboard: unlink device");
+                let by = Revocation { reason: Reason::Device, by: Actor::Dashboard(s.user.id.clone()) };
+                let e = AuditEvent::revoked(by, app.clock.now(), audit::source(&req))
+                    .user(&user.id, Some(user.email.as_str()))
+                    .device(Some(device))
+                    .count(n as u64);
+                audit::record(&app.store, &e).await;
                 let q: String =
                     form_urlencoded::Serializer::new(String::new()).append_pair("unlinked", device).finish();
                 see_other(&format!("{back}?{q}"))

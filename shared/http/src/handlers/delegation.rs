@@ -10,9 +10,12 @@ use serde::Serialize;
 
 use super::BoxFuture;
 use crate::app::App;
+use crate::audit;
 use crate::oauth::{OAuthError, error_response};
 use crate::request;
 use crate::response::{json, with_client_cors, with_rate};
+use rt_domain::Timestamp;
+use rt_domain::audit::{Actor, AuditEvent, EventType, Grant, Reason, Revocation};
 
 #[derive(Serialize)]
 struct Success<'a> {
@@ -75,7 +78,17 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
     };
     let now = app.clock.now();
     let ip = request::source_ip(req);
-    let response = match uc::delegate(&app.store, &app.keys, &app.delegation, &parsed, ip, now).await {
+    let result = uc::delegate(&app.store, &app.keys, &app.delegation, &parsed, ip, now).await;
+    let kind = match &result {
+        Ok(_) => Some(Grant::Delegation.success()),
+        Err(e) => Grant::of_delegation_error(e),
+    };
+    if let Some(kind) = kind {
+        let e = exchange_event(kind, req, &parsed.token, now);
+        let e = audit::with_client(&app.store, e, Some(parsed.client_id.as_str())).await;
+        audit::record(&app.store, &e).await;
+    }
+    let response = match result {
         Ok(d) => {
             tracing::info!(credential = %parsed.token.id(), remaining = d.rate.remaining, "delegation");
             with_rate(
@@ -90,6 +103,20 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
         }
     };
     with_client_cors(&app.store, req, Some(parsed.client_id.as_str()), response).await
+}
+
+/// The audit event of an exchange of `token` (`/delegation`, the refresh grant): the
+/// credential's id always; the user only where the exchange proved the token genuine (granted,
+/// rate limited, reused) — an unknown token's user id is only what it claims.
+pub(crate) fn exchange_event(kind: EventType, req: &Request, token: &RefreshToken, now: Timestamp) -> AuditEvent {
+    let e = if kind == EventType::RefreshTokenReuse {
+        AuditEvent::revoked(Revocation { reason: Reason::Reuse, by: Actor::Service }, now, audit::source(req))
+    } else {
+        AuditEvent::new(kind, now, audit::source(req))
+    };
+    let e = e.credential(Some(token.id()));
+    let proven = !kind.is_failure() || matches!(kind, EventType::RateLimited | EventType::RefreshTokenReuse);
+    if proven { e.user(token.user(), None) } else { e }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use lambda_http::{Body, Request, Response};
 
 use super::BoxFuture;
-use crate::api_v2::{call, clients, device_credentials, preflight_response, users};
+use crate::api_v2::{call, clients, device_credentials, logs, preflight_response, users};
 use crate::app::{Api, Base};
 
 /// `GET /api/v2/device-credentials`
@@ -18,7 +18,7 @@ pub fn list_device_credentials(app: &Api, req: Request) -> BoxFuture<'_, Respons
 pub fn delete_device_credential(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
-        call(app, req, |who| device_credentials::delete(&app.store, who, req)).await
+        call(app, req, |who| device_credentials::delete(&app.store, who, req, app.clock.now())).await
     })
 }
 
@@ -58,7 +58,23 @@ pub fn update_user(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
 pub fn delete_user(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         let req = &req;
-        call(app, req, |who| users::delete(&app.store, who, req)).await
+        call(app, req, |who| users::delete(&app.store, who, req, app.clock.now())).await
+    })
+}
+
+/// `GET /api/v2/logs`
+pub fn list_logs(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
+    Box::pin(async move {
+        let req = &req;
+        call(app, req, |who| logs::list(&app.store, who, req, app.clock.now())).await
+    })
+}
+
+/// `GET /api/v2/users/{id}/logs`
+pub fn list_user_logs(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
+    Box::pin(async move {
+        let req = &req;
+        call(app, req, |who| logs::list_for_user(&app.store, who, req)).await
     })
 }
 

@@ -111,8 +111,9 @@ pub const FUNCTIONS: &[Function] = &[
             table(UpdateItem, &["RL#login-*", "USER#*"]),
             // a success clears its (account, address) counter
             table(DeleteItem, &["RL#login-*"]),
-            // implicit flow: the credential; code flow: the code (by its hash)
-            table(PutItem, &["DCR#*", "CODE#*"]),
+            // implicit flow: the credential; code flow: the code (by its hash); the audit
+            // event (the user's partition, or a shard of the day's without one)
+            table(PutItem, &["DCR#*", "CODE#*", "LOG#*"]),
         ],
     },
     Function {
@@ -124,6 +125,8 @@ pub const FUNCTIONS: &[Function] = &[
             // the exchange: update the credential + check the user
             table(UpdateItem, &["DCR#*"]),
             table(ConditionCheckItem, &["USER#*"]),
+            // the audit event, after the exchange
+            table(PutItem, &["LOG#*"]),
         ],
     },
     Function {
@@ -134,6 +137,8 @@ pub const FUNCTIONS: &[Function] = &[
             table(GetItem, &["CLIENT#*", "DCR#*"]),
             table(DeleteItem, &["DCR#*"]),
             table(UpdateItem, &["USER#*"]),
+            // the audit event
+            table(PutItem, &["LOG#*"]),
         ],
     },
     Function {
@@ -160,7 +165,8 @@ pub const FUNCTIONS: &[Function] = &[
             table(UpdateItem, &["DCR#*", "USER#*", "CODE#*"]),
             table(ConditionCheckItem, &["USER#*"]),
             table(DeleteItem, &["DCR#*"]),
-            table(PutItem, &["DCR#*"]),
+            // the code grant's credential; every grant's audit event
+            table(PutItem, &["DCR#*", "LOG#*"]),
         ],
     },
     Function {
@@ -181,6 +187,8 @@ pub const FUNCTIONS: &[Function] = &[
             table(GetItem, &["CLIENT#*", "DCR#*"]),
             table(DeleteItem, &["DCR#*"]),
             table(UpdateItem, &["USER#*"]),
+            // the audit event, in the credential's user's partition
+            table(PutItem, &["LOG#*"]),
         ],
     },
     Function {
@@ -209,8 +217,9 @@ pub const FUNCTIONS: &[Function] = &[
         table: &[
             table(GetItem, &["CLIENT#*", "USER#*"]),
             table(UpdateItem, &["USER#*"]),
-            // an e-mail change moves the e-mail item in the same transaction
-            table(PutItem, &["EMAIL#*"]),
+            // an e-mail change moves the e-mail item in the same transaction; a password
+            // change or a block is an audit event
+            table(PutItem, &["EMAIL#*", "LOG#*"]),
             table(DeleteItem, &["EMAIL#*"]),
             // a password change purges the older revisions' credentials
             indexes(Query, &["USER#*"]),
@@ -225,6 +234,8 @@ pub const FUNCTIONS: &[Function] = &[
             table(DeleteItem, &["USER#*", "EMAIL#*"]),
             indexes(Query, &["USER#*"]),
             table(BatchWriteItem, &["DCR#*"]),
+            // the audit event, in the deleted user's partition (kept until its day expires)
+            table(PutItem, &["LOG#*"]),
         ],
     },
     Function {
@@ -260,6 +271,24 @@ pub const FUNCTIONS: &[Function] = &[
             table(UpdateItem, &["USER#*"]),
         ],
     },
+    Function {
+        name: "list-logs",
+        handler: Handler::Api(management::list_logs),
+        table: &[
+            table(GetItem, &["CLIENT#*"]),
+            // the feed: the day's 32 GSI2 shards `LOGS#<day>#<nn>`, then the events' items
+            indexes(Query, &["LOGS#*"]),
+            table(BatchGetItem, &["LOG#*"]),
+            // `q=user_id:…`: the user's own partition `LOG#<uid>`
+            table(Query, &["LOG#*"]),
+        ],
+    },
+    Function {
+        name: "list-user-logs",
+        handler: Handler::Api(management::list_user_logs),
+        // the user's partition `LOG#<uid>` (a page; `Select=COUNT` for the total)
+        table: &[table(GetItem, &["CLIENT#*"]), table(Query, &["LOG#*"])],
+    },
     Function { name: "api-preflight", handler: Handler::Bare(management::api_preflight), table: &[] },
     Function {
         name: "dashboard-login",
@@ -271,6 +300,8 @@ pub const FUNCTIONS: &[Function] = &[
             table(UpdateItem, &["RL#login-*", "USER#*"]),
             // a success clears its (account, address) counter
             table(DeleteItem, &["RL#login-*"]),
+            // the audit event of a sign-in
+            table(PutItem, &["LOG#*"]),
         ],
     },
     Function {
@@ -291,6 +322,8 @@ pub const FUNCTIONS: &[Function] = &[
             table(GetItem, &["USER#*", "CLIENT#*"]),
             indexes(Query, &["USER#*"]),
             table(BatchGetItem, &["DCR#*"]),
+            // the History tab: the user's partition of the audit log
+            table(Query, &["LOG#*"]),
         ],
     },
     Function {
@@ -306,6 +339,8 @@ pub const FUNCTIONS: &[Function] = &[
             // Revoke all: the user's revision, then the purge
             table(UpdateItem, &["USER#*"]),
             table(BatchWriteItem, &["DCR#*"]),
+            // the audit event
+            table(PutItem, &["LOG#*"]),
         ],
     },
     Function { name: "dashboard-assets", handler: Handler::Bare(dashboard::dashboard_assets), table: &[] },
@@ -316,14 +351,15 @@ pub const FUNCTIONS: &[Function] = &[
             // the clients (GSI2 `CLIENTS`) and their items (the policies, strongly consistent);
             // an expiring client's credentials (its 16 GSI2 shards `CLIENT#<cid>#<nn>`) and
             // their items (`last_used_at` is in no index)
-            indexes(Query, &["CLIENTS", "CLIENT#*", "CODES#*"]),
+            // expired days of the audit log: their 32 GSI2 shards `LOGS#<day>#<nn>`
+            indexes(Query, &["CLIENTS", "CLIENT#*", "CODES#*", "LOGS#*"]),
             table(BatchGetItem, &["CLIENT#*", "DCR#*"]),
             // each expired one revoked: deleted and counted off its user's device
             table(DeleteItem, &["DCR#*"]),
             table(UpdateItem, &["USER#*"]),
             // expired authorization codes: their 16 GSI2 partitions `CODES#<nn>` by expiry,
-            // deleted 25 at a time
-            table(BatchWriteItem, &["CODE#*"]),
+            // deleted 25 at a time; so are the expired audit events (`LOG#…`)
+            table(BatchWriteItem, &["CODE#*", "LOG#*"]),
         ],
     },
 ];

@@ -9,9 +9,11 @@ use rt_domain::token::RefreshToken;
 use super::BoxFuture;
 use super::oauth_token::{basic, client_auth};
 use crate::app::App;
+use crate::audit;
 use crate::oauth::{OAuthError, error_response};
 use crate::request;
 use crate::response::with_client_cors;
+use rt_domain::audit::{Actor, AuditEvent, Reason, Revocation};
 
 pub fn handle(app: &App, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move { super::post_with_preflight(&req, post(app, &req)).await })
@@ -31,7 +33,16 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
         let token = RefreshToken::parse(raw).ok();
         let id = token.as_ref().map(|t| t.id().to_string());
         let revoked = uc::revoke(&app.store, &app.authorize.rotation_keys, &auth, token).await?;
-        tracing::info!(credential = id.as_deref().unwrap_or("-"), revoked, "oauth/revoke");
+        tracing::info!(credential = id.as_deref().unwrap_or("-"), revoked = revoked.is_some(), "oauth/revoke");
+        if let Some(cred) = revoked {
+            let by = Revocation { reason: Reason::Token, by: Actor::Application(cred.client_id.clone()) };
+            let e = AuditEvent::revoked(by, app.clock.now(), audit::source(req))
+                .user(&cred.user_id, None)
+                .device(Some(cred.device_name.as_str()))
+                .credential(Some(&cred.id));
+            let e = audit::with_client(&app.store, e, Some(cred.client_id.as_str())).await;
+            audit::record(&app.store, &e).await;
+        }
         Ok::<_, OAuthError>(auth.client_id)
     }
     .await;

@@ -12,10 +12,14 @@ use secrecy::ExposeSecret as _;
 use serde::Serialize;
 
 use super::BoxFuture;
+use super::delegation::exchange_event;
 use crate::app::App;
+use crate::audit;
 use crate::oauth::{OAuthError, error_response};
 use crate::request;
 use crate::response::{json, with_client_cors, with_rate};
+use rt_domain::audit::{AuditEvent, Grant};
+use rt_domain::ids::DeviceCredentialId;
 
 #[derive(Serialize)]
 struct Success<'a> {
@@ -84,11 +88,40 @@ async fn post(app: &App, req: &Request) -> Response<Body> {
     let response = match params.get("grant_type") {
         Some(rt_domain::client::GRANT_REFRESH_TOKEN) => refresh(app, req, &params).await,
         Some(rt_domain::client::GRANT_AUTHORIZATION_CODE) => {
-            authorization_code(app, req, &params).await.unwrap_or_else(|e| error_response(&e))
+            let r = authorization_code(app, req, &params).await;
+            if let Err(e) = &r {
+                failed(app, req, &params, Grant::Code, e).await;
+            }
+            r.unwrap_or_else(|e| error_response(&e))
         }
-        _ => client_credentials(app, req, &params).await.unwrap_or_else(|e| error_response(&e)),
+        _ => {
+            let r = client_credentials(app, req, &params).await;
+            if let Err(e) = &r {
+                failed(app, req, &params, Grant::ClientCredentials, e).await;
+            }
+            r.unwrap_or_else(|e| error_response(&e))
+        }
     };
     with_client_cors(&app.store, req, params.get("client_id"), response).await
+}
+
+/// The client a request authenticates as (HTTP Basic or the body), as sent.
+fn client_id_of(req: &Request, params: &Params) -> Option<String> {
+    basic(req).ok().flatten().map(|(id, _)| id).or_else(|| params.get("client_id").map(str::to_owned))
+}
+
+/// Records an `authorization_code` or `client_credentials` request its grant refused (one
+/// refused by its wire format is not recorded).
+async fn failed(app: &App, req: &Request, params: &Params, grant: Grant, e: &OAuthError) {
+    let kind = match e {
+        OAuthError::Token(t) => grant.of_token_error(t),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        let event = AuditEvent::new(kind, app.clock.now(), audit::source(req));
+        let event = audit::with_client(&app.store, event, client_id_of(req, params).as_deref()).await;
+        audit::record(&app.store, &event).await;
+    }
 }
 
 async fn client_credentials(app: &App, req: &Request, params: &Params) -> Result<Response<Body>, OAuthError> {
@@ -100,7 +133,12 @@ async fn client_credentials(app: &App, req: &Request, params: &Params) -> Result
     }
     let auth = client_auth(basic(req)?, params)?;
     let asked = uc::ClientCredentialsRequest { audience: params.get("audience"), scope: params.get("scope") };
-    let t = uc::client_credentials(&app.store, &app.keys, &app.config.issuer, &auth, asked, app.clock.now()).await?;
+    let now = app.clock.now();
+    let t = uc::client_credentials(&app.store, &app.keys, &app.config.issuer, &auth, asked, now).await?;
+    let e = AuditEvent::new(Grant::ClientCredentials.success(), now, audit::source(req))
+        .describe(format!("Management API token issued (scope: {})", t.scope));
+    let e = audit::with_client(&app.store, e, Some(&auth.client_id)).await;
+    audit::record(&app.store, &e).await;
     let body = Success {
         access_token: &t.access_token,
         id_token: None,
@@ -124,8 +162,17 @@ async fn authorization_code(app: &App, req: &Request, params: &Params) -> Result
         access_token_lifetime_secs: app.authorize.access_token_lifetime_secs,
         keys: &app.authorize.rotation_keys,
     };
-    let t = uc::authorization_code(&app.store, &app.keys, &settings, &auth, asked, app.clock.now()).await?;
+    let now = app.clock.now();
+    let t = uc::authorization_code(&app.store, &app.keys, &settings, &auth, asked, now).await?;
     tracing::info!(client = auth.client_id, credential = t.credential_id.as_deref().unwrap_or("-"), "code redeemed");
+    let credential = t.credential_id.as_deref().and_then(|c| DeviceCredentialId::parse(c).ok());
+    let mut e = AuditEvent::new(Grant::Code.success(), now, audit::source(req)).user(&t.user_id, None);
+    if credential.is_some() {
+        e = e.describe("Authorization code exchanged; refresh token issued").credential(credential.as_ref());
+        e = e.device(t.device.as_deref());
+    }
+    let e = audit::with_client(&app.store, e, Some(&auth.client_id)).await;
+    audit::record(&app.store, &e).await;
     let body = Success {
         access_token: &t.access_token,
         id_token: t.id_token.as_deref(),
@@ -156,6 +203,19 @@ async fn refresh(app: &App, req: &Request, params: &Params) -> Response<Body> {
         Ok::<_, OAuthError>(uc::refresh(&app.store, &app.keys, &settings, &auth, asked, ip, app.clock.now()).await?)
     }
     .await;
+    // A request refused by its wire format (a missing parameter, a malformed token) never
+    // reaches the store, and is not recorded; every outcome of the exchange itself is.
+    let kind = match &result {
+        Ok(_) => Some(Grant::Refresh.success()),
+        Err(OAuthError::Token(e)) => Grant::Refresh.of_token_error(e),
+        Err(_) => None,
+    };
+    let token = params.get("refresh_token").and_then(|t| RefreshToken::parse(t).ok());
+    if let (Some(kind), Some(token)) = (kind, token) {
+        let e = exchange_event(kind, req, &token, app.clock.now());
+        let e = audit::with_client(&app.store, e, client_id_of(req, params).as_deref()).await;
+        audit::record(&app.store, &e).await;
+    }
     match result {
         Ok(t) => {
             let refresh_token = t.refresh_token.as_ref().map(|s| s.expose_secret());

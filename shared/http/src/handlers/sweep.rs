@@ -23,7 +23,7 @@ pub fn summary(r: &SweepReport) -> Value {
 /// One sweep within the invocation's budget.
 pub fn sweep_expired(w: &Worker, run: Invocation) -> BoxFuture<'_, Result<Value, StoreError>> {
     Box::pin(async move {
-        match sweep::sweep(&w.store, w.clock.now(), run.budget).await {
+        match sweep::sweep(&w.store, w.clock.now(), run.budget, w.log_retention_days).await {
             Ok(report) => {
                 tracing::info!(
                     removed = report.removed(),
