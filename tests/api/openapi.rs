@@ -21,6 +21,7 @@ pub const UNDESCRIBED: &[(&str, &str)] = &[
     ("GET", "/dashboard/users"),
     ("GET", "/dashboard/users/{id}"),
     ("GET", "/dashboard/users/{id}/devices"),
+    ("GET", "/dashboard/users/{id}/history"),
     ("GET", "/dashboard/users/{id}/devices/unlink"),
     ("POST", "/dashboard/users/{id}/devices/unlink"),
     ("POST", "/dashboard/users/{id}/revoke-all"),
