@@ -116,7 +116,8 @@ async fn serve(args: Args, external: Option<String>) -> Result<()> {
     write_private(&seed_path, &serde_json::to_string_pretty(&seeded)?)?;
 
     let keys = rt_jwt::SigningKey::from_pem(&signing_key()?)?;
-    let mut config = stack::config(&issuer, &table);
+    // Every variable of the README's table, from this environment, as the functions read theirs.
+    let mut config = stack::config_with(&issuer, &table, |k| std::env::var(k).ok())?;
     config.signing_key =
         rt_http::config::KeySource::File(paths::dev_dir().join("signing-key.pem").display().to_string());
     let addr = SocketAddr::from(([127, 0, 0, 1], port));

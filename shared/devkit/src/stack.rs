@@ -13,15 +13,28 @@ use crate::template::{Template, TemplateError};
 
 /// Configuration for a local stack with defaults for every tunable.
 pub fn config(issuer: &str, table: &str) -> Config {
-    let env = [
-        (rt_http::config::ISSUER, issuer.to_owned()),
-        (rt_http::config::TABLE_NAME, table.to_owned()),
-        (rt_http::config::SIGNING_KEY_PEM, "provided directly".to_owned()),
-    ];
-    let mut c = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-        .unwrap_or_else(|e| unreachable_config(&e.to_string()));
+    config_with(issuer, table, |_| None).unwrap_or_else(|e| unreachable_config(&e.to_string()))
+}
+
+/// Configuration for a local stack at `issuer` over `table`, every other variable of
+/// [`Config::VARIABLES`] read through `lookup` as the functions read their environment
+/// (`cargo xtask dev` passes its own environment: `EXCHANGE_RATE_LIMIT=1000000` lifts the limit
+/// for a load test). The signing key is the caller's (set directly), whatever `lookup` says.
+pub fn config_with(
+    issuer: &str,
+    table: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Config, rt_http::config::ConfigError> {
+    use rt_http::config::{ISSUER, SIGNING_KEY_FILE, SIGNING_KEY_PEM, SIGNING_KEY_SECRET_ARN, TABLE_NAME};
+    let mut c = Config::from_lookup(|k| match k {
+        ISSUER => Some(issuer.to_owned()),
+        TABLE_NAME => Some(table.to_owned()),
+        SIGNING_KEY_PEM => Some("provided directly".to_owned()),
+        SIGNING_KEY_SECRET_ARN | SIGNING_KEY_FILE => None,
+        other => lookup(other),
+    })?;
     c.signing_key = KeySource::Pem;
-    c
+    Ok(c)
 }
 
 #[allow(clippy::panic)]
@@ -83,4 +96,30 @@ pub enum StackError {
     Bind(SocketAddr, std::io::Error),
     #[error(transparent)]
     Template(#[from] TemplateError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_local_stack_reads_every_tunable_as_the_functions_do() {
+        let env = |k: &str| match k {
+            "EXCHANGE_RATE_LIMIT" => Some("1000000".to_owned()),
+            "LOGIN_LOCKOUT_SECONDS" => Some("60".to_owned()),
+            "SIGNING_KEY_SECRET_ARN" => Some("arn:aws:secretsmanager:…".to_owned()),
+            _ => None,
+        };
+        let c = config_with("http://127.0.0.1:3000/", "t", env).expect("valid");
+        assert_eq!(c.exchange_rate.limit, 1_000_000);
+        assert_eq!(c.login_per_pair.window_secs, 60);
+        assert_eq!(c.issuer, "http://127.0.0.1:3000/");
+        assert!(matches!(c.signing_key, KeySource::Pem), "the local key, not the environment's");
+        let defaults = config("http://127.0.0.1:3000/", "t");
+        assert_eq!(defaults.exchange_rate.limit, 10);
+        assert!(
+            config_with("http://127.0.0.1:3000/", "t", |k| (k == "EXCHANGE_RATE_LIMIT").then(|| "lots".into()))
+                .is_err()
+        );
+    }
 }

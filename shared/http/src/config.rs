@@ -229,7 +229,7 @@ impl Config {
             issuer,
             signing_key,
             exchange_rate: RatePolicy {
-                limit: number(EXCHANGE_RATE_LIMIT, 10, 1..=10_000)?,
+                limit: number(EXCHANGE_RATE_LIMIT, 10, 1..=1_000_000_000)?,
                 window_secs: number(EXCHANGE_RATE_WINDOW_SECONDS, 60, 1..=86_400)?,
             },
             exchange_max_addresses: number(EXCHANGE_MAX_ADDRESSES, 16, 1..=256)?,
