@@ -58,8 +58,8 @@ impl Moto {
         let script = paths::tools_dir().join("moto_server.py");
         std::fs::create_dir_all(paths::tools_dir()).map_err(|e| MotoError::Start(e.to_string()))?;
         std::fs::write(&script, SCRIPT).map_err(|e| MotoError::Start(e.to_string()))?;
-        let log = std::fs::File::create(paths::tools_dir().join(format!("moto-{port}.log")))
-            .map_err(|e| MotoError::Start(e.to_string()))?;
+        let log_path = paths::tools_dir().join(format!("moto-{port}.log"));
+        let log = std::fs::File::create(&log_path).map_err(|e| MotoError::Start(e.to_string()))?;
         let child = Command::new(python())
             .arg(&script)
             .args(["127.0.0.1", &port.to_string()])
@@ -70,6 +70,10 @@ impl Moto {
             .map_err(|e| MotoError::Start(e.to_string()))?;
         let mut moto = Self { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) };
         moto.wait_ready()?;
+        // The log is for a moto that fails to start (the error points at it). Once it answers,
+        // the file is unlinked (moto keeps writing to it unseen): a moto per test process, or
+        // one held by a static that is never dropped, leaves nothing behind.
+        let _ = std::fs::remove_file(&log_path);
         Ok(moto)
     }
 
