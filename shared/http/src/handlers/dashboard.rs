@@ -106,15 +106,20 @@ fn store_error(e: StoreError) -> Response<Body> {
     failure_page(&Failure::Store(e))
 }
 
+/// `YYYY-MM-DD hh:mm UTC`.
 fn date(t: Timestamp) -> String {
-    let s = t.to_rfc3339();
-    format!("{} {} UTC", s.get(..10).unwrap_or(""), s.get(11..16).unwrap_or(""))
+    utc(t, 16)
 }
 
 /// As [`date`], to the second.
 fn date_seconds(t: Timestamp) -> String {
+    utc(t, 19)
+}
+
+/// The date and the time of day of `t` in RFC 3339 up to byte `end` (16: minutes, 19: seconds).
+fn utc(t: Timestamp, end: usize) -> String {
     let s = t.to_rfc3339();
-    format!("{} {} UTC", s.get(..10).unwrap_or(""), s.get(11..19).unwrap_or(""))
+    format!("{} {} UTC", s.get(..10).unwrap_or(""), s.get(11..end).unwrap_or(""))
 }
 
 fn user_href(id: &UserId) -> String {
