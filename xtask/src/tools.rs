@@ -2,13 +2,18 @@
 
 use std::process::Command;
 
-use rt_devkit::{CARGO_LAMBDA_VERSION, CFN_LINT_VERSION, MOTO_VERSION, SCHEMATHESIS_VERSION, paths};
+use rt_devkit::{CARGO_LAMBDA_VERSION, CFN_LINT_VERSION, MOTO_VERSION, SCHEMATHESIS_VERSION, WAITRESS_VERSION, paths};
 
 use crate::{Result, run};
 
 /// What `cargo xtask dev` needs.
 pub fn dev_requirements() -> Vec<String> {
-    vec![format!("moto[dynamodb]=={MOTO_VERSION}"), "flask".into(), "flask-cors".into()]
+    vec![
+        format!("moto[dynamodb]=={MOTO_VERSION}"),
+        "flask".into(),
+        "flask-cors".into(),
+        format!("waitress=={WAITRESS_VERSION}"),
+    ]
 }
 
 /// What `cargo xtask test` needs.

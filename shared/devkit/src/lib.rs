@@ -11,6 +11,8 @@ pub mod template;
 
 /// The pinned moto version (TOOLCHAIN.md).
 pub const MOTO_VERSION: &str = "5.2.5";
+/// waitress, the keep-alive WSGI server moto runs under (`moto_server.py`).
+pub const WAITRESS_VERSION: &str = "3.0.2";
 /// The pinned cfn-lint version (TOOLCHAIN.md).
 pub const CFN_LINT_VERSION: &str = "1.58.0";
 /// The pinned cargo-lambda version (TOOLCHAIN.md).

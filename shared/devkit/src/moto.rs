@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{MOTO_VERSION, paths};
+use crate::{MOTO_VERSION, WAITRESS_VERSION, paths};
 
 const SCRIPT: &str = include_str!("moto_server.py");
 
 #[derive(Debug, thiserror::Error)]
 pub enum MotoError {
     #[error(
-        "moto {MOTO_VERSION} is not installed for {python}. Run `cargo xtask test` or `cargo xtask dev` (they install it into {venv}), or by hand: python3 -m venv {venv} && {venv}/bin/pip install 'moto[dynamodb]=={MOTO_VERSION}' flask flask-cors. Set MOTO_PYTHON to use another interpreter."
+        "moto {MOTO_VERSION} is not installed for {python}. Run `cargo xtask test` or `cargo xtask dev` (they install it into {venv}), or by hand: python3 -m venv {venv} && {venv}/bin/pip install 'moto[dynamodb]=={MOTO_VERSION}' flask flask-cors 'waitress=={WAITRESS_VERSION}'. Set MOTO_PYTHON to use another interpreter."
     )]
     NotInstalled { python: String, venv: String },
     #[error("cannot start moto: {0}")]
@@ -25,10 +25,14 @@ pub fn python() -> PathBuf {
     std::env::var_os("MOTO_PYTHON").map(PathBuf::from).unwrap_or_else(|| paths::venv_bin("python"))
 }
 
-/// Whether the pinned moto is importable by [`python`].
+/// Whether the pinned moto (and waitress, its keep-alive server) is importable by [`python`].
 pub fn installed() -> bool {
+    let check = format!(
+        "import moto, flask, flask_cors, importlib.metadata as m; assert moto.__version__ == '{MOTO_VERSION}'; \
+         assert m.version('waitress') == '{WAITRESS_VERSION}'"
+    );
     Command::new(python())
-        .args(["-c", &format!("import moto, flask, flask_cors; assert moto.__version__ == '{MOTO_VERSION}'")])
+        .args(["-c", &check])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -55,9 +59,7 @@ impl Moto {
             });
         }
         let port = free_port().map_err(|e| MotoError::Start(e.to_string()))?;
-        let script = paths::tools_dir().join("moto_server.py");
-        std::fs::create_dir_all(paths::tools_dir()).map_err(|e| MotoError::Start(e.to_string()))?;
-        std::fs::write(&script, SCRIPT).map_err(|e| MotoError::Start(e.to_string()))?;
+        let script = write_script().map_err(|e| MotoError::Start(e.to_string()))?;
         let log_path = paths::tools_dir().join(format!("moto-{port}.log"));
         let log = std::fs::File::create(&log_path).map_err(|e| MotoError::Start(e.to_string()))?;
         let child = Command::new(python())
@@ -97,6 +99,25 @@ impl Moto {
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
+}
+
+/// The server script, under a name of its own content: test processes of other checkouts share
+/// the tools directory, and one writing its version must not change the script another is
+/// about to start. Written to a temporary name and renamed, so it is never seen half-written.
+fn write_script() -> std::io::Result<PathBuf> {
+    // FNV-1a: a stable name per content, nothing secret to protect.
+    let hash = SCRIPT.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let short = format!("{:012x}", hash >> 16);
+    let dir = paths::tools_dir();
+    std::fs::create_dir_all(&dir)?;
+    let script = dir.join(format!("moto_server-{short}.py"));
+    if std::fs::read_to_string(&script).is_ok_and(|s| s == SCRIPT) {
+        return Ok(script);
+    }
+    let tmp = dir.join(format!("moto_server-{short}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, SCRIPT)?;
+    std::fs::rename(&tmp, &script)?;
+    Ok(script)
 }
 
 fn ready(addr: SocketAddr) -> bool {

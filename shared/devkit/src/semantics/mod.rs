@@ -413,6 +413,10 @@ impl Answer {
         *r.headers_mut() = self.headers;
         r.headers_mut().remove(http::header::CONTENT_LENGTH);
         r.headers_mut().remove(http::header::TRANSFER_ENCODING);
+        // Hop-by-hop: upstream's connection is not the client's (a `Connection: close` from
+        // upstream would close the client's keep-alive connection).
+        r.headers_mut().remove(http::header::CONNECTION);
+        r.headers_mut().remove("keep-alive");
         r
     }
 }
