@@ -34,7 +34,10 @@ fn parse(args: &[String]) -> Result<Args> {
             }
             "--realistic" => parsed.realistic = true,
             other => {
-                return Err(format!("unknown argument {other}; usage: cargo xtask dev [--port N] [--realistic]").into());
+                return Err(format!(
+                    "unknown argument {other}; usage: cargo xtask dev [--port N] [--realistic] [--release]"
+                )
+                .into());
             }
         }
     }
@@ -62,6 +65,15 @@ fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
 }
 
 pub fn main(args: &[String]) -> Result<()> {
+    if args.iter().any(|a| a == "--release") {
+        // The same server, optimised: this command again from the release build, in place of
+        // this process (same pid, same terminal; Ctrl-C stops it), so that wrk can drive it.
+        use std::os::unix::process::CommandExt as _;
+        let exe = crate::release_binary()?;
+        let rest = args.iter().filter(|a| *a != "--release");
+        let err = std::process::Command::new(&exe).arg("dev").args(rest).exec();
+        return Err(format!("cannot run {}: {err}", exe.display()).into());
+    }
     let args = parse(args)?;
     let external = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
     if external.is_none() {

@@ -18,6 +18,7 @@ commands:
   dev [--port N] [--realistic]
                      run the API locally (default port 3000) over moto, seed demo data;
                      --realistic adds DynamoDB's latency, conflicts and throughput limits
+  dev --release      the same server, optimised (for load generators such as wrk)
   test               install test tools, lint (fmt, clippy, cfn-lint), run all tests
   bench [--runs N]   measure the /delegation hot path against a local DynamoDB
   sweep [--budget S] run the scheduled sweep of expired refresh tokens once against the
@@ -50,6 +51,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Builds this crate with the release profile (quietly when nothing changed) and returns the
+/// executable: `cargo xtask dev --release` and the HTTP benchmark run it.
+pub fn release_binary() -> Result<std::path::PathBuf> {
+    eprintln!("xtask: cargo build --release -p xtask");
+    let out = cargo()
+        .current_dir(rt_devkit::paths::repo_root())
+        .args(["build", "--release", "--package", "xtask", "--message-format", "json-render-diagnostics"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cargo build --release -p xtask failed with {}", out.status).into());
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m.pointer("/target/name").and_then(|n| n.as_str()) == Some("xtask"))
+        .find_map(|m| m.get("executable").and_then(|e| e.as_str()).map(std::path::PathBuf::from))
+        .ok_or_else(|| "cargo build --release -p xtask named no executable".into())
 }
 
 fn cargo() -> Command {
