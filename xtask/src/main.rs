@@ -1,10 +1,13 @@
 //! `cargo xtask dev` — the whole API on http://127.0.0.1:3000 over a local DynamoDB.
 //! `cargo xtask test` — install what is missing, lint, run every test.
-//! `cargo xtask bench` — the hot-path benchmarks.
+//! `cargo xtask bench` — the hot-path benchmarks, in-process and over HTTP (`--peer`: against
+//! node-oidc-provider).
 //! `cargo xtask sweep` — one run of the scheduled sweep against the local table.
 
 mod bench;
 mod dev;
+mod load;
+mod peer;
 mod sweep;
 mod tools;
 
@@ -20,7 +23,11 @@ commands:
                      --realistic adds DynamoDB's latency, conflicts and throughput limits
   dev --release      the same server, optimised (for load generators such as wrk)
   test               install test tools, lint (fmt, clippy, cfn-lint), run all tests
-  bench [--runs N]   measure the /delegation hot path against a local DynamoDB
+  bench [--runs N] [--calls N] [--duration S] [--connections 1,4,16]
+        [--in-process-only | --http-only] [--peer]
+                     measure the /delegation hot path in-process against a local DynamoDB,
+                     then the server CPU per request over HTTP (release server on core 0,
+                     wrk and moto on core 1); --peer adds node-oidc-provider's refresh grant
   sweep [--budget S] run the scheduled sweep of expired refresh tokens once against the
                      table of `cargo xtask dev` (or AWS_ENDPOINT_URL_DYNAMODB, TABLE_NAME)
 ";
