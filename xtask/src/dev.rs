@@ -135,7 +135,8 @@ async fn serve(args: Args, external: Option<String>) -> Result<()> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let stack = Stack::start(config, store, keys, clock, &template, addr).await?;
     rt_http::local::set_demo(&seeded.spa_client_id, &seeded.code_verifier);
-    print_tour(&stack, &seeded, &endpoint, &table, created);
+    let shown = seed_path.strip_prefix(paths::repo_root()).unwrap_or(&seed_path);
+    print_tour(&stack, &seeded, &endpoint, &table, created, shown);
     tokio::select! {
         r = stack.wait() => r?,
         _ = tokio::signal::ctrl_c() => eprintln!("\nstopped"),
@@ -143,13 +144,13 @@ async fn serve(args: Args, external: Option<String>) -> Result<()> {
     Ok(())
 }
 
-fn print_tour(stack: &Stack, s: &SeedFile, endpoint: &str, table: &str, created: bool) {
+fn print_tour(stack: &Stack, s: &SeedFile, endpoint: &str, table: &str, created: bool, seed_path: &std::path::Path) {
     let base = stack.url();
     println!(
         "
 Refresh-token service on {base}/
   DynamoDB: {endpoint}, table '{table}' ({})
-  Demo data: target/dev/seed.json
+  Demo data: {}
 
 1. Sign in and get a refresh token (open in a browser; {} / {}):
    {}
@@ -182,6 +183,7 @@ Refresh-token service on {base}/
 
 Press Ctrl-C to stop.",
         if created { "created from template.yaml" } else { "already existed" },
+        seed_path.display(),
         s.user_email,
         s.user_password,
         s.authorize_url,

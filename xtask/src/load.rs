@@ -358,14 +358,32 @@ async fn describe(http: &reqwest::Client, t: &Target) -> Result<()> {
     Ok(())
 }
 
-/// A 2 s warm-up at the highest connection count, then one run per connection count.
+/// A 2 s warm-up at the highest connection count (its answers checked too, though it may
+/// complete none on a busy machine), then one run per connection count, each printed as it ends.
 pub fn measure_all(server: &Server, t: &Target, opts: &Options, script: &Path) -> Result<Vec<Measurement>> {
     let most = opts.connections.iter().copied().max().unwrap_or(1);
-    measure(server, t, most, 2, script)?;
-    opts.connections.iter().map(|&c| measure(server, t, c, opts.duration, script)).collect()
+    measure(server, t, most, 2, script, Run::WarmUp)?;
+    let mut all = vec![];
+    for &c in &opts.connections {
+        let m = measure(server, t, c, opts.duration, script, Run::Measured)?;
+        println!(
+            "  {} at {c} connections: {} requests, {:.1} µs CPU per request",
+            t.label,
+            m.requests,
+            m.us_per_request()
+        );
+        all.push(m);
+    }
+    Ok(all)
 }
 
-fn measure(server: &Server, t: &Target, connections: u32, secs: u32, script: &Path) -> Result<Measurement> {
+#[derive(PartialEq)]
+enum Run {
+    WarmUp,
+    Measured,
+}
+
+fn measure(server: &Server, t: &Target, connections: u32, secs: u32, script: &Path, run: Run) -> Result<Measurement> {
     let pid = server.pid();
     let before = cpu_ticks(pid)?;
     let start = Instant::now();
@@ -402,7 +420,18 @@ fn measure(server: &Server, t: &Target, connections: u32, secs: u32, script: &Pa
             .unwrap_or(u64::MAX)
     };
     let (requests, non200, errors) = (field("requests"), field("non200"), field("errors"));
-    if non200 != 0 || errors != 0 || requests == 0 || requests == u64::MAX {
+    if requests == u64::MAX {
+        return Err(format!("unreadable wrk result: {line}").into());
+    }
+    if requests == 0 && run == Run::Measured {
+        return Err(format!(
+            "{} at {connections} connections: no request completed in {secs} s (see {}); a longer --duration, or a quieter machine",
+            t.label,
+            server.log.display()
+        )
+        .into());
+    }
+    if non200 != 0 || errors != 0 {
         let first = line.split_once("first_non200=").map(|(_, f)| f).unwrap_or_default();
         return Err(format!(
             "{} at {connections} connections: {non200} answers were not 200 and {errors} socket errors \
