@@ -7,20 +7,22 @@
 //     applications) allowed the refresh_token grant;
 //   - rotateRefreshToken false, so that wrk can replay one refresh token;
 //   - the in-memory store: its MemoryAdapter (see BenchAdapter for the one change);
-//   - the refresh token is issued directly at start (a Grant with openid offline_access, then
-//     a RefreshToken model) instead of driving an interaction: what wrk measures is the
-//     refresh grant only.
+//   - the refresh tokens (one per wrk connection, as the service's benchmark uses) are issued
+//     directly at start (each a Grant with openid offline_access, then a RefreshToken model)
+//     instead of driving an interaction: what wrk measures is the refresh grant only.
 // Each refresh (grant_type=refresh_token, openid in the token's scope) answers an opaque
 // access token (stored) and an id_token signed with RS256.
 //
-// Usage: node oidc-provider.mjs <port>. The first line on stdout is
-// {"client_id": …, "refresh_token": …, "issuer": …}; everything else goes to stderr.
+// Usage: node oidc-provider.mjs <port> [<tokens>]. The first line on stdout is
+// {"client_id": …, "refresh_tokens": [… <tokens>, default 1], "issuer": …}; everything else goes
+// to stderr.
 import { generateKeyPairSync } from 'node:crypto';
 
 import Provider from 'oidc-provider';
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
 
 const port = Number(process.argv[2] ?? 3100);
+const count = Number(process.argv[3] ?? 1);
 const issuer = `http://127.0.0.1:${port}`;
 const clientId = 'bench';
 const accountId = 'bench-user';
@@ -65,20 +67,23 @@ const provider = new Provider(issuer, {
 });
 provider.on('server_error', (ctx, err) => console.error('server_error', err));
 
-const grant = new provider.Grant({ accountId, clientId });
-grant.addOIDCScope('openid offline_access');
-const grantId = await grant.save();
 const client = await provider.Client.find(clientId);
-const refreshToken = await new provider.RefreshToken({
-  accountId,
-  client,
-  grantId,
-  gty: 'authorization_code',
-  scope: 'openid offline_access',
-  authTime: Math.floor(Date.now() / 1000),
-  expiresWithSession: false,
-}).save();
+const refreshTokens = [];
+for (let i = 0; i < count; i += 1) {
+  const grant = new provider.Grant({ accountId, clientId });
+  grant.addOIDCScope('openid offline_access');
+  const grantId = await grant.save();
+  refreshTokens.push(await new provider.RefreshToken({
+    accountId,
+    client,
+    grantId,
+    gty: 'authorization_code',
+    scope: 'openid offline_access',
+    authTime: Math.floor(Date.now() / 1000),
+    expiresWithSession: false,
+  }).save());
+}
 
 provider.listen(port, '127.0.0.1', () => {
-  process.stdout.write(`${JSON.stringify({ client_id: clientId, refresh_token: refreshToken, issuer })}\n`);
+  process.stdout.write(`${JSON.stringify({ client_id: clientId, refresh_tokens: refreshTokens, issuer })}\n`);
 });

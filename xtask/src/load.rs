@@ -1,10 +1,10 @@
 //! The HTTP half of `cargo xtask bench`: the server CPU per request over HTTP.
 //!
 //! Method: the release build of `cargo xtask dev` runs pinned to one core ([`SERVER_CORE`]);
-//! wrk (one thread, replaying one POST with `wrk-post.lua`) and moto (a process of its own) run
-//! on the other ([`LOAD_CORE`]). The server's CPU is `utime + stime` of its process from
-//! `/proc/<pid>/stat` (every thread, the runtime's included; moto is not counted) before and
-//! after a fixed-duration wrk run, divided by the requests wrk completed. Any answer that is not
+//! wrk (one thread, `wrk-post.lua`: one refresh token per connection, see [`Target`]) and moto
+//! (a process of its own) run on the other ([`LOAD_CORE`]). The server's CPU is `utime + stime`
+//! of its process from `/proc/<pid>/stat` (every thread, the runtime's included; moto is not
+//! counted) before and after a fixed-duration wrk run, divided by the requests wrk completed. Any answer that is not
 //! a 200, or any socket error, fails the run.
 
 use std::io::BufRead as _;
@@ -42,12 +42,16 @@ pub struct Options {
     pub peer: bool,
 }
 
-/// One POST that wrk replays.
+/// The POSTs wrk sends: the same request with one refresh token per connection, taken in turn
+/// (`wrk-post.lua`), so that no two requests in flight present the same token. One token
+/// replayed by every connection would measure the exchanges of one token contending with each
+/// other (each conditional on the token's counter as the previous one left it, so concurrent
+/// ones are refused and planned again), not the cost of an exchange.
 pub struct Target {
     pub label: String,
     pub url: String,
     pub content_type: &'static str,
-    pub body: String,
+    pub bodies: Vec<String>,
 }
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -117,7 +121,8 @@ pub fn main(opts: &Options) -> Result<()> {
     );
     let moto = rt_devkit::moto::Moto::start()?;
     let ours = start_ours(&exe, &moto.endpoint(), &dir)?;
-    let targets = rt.block_on(ours_targets(&http, &ours, &dir))?;
+    let tokens = opts.connections.iter().copied().max().unwrap_or(1) as usize;
+    let targets = rt.block_on(ours_targets(&http, &ours, &dir, tokens))?;
     let mut rows = vec![];
     for t in &targets {
         rt.block_on(describe(&http, t))?;
@@ -128,25 +133,28 @@ pub fn main(opts: &Options) -> Result<()> {
 
     let mut node_rows = None;
     if let Some(p) = &peer {
-        let server = crate::peer::start(p, &dir)?;
+        let server = crate::peer::start(p, &dir, tokens)?;
         let t = crate::peer::target(&server);
         rt.block_on(describe(&http, &t))?;
         node_rows = Some((t.label.clone(), measure_all(&server.server, &t, opts, &script)?));
     }
 
     println!(
-        "\n{:<44} {:>5} {:>9} {:>8} {:>12} {:>10}",
+        "\n{:<48} {:>5} {:>9} {:>8} {:>12} {:>10}",
         "POST", "conns", "requests", "req/s", "CPU µs/req", "ours/node"
     );
     let node_at = |c: u32| node_rows.as_ref().and_then(|(_, m)| m.iter().find(|m| m.connections == c));
     for (label, ms) in rows.iter().chain(node_rows.iter()) {
         for m in ms {
+            // Requests still in flight when wrk stops cost CPU but are not counted: with fewer
+            // than 20 requests per connection the figure says more about that than about one.
+            let few = if m.requests < 20 * u64::from(m.connections) { "  (few requests: indicative)" } else { "" };
             let ratio = match node_at(m.connections) {
                 Some(n) if !std::ptr::eq(n, m) => format!("{:.2}", m.us_per_request() / n.us_per_request()),
                 _ => String::new(),
             };
             println!(
-                "{label:<44} {:>5} {:>9} {:>8.0} {:>12.1} {ratio:>10}",
+                "{label:<48} {:>5} {:>9} {:>8.0} {:>12.1} {ratio:>10}{few}",
                 m.connections,
                 m.requests,
                 m.per_sec(),
@@ -215,10 +223,11 @@ pub fn wait_ready(server: &mut Server, path: &str) -> Result<()> {
     Err(format!("{url} did not answer within 120 s; see {}", server.log.display()).into())
 }
 
-/// Per algorithm of [`ALGS`]: a client with that algorithm (Management API), a refresh token
-/// obtained as an application does (the implicit flow with `offline_access`, signed in as the
-/// seeded user), and the two exchanges that replay it: `/delegation` and the refresh grant.
-async fn ours_targets(http: &reqwest::Client, server: &Server, dir: &Path) -> Result<Vec<Target>> {
+/// Per algorithm of [`ALGS`]: a client with that algorithm (Management API), `tokens` refresh
+/// tokens obtained as an application does (the implicit flow with `offline_access`, signed in
+/// as the seeded user, one device each), and the two exchanges that replay them: `/delegation`
+/// and the refresh grant.
+async fn ours_targets(http: &reqwest::Client, server: &Server, dir: &Path, tokens: usize) -> Result<Vec<Target>> {
     let seed: SeedFile = serde_json::from_str(&std::fs::read_to_string(dir.join("seed.json"))?)?;
     let base = &server.base;
     let token: serde_json::Value = http
@@ -258,42 +267,48 @@ async fn ours_targets(http: &reqwest::Client, server: &Server, dir: &Path) -> Re
             .and_then(|c| c.as_str())
             .ok_or_else(|| format!("creating a {alg} client answered {status}: {created}"))?
             .to_owned();
-        let refresh_token = sign_in(http, base, &seed, &client_id).await?;
-        let delegation = serde_json::json!({
-            "client_id": client_id,
-            "grant_type": GRANT_JWT_BEARER,
-            "refresh_token": refresh_token,
-            "api_type": "app",
-        });
+        let mut delegation = vec![];
+        let mut refresh = vec![];
+        for i in 0..tokens {
+            let refresh_token = sign_in(http, base, &seed, &client_id, &format!("http-bench-{i}")).await?;
+            let body = serde_json::json!({
+                "client_id": client_id,
+                "grant_type": GRANT_JWT_BEARER,
+                "refresh_token": refresh_token,
+                "api_type": "app",
+            });
+            delegation.push(body.to_string());
+            refresh.push(form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", &client_id),
+                ("refresh_token", &refresh_token),
+            ]));
+        }
         targets.push(Target {
             label: format!("ours /delegation ({alg})"),
             url: format!("{base}/delegation"),
             content_type: JSON,
-            body: delegation.to_string(),
+            bodies: delegation,
         });
         targets.push(Target {
             label: format!("ours /oauth/token refresh ({alg})"),
             url: format!("{base}/oauth/token"),
             content_type: FORM,
-            body: form(&[
-                ("grant_type", "refresh_token"),
-                ("client_id", &client_id),
-                ("refresh_token", &refresh_token),
-            ]),
+            bodies: refresh,
         });
     }
     Ok(targets)
 }
 
-/// GET /authorize (implicit, `offline_access`), post the login form as the seeded user, take
-/// the refresh token from the redirect's fragment.
-async fn sign_in(http: &reqwest::Client, base: &str, seed: &SeedFile, client_id: &str) -> Result<String> {
+/// GET /authorize (implicit, `offline_access`, `device`), post the login form as the seeded
+/// user, take the refresh token from the redirect's fragment.
+async fn sign_in(http: &reqwest::Client, base: &str, seed: &SeedFile, client_id: &str, device: &str) -> Result<String> {
     let query = form(&[
         ("response_type", "token"),
         ("client_id", client_id),
         ("redirect_uri", &seed.callback_url),
         ("scope", "openid offline_access"),
-        ("device", "http-bench"),
+        ("device", device),
         ("state", "bench"),
     ]);
     let page = http.get(format!("{base}/authorize?{query}")).send().await?.error_for_status()?;
@@ -336,7 +351,8 @@ pub fn form(pairs: &[(&str, &str)]) -> String {
 
 /// One request, checked, and what its answer carries (what the server signed for it).
 async fn describe(http: &reqwest::Client, t: &Target) -> Result<()> {
-    let r = http.post(&t.url).header("content-type", t.content_type).body(t.body.clone()).send().await?;
+    let body = t.bodies.first().ok_or("no request to send")?;
+    let r = http.post(&t.url).header("content-type", t.content_type).body(body.clone()).send().await?;
     let status = r.status();
     let body: serde_json::Value = r.json().await.unwrap_or_default();
     if status != 200 {
@@ -401,7 +417,7 @@ fn measure(server: &Server, t: &Target, connections: u32, secs: u32, script: &Pa
         ])
         .arg(script)
         .arg(&t.url)
-        .env("WRK_BODY", &t.body)
+        .env("WRK_BODIES", t.bodies.join("\n"))
         .env("WRK_CONTENT_TYPE", t.content_type)
         .output()
         .map_err(|e| format!("cannot run wrk: {e}"))?;

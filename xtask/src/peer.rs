@@ -45,18 +45,19 @@ pub fn install() -> Result<PathBuf> {
 pub struct Peer {
     pub server: Server,
     client_id: String,
-    refresh_token: String,
+    refresh_tokens: Vec<String>,
 }
 
-/// Starts the harness on a free port, pinned to [`SERVER_CORE`]; it prints its client and a
-/// refresh token on its first line.
-pub fn start(dir: &Path, bench_dir: &Path) -> Result<Peer> {
+/// Starts the harness on a free port, pinned to [`SERVER_CORE`]; it prints its client and
+/// `tokens` refresh tokens (one per connection, as ours) on its first line.
+pub fn start(dir: &Path, bench_dir: &Path, tokens: usize) -> Result<Peer> {
     let port = rt_devkit::moto::free_port()?;
     let log = bench_dir.join("peer.log");
     let child = Command::new("taskset")
         .args(["-c", SERVER_CORE, "node"])
         .arg(dir.join("oidc-provider.mjs"))
         .arg(port.to_string())
+        .arg(tokens.to_string())
         .current_dir(dir)
         .env("NODE_ENV", "production")
         .stdin(Stdio::null())
@@ -69,9 +70,15 @@ pub fn start(dir: &Path, bench_dir: &Path) -> Result<Peer> {
     let first: serde_json::Value = serde_json::from_str(&line)
         .map_err(|e| format!("the peer harness said {line:?} ({e}); see {}", server.log.display()))?;
     let field = |k: &str| first.get(k).and_then(|v| v.as_str()).map(str::to_owned).ok_or(format!("no {k} in {line}"));
-    let (client_id, refresh_token) = (field("client_id")?, field("refresh_token")?);
+    let client_id = field("client_id")?;
+    let refresh_tokens: Vec<String> = first
+        .get("refresh_tokens")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
+        .filter(|t: &Vec<String>| !t.is_empty())
+        .ok_or(format!("no refresh_tokens in {line}"))?;
     load::wait_ready(&mut server, "/.well-known/openid-configuration")?;
-    Ok(Peer { server, client_id, refresh_token })
+    Ok(Peer { server, client_id, refresh_tokens })
 }
 
 /// The refresh grant of node-oidc-provider, with the token the harness issued.
@@ -80,10 +87,10 @@ pub fn target(p: &Peer) -> Target {
         label: format!("node-oidc-provider {OIDC_PROVIDER_VERSION} /token refresh (RS256)"),
         url: format!("{}/token", p.server.base),
         content_type: "application/x-www-form-urlencoded",
-        body: load::form(&[
-            ("grant_type", "refresh_token"),
-            ("client_id", &p.client_id),
-            ("refresh_token", &p.refresh_token),
-        ]),
+        bodies: p
+            .refresh_tokens
+            .iter()
+            .map(|t| load::form(&[("grant_type", "refresh_token"), ("client_id", &p.client_id), ("refresh_token", t)]))
+            .collect(),
     }
 }

@@ -1,10 +1,23 @@
--- wrk script of `cargo xtask bench` (xtask/src/load.rs): replays one POST, whose body and
--- content type come from the environment, and counts every answer that is not a 200.
+-- wrk script of `cargo xtask bench` (xtask/src/load.rs): POSTs the bodies of WRK_BODIES (one
+-- per line) in turn, with the content type WRK_CONTENT_TYPE, and counts every answer that is
+-- not a 200. With as many bodies as connections, the requests in flight at any moment all
+-- carry different bodies (each connection sends its next request when its previous one is
+-- answered, and the last N taken in turn are N different ones).
 -- done() prints one line the benchmark parses:
 --   WRK_RESULT requests=N non200=N errors=N first_non200=<status> <body…>
 wrk.method = "POST"
-wrk.body = os.getenv("WRK_BODY")
 wrk.headers["Content-Type"] = os.getenv("WRK_CONTENT_TYPE")
+
+local bodies = {}
+for line in string.gmatch(os.getenv("WRK_BODIES") or "", "[^\n]+") do
+  table.insert(bodies, line)
+end
+local next_body = 0
+
+function request()
+  next_body = next_body % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[next_body])
+end
 
 local threads = {}
 
