@@ -34,7 +34,10 @@ fn parse(args: &[String]) -> Result<Args> {
             }
             "--realistic" => parsed.realistic = true,
             other => {
-                return Err(format!("unknown argument {other}; usage: cargo xtask dev [--port N] [--realistic]").into());
+                return Err(format!(
+                    "unknown argument {other}; usage: cargo xtask dev [--port N] [--realistic] [--release]"
+                )
+                .into());
             }
         }
     }
@@ -62,6 +65,15 @@ fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
 }
 
 pub fn main(args: &[String]) -> Result<()> {
+    if args.iter().any(|a| a == "--release") {
+        // The same server, optimised: this command again from the release build, in place of
+        // this process (same pid, same terminal; Ctrl-C stops it), so that wrk can drive it.
+        use std::os::unix::process::CommandExt as _;
+        let exe = crate::release_binary()?;
+        let rest = args.iter().filter(|a| *a != "--release");
+        let err = std::process::Command::new(&exe).arg("dev").args(rest).exec();
+        return Err(format!("cannot run {}: {err}", exe.display()).into());
+    }
     let args = parse(args)?;
     let external = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
     if external.is_none() {
@@ -123,7 +135,8 @@ async fn serve(args: Args, external: Option<String>) -> Result<()> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let stack = Stack::start(config, store, keys, clock, &template, addr).await?;
     rt_http::local::set_demo(&seeded.spa_client_id, &seeded.code_verifier);
-    print_tour(&stack, &seeded, &endpoint, &table, created);
+    let shown = seed_path.strip_prefix(paths::repo_root()).unwrap_or(&seed_path);
+    print_tour(&stack, &seeded, &endpoint, &table, created, shown);
     tokio::select! {
         r = stack.wait() => r?,
         _ = tokio::signal::ctrl_c() => eprintln!("\nstopped"),
@@ -131,13 +144,13 @@ async fn serve(args: Args, external: Option<String>) -> Result<()> {
     Ok(())
 }
 
-fn print_tour(stack: &Stack, s: &SeedFile, endpoint: &str, table: &str, created: bool) {
+fn print_tour(stack: &Stack, s: &SeedFile, endpoint: &str, table: &str, created: bool, seed_path: &std::path::Path) {
     let base = stack.url();
     println!(
         "
 Refresh-token service on {base}/
   DynamoDB: {endpoint}, table '{table}' ({})
-  Demo data: target/dev/seed.json
+  Demo data: {}
 
 1. Sign in and get a refresh token (open in a browser; {} / {}):
    {}
@@ -170,6 +183,7 @@ Refresh-token service on {base}/
 
 Press Ctrl-C to stop.",
         if created { "created from template.yaml" } else { "already existed" },
+        seed_path.display(),
         s.user_email,
         s.user_password,
         s.authorize_url,

@@ -1,10 +1,13 @@
 //! `cargo xtask dev` — the whole API on http://127.0.0.1:3000 over a local DynamoDB.
 //! `cargo xtask test` — install what is missing, lint, run every test.
-//! `cargo xtask bench` — the hot-path benchmarks.
+//! `cargo xtask bench` — the hot-path benchmarks, in-process and over HTTP (`--peer`: against
+//! node-oidc-provider).
 //! `cargo xtask sweep` — one run of the scheduled sweep against the local table.
 
 mod bench;
 mod dev;
+mod load;
+mod peer;
 mod sweep;
 mod tools;
 
@@ -18,8 +21,13 @@ commands:
   dev [--port N] [--realistic]
                      run the API locally (default port 3000) over moto, seed demo data;
                      --realistic adds DynamoDB's latency, conflicts and throughput limits
+  dev --release      the same server, optimised (for load generators such as wrk)
   test               install test tools, lint (fmt, clippy, cfn-lint), run all tests
-  bench [--runs N]   measure the /delegation hot path against a local DynamoDB
+  bench [--runs N] [--calls N] [--duration S] [--connections 1,4,16]
+        [--in-process-only | --http-only] [--peer]
+                     measure the /delegation hot path in-process against a local DynamoDB,
+                     then the server CPU per request over HTTP (release server on core 0,
+                     wrk and moto on core 1); --peer adds node-oidc-provider's refresh grant
   sweep [--budget S] run the scheduled sweep of expired refresh tokens once against the
                      table of `cargo xtask dev` (or AWS_ENDPOINT_URL_DYNAMODB, TABLE_NAME)
 ";
@@ -50,6 +58,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Builds this crate with the release profile (quietly when nothing changed) and returns the
+/// executable: `cargo xtask dev --release` and the HTTP benchmark run it.
+pub fn release_binary() -> Result<std::path::PathBuf> {
+    eprintln!("xtask: cargo build --release -p xtask");
+    let out = cargo()
+        .current_dir(rt_devkit::paths::repo_root())
+        .args(["build", "--release", "--package", "xtask", "--message-format", "json-render-diagnostics"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cargo build --release -p xtask failed with {}", out.status).into());
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m.pointer("/target/name").and_then(|n| n.as_str()) == Some("xtask"))
+        .find_map(|m| m.get("executable").and_then(|e| e.as_str()).map(std::path::PathBuf::from))
+        .ok_or_else(|| "cargo build --release -p xtask named no executable".into())
 }
 
 fn cargo() -> Command {

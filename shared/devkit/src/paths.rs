@@ -22,9 +22,13 @@ pub fn venv_bin(name: &str) -> PathBuf {
     venv().join("bin").join(name)
 }
 
-/// `target/dev` in the repository, whatever `CARGO_TARGET_DIR` says (DESIGN.md §6).
+/// `target/dev` in the repository, whatever `CARGO_TARGET_DIR` says (DESIGN.md §6); `RT_DEV_DIR`
+/// moves it (`cargo xtask bench` gives its servers their own, so as not to reseed a developer's).
 pub fn dev_dir() -> PathBuf {
-    repo_root().join("target").join("dev")
+    std::env::var_os("RT_DEV_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target").join("dev"))
 }
 
 pub fn template() -> PathBuf {
