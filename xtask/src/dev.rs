@@ -44,7 +44,7 @@ fn parse(args: &[String]) -> Result<Args> {
 }
 
 /// Where [`signing_keys`] keeps the local key document.
-fn signing_keys_path() -> std::path::PathBuf {
+pub fn signing_keys_path() -> std::path::PathBuf {
     paths::dev_dir().join("signing-keys.json")
 }
 

@@ -2,9 +2,11 @@
 //! `cargo xtask test` — install what is missing, lint, run every test.
 //! `cargo xtask bench` — the hot-path benchmarks.
 //! `cargo xtask sweep` — one run of the scheduled sweep against the local table.
+//! `cargo xtask public-keys` — the public keys of a key document, for `SigningPublicKeyPem`.
 
 mod bench;
 mod dev;
+mod public_keys;
 mod sweep;
 mod tools;
 
@@ -22,6 +24,9 @@ commands:
   bench [--runs N]   measure the /delegation hot path against a local DynamoDB
   sweep [--budget S] run the scheduled sweep of expired refresh tokens once against the
                      table of `cargo xtask dev` (or AWS_ENDPOINT_URL_DYNAMODB, TABLE_NAME)
+  public-keys [FILE] print the public keys of a key document (default: the one of
+                     `cargo xtask dev`; - for stdin) as the one-line JWK set of the
+                     SigningPublicKeyPem parameter; lists alg, state and kid on stderr
 ";
 
 /// Runs a command, failing with its name if it fails.
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
         Some("test") => test(rest),
         Some("bench") => bench::main(rest),
         Some("sweep") => sweep::main(rest),
+        Some("public-keys") => public_keys::main(rest),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);

@@ -9,9 +9,9 @@ use rt_domain::ratelimit::RatePolicy;
 
 pub const TABLE_NAME: &str = "TABLE_NAME";
 pub const ISSUER: &str = "ISSUER";
-/// The PEM itself (local development and tests).
+/// The key document itself (local development and tests).
 pub const SIGNING_KEY_PEM: &str = "SIGNING_KEY_PEM";
-/// A file holding the PEM (local development: `target/dev/signing-key.pem`).
+/// A file holding the key document (local development: `target/dev/signing-keys.json`).
 pub const SIGNING_KEY_FILE: &str = "SIGNING_KEY_FILE";
 /// A Secrets Manager secret whose `SecretString` is the key document (AWS): a PEM private
 /// key or several, or the JSON form with algorithms and rotation states (`rt_jwt::keys`).
