@@ -179,7 +179,8 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
         let mut env: String = ours
             .iter()
             .filter(|(name, _)| kind.variables().contains(name))
-            .map(|(name, value)| format!("{name}={value}\n"))
+            // Single quotes: the value is literal (the JWK set has double quotes).
+            .map(|(name, value)| format!("{name}='{value}'\n"))
             .collect();
         if kind.has_table() {
             env.push_str(&format!(
