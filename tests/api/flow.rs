@@ -33,7 +33,7 @@ async fn seed_flow_authorize_then_delegation_json_and_form() {
     // The id_token from /authorize verifies against JWKS, with at_hash for the access token.
     let idc = app.verify_with_jwks(&f["id_token"], &cid).await;
     assert_eq!(idc["sub"], app.user.user.id.to_string());
-    assert_eq!(idc["at_hash"], rt_domain::authorize::at_hash(&f["access_token"]));
+    assert_eq!(idc["at_hash"], rt_domain::authorize::at_hash(rt_domain::client::SigningAlg::RS256, &f["access_token"]));
     let at = jwt_claims(&f["access_token"]);
     assert_eq!(at["exp"].as_i64().unwrap() - at["iat"].as_i64().unwrap(), f["expires_in"].parse::<i64>().unwrap());
 
@@ -137,6 +137,10 @@ async fn discovery_and_jwks() {
     assert_eq!(key["use"], "sig");
     assert_eq!(key["alg"], "RS256");
     assert!(key["kid"].is_string() && key["n"].is_string() && key["e"] == "AQAB");
+    let set = jwks.json();
+    let algs: Vec<&str> = set["keys"].as_array().unwrap().iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    assert_eq!(algs, ["RS256", "PS256", "ES256", "EdDSA"], "the tests' key document: one key per algorithm");
+    assert_eq!(jwks.header("cache-control"), Some("public, max-age=300"));
     let oidc = app.get("/.well-known/openid-configuration").await.json();
     assert_eq!(oidc["issuer"], app.issuer());
     assert_eq!(oidc["jwks_uri"], format!("{}.well-known/jwks.json", app.issuer()));
@@ -155,6 +159,7 @@ async fn discovery_and_jwks() {
         ])
     );
     assert_eq!(oidc["response_types_supported"], json!(["code", "token", "id_token", "token id_token"]));
+    assert_eq!(oidc["id_token_signing_alg_values_supported"], json!(["RS256", "PS256", "ES256", "EdDSA"]));
     assert_eq!(oidc["response_modes_supported"], json!(["query", "fragment"]));
     assert_eq!(oidc["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(

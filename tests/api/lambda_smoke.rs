@@ -122,7 +122,7 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
     store.issue_credential(&rt_tests::credential(&expired, &daily.id, "old-device", two_days_ago)).await.unwrap();
     // A dashboard session of the administrator, made with the same key the functions load.
     let config = rt_devkit::stack::config("https://auth.example.com/", store.table());
-    let keys = rt_jwt::SigningKey::from_pem(&rt_tests::signing_pem()).unwrap();
+    let keys = rt_jwt::SigningKeys::from_pem(&rt_tests::signing_pem()).unwrap();
     let local = rt_http::App::new(
         config,
         rt_store::DynamoStore::local(&endpoint, store.table().to_owned()),
@@ -134,6 +134,7 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
     // An access token of the user for /userinfo, as /authorize or the refresh grant issue it.
     let user_access_token = rt_domain::ports::TokenSigner::sign_access_token(
         &local.keys,
+        rt_jwt::SigningAlg::RS256,
         &rt_domain::claims::AccessTokenClaims {
             iss: "https://auth.example.com/".into(),
             sub: user.id.to_string(),
@@ -159,13 +160,13 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
 
     // One emulator per kind of function, each with only the variables its kind reads (a
     // Management API function gets no private key, `jwks` nothing but the public key), as
-    // template.yaml gives them. The public key is on one line, as a template parameter holds it.
+    // template.yaml gives them. The public keys (a JWK set) are on one line, as a template
+    // parameter holds them.
     let dir = std::env::temp_dir().join(format!("rt-smoke-{}", rt_domain::random::alphanumeric(8)));
     std::fs::create_dir_all(&dir).unwrap();
     let key = dir.join("key.pem");
     std::fs::write(&key, rt_tests::signing_pem().expose_secret()).unwrap();
-    let public_pem = rt_jwt::SigningKey::from_pem(&rt_tests::signing_pem()).unwrap().verifying_key().public_pem();
-    let public_one_line: String = public_pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let public_one_line = rt_jwt::SigningKeys::from_pem(&rt_tests::signing_pem()).unwrap().verifying_keys().document();
     let ours = [
         (rt_http::config::ISSUER, "https://auth.example.com/".to_owned()),
         (rt_http::config::TABLE_NAME, store.table().to_owned()),
@@ -178,7 +179,8 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
         let mut env: String = ours
             .iter()
             .filter(|(name, _)| kind.variables().contains(name))
-            .map(|(name, value)| format!("{name}={value}\n"))
+            // Single quotes: the value is literal (the JWK set has double quotes).
+            .map(|(name, value)| format!("{name}='{value}'\n"))
             .collect();
         if kind.has_table() {
             env.push_str(&format!(

@@ -11,6 +11,7 @@ mod dashboard_browser;
 mod delegation_requests;
 mod flow;
 mod fuzz;
+mod keys;
 mod lambda_smoke;
 mod load;
 mod logs;

@@ -4,6 +4,7 @@ use base64::Engine as _;
 use reqwest::Method;
 use rt_domain::management::SCOPES;
 use rt_tests::{INVALID_RT, TestApp, jwt_claims};
+use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
 fn enc(s: &str) -> String {
@@ -154,12 +155,24 @@ async fn bearer_tokens_are_checked_strictly() {
     let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
     let payload = b64(&claims.to_string());
     let alg_none = format!("{}.{payload}.", b64(r#"{"alg":"none","typ":"JWT"}"#));
-    let jwk = serde_json::to_string(keys.public_jwk()).unwrap();
+    let jwk = serde_json::to_string(keys.verifying_keys().find(keys.kid()).unwrap().jwk()).unwrap();
     let mut hs_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     hs_header.kid = Some(keys.kid().to_owned());
     let hs256 =
         jsonwebtoken::encode(&hs_header, &claims, &jsonwebtoken::EncodingKey::from_secret(jwk.as_bytes())).unwrap();
-    let foreign = rt_jwt::SigningKey::from_pem(&rt_jwt::generate_pem().unwrap()).unwrap().sign(&claims).unwrap();
+    let foreign = rt_jwt::SigningKeys::from_pem(&rt_jwt::generate_pem().unwrap()).unwrap().sign(&claims).unwrap();
+    // Our own keys' valid signatures under a header whose kid names a key of another algorithm.
+    use rt_jwt::SigningAlg::{ES256, RS256};
+    let swapped = |alg: jsonwebtoken::Algorithm, kid: &str, key: jsonwebtoken::EncodingKey| {
+        let mut h = jsonwebtoken::Header::new(alg);
+        h.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(&h, &claims, &key).unwrap()
+    };
+    let (rs_kid, ec_kid) = (keys.kid_for(RS256).unwrap(), keys.kid_for(ES256).unwrap());
+    let rsa = jsonwebtoken::EncodingKey::from_rsa_pem(rt_tests::test_key(RS256, 0).expose_secret().as_bytes()).unwrap();
+    let ec = jsonwebtoken::EncodingKey::from_ec_pem(rt_tests::test_key(ES256, 0).expose_secret().as_bytes()).unwrap();
+    let rs256_naming_the_ec_key = swapped(jsonwebtoken::Algorithm::RS256, ec_kid, rsa);
+    let es256_naming_the_rsa_key = swapped(jsonwebtoken::Algorithm::ES256, rs_kid, ec);
     let mut tampered = good.clone();
     tampered.insert(good.find('.').unwrap() + 5, 'A');
 
@@ -172,6 +185,8 @@ async fn bearer_tokens_are_checked_strictly() {
         ("alg none", Some(alg_none)),
         ("HS256 signed with the public key", Some(hs256)),
         ("another key", Some(foreign)),
+        ("RS256 naming the EC key", Some(rs256_naming_the_ec_key)),
+        ("ES256 naming the RSA key", Some(es256_naming_the_rsa_key)),
         ("tampered", Some(tampered)),
     ] {
         let r = call(token).await;
@@ -835,7 +850,7 @@ async fn a_deleted_client_is_refused_at_once_where_deleted_and_within_30_s_by_ev
     // Another warm function: its own process cache, on the same table and clock.
     let other_store =
         rt_store::DynamoStore::local(app.layer.endpoint(), app.store.table().to_owned()).with_clock(app.clock.clone());
-    let keys = rt_jwt::SigningKey::from_pem(&rt_tests::signing_pem()).unwrap();
+    let keys = rt_jwt::SigningKeys::from_pem(&rt_tests::signing_pem()).unwrap();
     let other = rt_devkit::stack::Stack::start(
         app.stack.app.config.clone(),
         other_store,

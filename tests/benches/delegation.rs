@@ -4,7 +4,9 @@
 //!
 //! `cargo xtask bench [--runs N] [--calls N]` (or `cargo bench -p rt-tests --bench delegation`).
 //! Prints, per run and as the median of the runs: CPU time per exchange (handler + DynamoDB
-//! client + RS256 signature), wall time per exchange (including moto), and the signature alone.
+//! client + RS256 signature), wall time per exchange (including moto), and the signature alone;
+//! then, per algorithm (RS256, PS256, ES256, EdDSA), the signature alone and the CPU time per
+//! exchange of a client of that algorithm.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::sync::Arc;
@@ -54,7 +56,7 @@ async fn bench(runs: usize, calls: usize) {
     let table = store.table().to_owned();
     let mut config = rt_devkit::stack::config("https://auth.example.com/", &table);
     config.exchange_rate.limit = 10_000;
-    let keys = rt_jwt::SigningKey::from_pem(&rt_tests::signing_pem()).unwrap();
+    let keys = rt_jwt::SigningKeys::from_pem(&rt_tests::signing_pem()).unwrap();
     let app = rt_http::App::new(config, rt_store::DynamoStore::local(&endpoint, table), keys, Arc::new(SystemClock));
 
     // One token per run and address, so that every run starts a fresh rate-limit window entry.
@@ -106,7 +108,7 @@ async fn bench(runs: usize, calls: usize) {
     );
     let c0 = thread_cpu_ns();
     for _ in 0..calls {
-        rt_domain::ports::TokenSigner::sign_id_token(&app.keys, &claims).unwrap();
+        rt_domain::ports::TokenSigner::sign_id_token(&app.keys, rt_jwt::SigningAlg::RS256, &claims).unwrap();
     }
     let sign_us = (thread_cpu_ns() - c0) as f64 / 1000.0 / calls as f64;
     println!(
@@ -114,4 +116,52 @@ async fn bench(runs: usize, calls: usize) {
         median(&mut cpu),
         median(&mut wall)
     );
+
+    // Per algorithm (the key document of the tests has one current key of each): the
+    // signature alone, and CPU per exchange for a client of that algorithm.
+    println!("per algorithm, {calls} calls each:");
+    println!("  {:<6} {:>16} {:>22}", "alg", "signature (µs)", "CPU/exchange (µs)");
+    for (i, alg) in rt_jwt::SigningAlg::ALL.into_iter().enumerate() {
+        let c0 = thread_cpu_ns();
+        for _ in 0..calls {
+            rt_domain::ports::TokenSigner::sign_id_token(&app.keys, alg, &claims).unwrap();
+        }
+        let sign_us = (thread_cpu_ns() - c0) as f64 / 1000.0 / calls as f64;
+        let mut alg_client = rt_devkit::seed::native_client(&format!("Bench {}", alg.as_str()), vec![], vec![], now);
+        alg_client.signing_alg = alg;
+        store.create_client(&alg_client).await.unwrap();
+        let token = RefreshToken::generate(&user.id, 0);
+        store.issue_credential(&rt_tests::credential(&token, &alg_client.id, "bench", now)).await.unwrap();
+        let body = serde_json::json!({
+            "client_id": alg_client.id.to_string(),
+            "grant_type": rt_tests::GRANT_JWT_BEARER,
+            "refresh_token": token.expose().expose_secret(),
+            "api_type": "app",
+        })
+        .to_string();
+        let request = || {
+            let mut ctx = ApiGatewayV2httpRequestContext::default();
+            ctx.http.source_ip = Some(format!("203.0.113.{}", i + 1));
+            ctx.http.method = http::Method::POST;
+            http::Request::builder()
+                .method("POST")
+                .uri("https://auth.example.com/delegation")
+                .header("content-type", "application/json")
+                .body(Body::Text(body.clone()))
+                .unwrap()
+                .with_request_context(RequestContext::ApiGatewayV2(ctx))
+        };
+        let r = rt_http::handlers::delegation::handle(&app, request()).await;
+        assert_eq!(r.status(), 200);
+        let Body::Text(answer) = r.body() else { panic!("a JSON body") };
+        let id_token =
+            serde_json::from_str::<serde_json::Value>(answer).unwrap()["id_token"].as_str().unwrap().to_owned();
+        assert_eq!(format!("{:?}", jsonwebtoken::decode_header(&id_token).unwrap().alg), alg.as_str());
+        let c0 = thread_cpu_ns();
+        for _ in 0..calls {
+            assert_eq!(rt_http::handlers::delegation::handle(&app, request()).await.status(), 200);
+        }
+        let cpu_us = (thread_cpu_ns() - c0) as f64 / 1000.0 / calls as f64;
+        println!("  {:<6} {sign_us:>16.1} {cpu_us:>22.1}", alg.as_str());
+    }
 }

@@ -4,7 +4,8 @@
 // HTTP (the code) and checks the store afterwards; needs `npm ci` in tests/node. Every step
 // prints one line; the last is `result: {json}`. Any failed assertion exits non-zero.
 //
-// The SDK validates every id_token it receives (RS256 against the JWKS, iss, aud, exp, iat, and
+// The SDK validates every id_token it receives (RS256 against the JWKS — it accepts RS256 or HS256
+// only, so its clients keep the default jwt_configuration.alg —, iss, aud, exp, iat, and
 // nonce: equal to the one passed, and absent when none is passed), so each grant below that
 // resolves is also a passed id_token check.
 //

@@ -18,7 +18,7 @@ use rt_domain::clock::{ManualClock, Timestamp};
 use rt_domain::ports::{ClientStore, UserStore};
 use rt_domain::user::User;
 use rt_http::config::Config;
-use rt_jwt::SigningKey;
+use rt_jwt::SigningKeys;
 use rt_store::DynamoStore;
 use rt_store::aws_sdk_dynamodb::types::AttributeValue;
 use secrecy::{ExposeSecret, SecretString};
@@ -72,10 +72,33 @@ pub fn template() -> &'static Template {
     T.get_or_init(|| Template::load().expect("template.yaml"))
 }
 
-/// One RSA key per test process (generation is the slow part).
+/// One key of `alg` per test process and `n` (generation is the slow part).
+pub fn test_key(alg: rt_jwt::SigningAlg, n: usize) -> SecretString {
+    static KEYS: std::sync::Mutex<Vec<(rt_jwt::SigningAlg, usize, String)>> = std::sync::Mutex::new(Vec::new());
+    let mut keys = KEYS.lock().expect("keys");
+    if let Some((_, _, pem)) = keys.iter().find(|(a, i, _)| *a == alg && *i == n) {
+        return SecretString::from(pem.clone());
+    }
+    let pem = rt_jwt::generate_key(alg).expect("key").expose_secret().to_owned();
+    keys.push((alg, n, pem.clone()));
+    SecretString::from(pem)
+}
+
+/// A key document (JSON form) of `keys`, `(alg, state, n)` naming [`test_key`]`(alg, n)`; the
+/// derived secrets come from the first.
+pub fn key_document(keys: &[(rt_jwt::SigningAlg, rt_jwt::KeyState, usize)]) -> SecretString {
+    let derive_from = keys.first().map(|(alg, _, n)| rt_jwt::kid_of(&test_key(*alg, *n), *alg).expect("kid"));
+    let keys = keys
+        .iter()
+        .map(|(alg, state, n)| rt_jwt::DocumentKey { alg: Some(*alg), state: *state, pem: test_key(*alg, *n) })
+        .collect();
+    rt_jwt::KeyDocument { keys, derive_from }.to_json()
+}
+
+/// The tests' key document: one current key per algorithm (RS256, PS256, ES256, EdDSA).
 pub fn signing_pem() -> SecretString {
-    static PEM: OnceLock<String> = OnceLock::new();
-    SecretString::from(PEM.get_or_init(|| rt_jwt::generate_pem().expect("key").expose_secret().to_owned()).clone())
+    use rt_jwt::{KeyState::Current, SigningAlg};
+    key_document(&SigningAlg::ALL.map(|a| (a, Current, 0)))
 }
 
 pub fn unique_table() -> String {
@@ -108,6 +131,8 @@ pub struct Options {
     /// `https://{domain}/` need e.g. `https://tenant.test/`.
     pub issuer: Option<String>,
     pub configure: Option<Configure>,
+    /// The key document (default: [`signing_pem`]).
+    pub keys: Option<SecretString>,
 }
 
 pub struct TestApp {
@@ -211,7 +236,7 @@ impl TestApp {
         if let Some(f) = opts.configure {
             f(&mut config);
         }
-        let keys = SigningKey::from_pem(&signing_pem()).expect("key");
+        let keys = SigningKeys::from_pem(&opts.keys.unwrap_or_else(signing_pem)).expect("key");
         let stack = Stack::start(config, app_store, keys, clock.clone(), template(), addr).await.expect("stack");
         layer.take_operations();
         Self {
@@ -550,10 +575,11 @@ impl TestApp {
     pub async fn verify_with_jwks(&self, token: &str, audience: &str) -> Value {
         let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(self.jwks().await).expect("jwks");
         let header = jsonwebtoken::decode_header(token).expect("header");
-        assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
         let jwk = jwks.find(header.kid.as_deref().expect("kid")).expect("kid in jwks");
+        let alg = jwk.common.key_algorithm.expect("every published key names its alg");
+        assert_eq!(alg.to_string(), format!("{:?}", header.alg), "the header's alg is the key's");
         let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("jwk");
-        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        let mut v = jsonwebtoken::Validation::new(header.alg);
         v.set_audience(&[audience]);
         v.set_issuer(&[self.issuer()]);
         jsonwebtoken::decode::<Value>(token, &key, &v).expect("valid signature and claims").claims

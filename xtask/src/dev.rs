@@ -9,7 +9,9 @@ use rt_devkit::seed::{self, SeedFile};
 use rt_devkit::semantics::{Layer, Rules};
 use rt_devkit::stack::{self, Stack};
 use rt_devkit::template::Template;
+use rt_domain::client::SigningAlg;
 use rt_domain::clock::{Clock, SystemClock};
+use rt_jwt::KeyState;
 use rt_store::DynamoStore;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -44,16 +46,33 @@ fn parse(args: &[String]) -> Result<Args> {
     Ok(parsed)
 }
 
-/// The signing key for local runs: generated once into target/dev (never committed).
-fn signing_key() -> Result<SecretString> {
-    let path = paths::dev_dir().join("signing-key.pem");
-    if let Ok(pem) = std::fs::read_to_string(&path) {
-        return Ok(SecretString::from(pem));
+/// Where [`signing_keys`] keeps the local key document.
+pub fn signing_keys_path() -> std::path::PathBuf {
+    paths::dev_dir().join("signing-keys.json")
+}
+
+/// The key document for local runs, generated once into target/dev (never committed): one
+/// current key per algorithm (RS256, PS256, ES256, EdDSA), derived secrets from the RS256
+/// key. The RS256 key of an older checkout (`signing-key.pem`) is kept, and with it the
+/// derived secrets (sessions, rotating refresh tokens).
+fn signing_keys() -> Result<SecretString> {
+    let path = signing_keys_path();
+    if let Ok(doc) = std::fs::read_to_string(&path) {
+        return Ok(SecretString::from(doc));
     }
-    let pem = rt_jwt::generate_pem()?;
+    let rs256 = match std::fs::read_to_string(paths::dev_dir().join("signing-key.pem")) {
+        Ok(pem) => SecretString::from(pem),
+        Err(_) => rt_jwt::generate_key(SigningAlg::RS256)?,
+    };
+    let derive_from = Some(rt_jwt::kid_of(&rs256, SigningAlg::RS256)?);
+    let mut keys = vec![rt_jwt::DocumentKey { alg: Some(SigningAlg::RS256), state: KeyState::Current, pem: rs256 }];
+    for alg in [SigningAlg::PS256, SigningAlg::ES256, SigningAlg::EdDSA] {
+        keys.push(rt_jwt::DocumentKey { alg: Some(alg), state: KeyState::Current, pem: rt_jwt::generate_key(alg)? });
+    }
+    let doc = rt_jwt::KeyDocument { keys, derive_from }.to_json();
     std::fs::create_dir_all(paths::dev_dir())?;
-    write_private(&path, pem.expose_secret())?;
-    Ok(pem)
+    write_private(&path, doc.expose_secret())?;
+    Ok(doc)
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
@@ -127,11 +146,10 @@ async fn serve(args: Args, external: Option<String>) -> Result<()> {
     std::fs::create_dir_all(paths::dev_dir())?;
     write_private(&seed_path, &serde_json::to_string_pretty(&seeded)?)?;
 
-    let keys = rt_jwt::SigningKey::from_pem(&signing_key()?)?;
+    let keys = rt_jwt::SigningKeys::from_pem(&signing_keys()?)?;
     // Every variable of the README's table, from this environment, as the functions read theirs.
     let mut config = stack::config_with(&issuer, &table, |k| std::env::var(k).ok())?;
-    config.signing_key =
-        rt_http::config::KeySource::File(paths::dev_dir().join("signing-key.pem").display().to_string());
+    config.signing_key = rt_http::config::KeySource::File(signing_keys_path().display().to_string());
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let stack = Stack::start(config, store, keys, clock, &template, addr).await?;
     rt_http::local::set_demo(&seeded.spa_client_id, &seeded.code_verifier);

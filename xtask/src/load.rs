@@ -21,7 +21,7 @@ use crate::{Result, run};
 /// The signing algorithms measured over HTTP, in one place. Each gets its own client, created
 /// through the Management API with `jwt_configuration.alg`, its own sign-in and its own rows;
 /// adding an algorithm the service supports is adding it here.
-pub const ALGS: &[&str] = &["RS256"];
+pub const ALGS: &[&str] = &["RS256", "PS256", "ES256", "EdDSA"];
 
 /// The core the server under test runs on (ours or the peer).
 pub const SERVER_CORE: &str = "0";

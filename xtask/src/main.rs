@@ -3,11 +3,13 @@
 //! `cargo xtask bench` — the hot-path benchmarks, in-process and over HTTP (`--peer`: against
 //! node-oidc-provider).
 //! `cargo xtask sweep` — one run of the scheduled sweep against the local table.
+//! `cargo xtask public-keys` — the public keys of a key document, for `SigningPublicKeyPem`.
 
 mod bench;
 mod dev;
 mod load;
 mod peer;
+mod public_keys;
 mod sweep;
 mod tools;
 
@@ -30,6 +32,9 @@ commands:
                      wrk and moto on core 1); --peer adds node-oidc-provider's refresh grant
   sweep [--budget S] run the scheduled sweep of expired refresh tokens once against the
                      table of `cargo xtask dev` (or AWS_ENDPOINT_URL_DYNAMODB, TABLE_NAME)
+  public-keys [FILE] print the public keys of a key document (default: the one of
+                     `cargo xtask dev`; - for stdin) as the one-line JWK set of the
+                     SigningPublicKeyPem parameter; lists alg, state and kid on stderr
 ";
 
 /// Runs a command, failing with its name if it fails.
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
         Some("test") => test(rest),
         Some("bench") => bench::main(rest),
         Some("sweep") => sweep::main(rest),
+        Some("public-keys") => public_keys::main(rest),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);

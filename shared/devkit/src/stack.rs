@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rt_domain::clock::Clock;
 use rt_http::App;
 use rt_http::config::{Config, KeySource};
-use rt_jwt::SigningKey;
+use rt_jwt::SigningKeys;
 use rt_store::DynamoStore;
 
 use crate::template::{Template, TemplateError};
@@ -58,7 +58,7 @@ impl Stack {
     pub async fn start(
         config: Config,
         store: DynamoStore,
-        keys: SigningKey,
+        keys: SigningKeys,
         clock: Arc<dyn Clock>,
         template: &Template,
         addr: SocketAddr,

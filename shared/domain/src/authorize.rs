@@ -4,7 +4,7 @@
 use secrecy::SecretString;
 
 use crate::claims::{AccessTokenClaims, IdTokenClaims};
-use crate::client::{Client, GRANT_AUTHORIZATION_CODE, GRANT_IMPLICIT, GRANT_REFRESH_TOKEN};
+use crate::client::{Client, GRANT_AUTHORIZATION_CODE, GRANT_IMPLICIT, GRANT_REFRESH_TOKEN, SigningAlg};
 use crate::clock::Timestamp;
 use crate::code::{AuthorizationCode, CODE_LIFETIME_SECS, Challenge, Code};
 use crate::credential::DeviceCredential;
@@ -473,7 +473,7 @@ async fn issue_tokens<S: Store, T: TokenSigner>(
             iat,
             lifetime,
         );
-        Some((signer.sign_access_token(&claims).map_err(LoginError::Sign)?, lifetime))
+        Some((signer.sign_access_token(req.client.signing_alg, &claims).map_err(LoginError::Sign)?, lifetime))
     } else {
         None
     };
@@ -483,10 +483,13 @@ async fn issue_tokens<S: Store, T: TokenSigner>(
         let mut claims =
             IdTokenClaims::new(settings.issuer.clone(), user.id.to_string(), req.client.id.to_string(), iat, exp);
         claims.nonce = req.nonce.clone();
-        claims.at_hash = access_token.as_ref().map(|(at, _)| at_hash(at));
+        claims.at_hash = access_token.as_ref().map(|(at, _)| at_hash(req.client.signing_alg, at));
         claims.auth_time = Some(iat);
         add_profile_claims(&mut claims, user, &req.scope);
-        Some((signer.sign_id_token(&claims).map_err(LoginError::Sign)?, claims.exp - claims.iat))
+        Some((
+            signer.sign_id_token(req.client.signing_alg, &claims).map_err(LoginError::Sign)?,
+            claims.exp - claims.iat,
+        ))
     } else {
         None
     };
@@ -521,11 +524,18 @@ async fn issue_tokens<S: Store, T: TokenSigner>(
     })
 }
 
-/// OIDC `at_hash`: base64url of the left half of SHA-256(access_token).
-pub fn at_hash(access_token: &str) -> String {
+/// OIDC `at_hash`: base64url of the left half of the hash of the access token.
+///
+/// The hash is the one of the id_token's algorithm: SHA-256 for RS256, PS256 and ES256,
+/// SHA-512 for EdDSA with Ed25519 (OpenID Connect Core errata 2, §3.1.3.6).
+pub fn at_hash(alg: SigningAlg, access_token: &str) -> String {
     use base64::Engine as _;
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
-    let half = d.as_ref().get(..16).unwrap_or_default();
+    let hash = match alg {
+        SigningAlg::RS256 | SigningAlg::PS256 | SigningAlg::ES256 => &aws_lc_rs::digest::SHA256,
+        SigningAlg::EdDSA => &aws_lc_rs::digest::SHA512,
+    };
+    let d = aws_lc_rs::digest::digest(hash, access_token.as_bytes());
+    let half = d.as_ref().get(..d.as_ref().len() / 2).unwrap_or_default();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(half)
 }
 
@@ -557,9 +567,14 @@ mod tests {
     }
 
     #[test]
-    fn at_hash_is_the_left_half_of_sha256() {
+    fn at_hash_is_the_left_half_of_the_algorithms_hash() {
         // Expected value computed independently:
         // base64.urlsafe_b64encode(hashlib.sha256(t).digest()[:16]) in Python.
-        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNqmuWvJLU9LPUhWvmYpYn9T"), "y51Ni1ja06MvzlWB95939g");
+        let t = "jHkWEdUXMU1BwAsC4vtUsZwnNqmuWvJLU9LPUhWvmYpYn9T";
+        for alg in [SigningAlg::RS256, SigningAlg::PS256, SigningAlg::ES256] {
+            assert_eq!(at_hash(alg, t), "y51Ni1ja06MvzlWB95939g");
+        }
+        // base64.urlsafe_b64encode(hashlib.sha512(t).digest()[:32]) in Python.
+        assert_eq!(at_hash(SigningAlg::EdDSA, t), "-n-It49aK2L2qMTjxBGzOiDG_Tc0ARiqe4qG4BC_6bY");
     }
 }

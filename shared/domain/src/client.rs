@@ -79,6 +79,36 @@ impl TokenEndpointAuthMethod {
     }
 }
 
+/// The JWS algorithm of the tokens signed for a client (Auth0's `jwt_configuration.alg`).
+/// `RS256` is the default and the only one every SDK accepts (auth0.js v9 verifies RS256
+/// alone; README, *Signing algorithms*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub enum SigningAlg {
+    #[default]
+    RS256,
+    PS256,
+    ES256,
+    /// Ed25519 (RFC 8037).
+    EdDSA,
+}
+
+impl SigningAlg {
+    pub const ALL: [Self; 4] = [Self::RS256, Self::PS256, Self::ES256, Self::EdDSA];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::PS256 => "PS256",
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+    /// Exact, case-sensitive names (JOSE's).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
 /// Auth0's `refresh_token.rotation_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RotationType {
@@ -242,6 +272,8 @@ pub struct Client {
     pub allowed_logout_urls: Vec<String>,
     /// Rotation and lifetimes of the refresh tokens issued to this client.
     pub refresh_token: RefreshTokenPolicy,
+    /// Algorithm of the id_tokens and access tokens signed for this client.
+    pub signing_alg: SigningAlg,
     pub created_at: Timestamp,
 }
 
@@ -264,6 +296,7 @@ impl Client {
             management_scopes: vec![],
             allowed_logout_urls: vec![],
             refresh_token: RefreshTokenPolicy::default(),
+            signing_alg: SigningAlg::default(),
             created_at,
         }
     }
@@ -353,6 +386,13 @@ mod tests {
         ] {
             assert_eq!(TokenEndpointAuthMethod::parse(m.as_str()), Some(m));
         }
+        for a in SigningAlg::ALL {
+            assert_eq!(SigningAlg::parse(a.as_str()), Some(a));
+        }
+        for bad in ["HS256", "none", "rs256", "ES384", ""] {
+            assert_eq!(SigningAlg::parse(bad), None, "{bad}");
+        }
+        assert_eq!(SigningAlg::default(), SigningAlg::RS256);
         assert_eq!(RotationType::parse("reusable"), None);
         assert_eq!(TokenEndpointAuthMethod::parse("private_key_jwt"), None);
     }

@@ -167,7 +167,7 @@ pub async fn delegate<S: Store, T: TokenSigner>(
             store.get_user(req.token.user()).await?.ok_or(DelegationError::InvalidGrant(INVALID_REFRESH_TOKEN))?;
         crate::authorize::add_profile_claims(&mut claims, &user, &granted);
     }
-    let id_token = signer.sign_id_token(&claims).map_err(DelegationError::Sign)?;
+    let id_token = signer.sign_id_token(client.signing_alg, &claims).map_err(DelegationError::Sign)?;
     Ok(Delegated { id_token, expires_in: exp - iat, rate: settings.policy.status(now, used, false) })
 }
 

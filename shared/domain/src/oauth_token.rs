@@ -136,7 +136,7 @@ pub async fn client_credentials<S: ClientStore, T: TokenSigner>(
         azp: client.id.to_string(),
         gty: Some("client-credentials".into()),
     };
-    let access_token = signer.sign_access_token(&claims).map_err(TokenError::Sign)?;
+    let access_token = signer.sign_access_token(client.signing_alg, &claims).map_err(TokenError::Sign)?;
     Ok(Issued { access_token, expires_in: ACCESS_TOKEN_LIFETIME_SECS, scope: claims.scope })
 }
 
@@ -325,7 +325,7 @@ impl Mint<'_> {
             iat,
             lifetime,
         );
-        let access_token = signer.sign_access_token(&access).map_err(TokenError::Sign)?;
+        let access_token = signer.sign_access_token(self.client.signing_alg, &access).map_err(TokenError::Sign)?;
         let id_token = if self.scope.contains(OPENID) {
             let exp = iat + i64::from(self.client.id_token_lifetime_secs);
             let mut claims =
@@ -335,7 +335,7 @@ impl Mint<'_> {
             if let Some(user) = self.profile {
                 crate::authorize::add_profile_claims(&mut claims, user, self.scope);
             }
-            Some(signer.sign_id_token(&claims).map_err(TokenError::Sign)?)
+            Some(signer.sign_id_token(self.client.signing_alg, &claims).map_err(TokenError::Sign)?)
         } else {
             None
         };

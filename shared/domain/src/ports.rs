@@ -8,7 +8,7 @@ use std::future::Future;
 
 use crate::audit::{AuditEvent, Direction, LogDay};
 use crate::claims::{AccessTokenClaims, IdTokenClaims};
-use crate::client::Client;
+use crate::client::{Client, SigningAlg};
 use crate::code::AuthorizationCode;
 use crate::credential::DeviceCredential;
 use crate::exchange::{Action, Presented, Written};
@@ -420,7 +420,8 @@ impl<T: ClientStore + UserStore + CredentialStore + CounterStore + CodeStore + A
 #[error("signing failed: {0}")]
 pub struct SignError(pub String);
 
+/// Signs with the current key of the client's algorithm ([`crate::client::SigningAlg`]).
 pub trait TokenSigner: Send + Sync {
-    fn sign_id_token(&self, claims: &IdTokenClaims) -> Result<String, SignError>;
-    fn sign_access_token(&self, claims: &AccessTokenClaims) -> Result<String, SignError>;
+    fn sign_id_token(&self, alg: SigningAlg, claims: &IdTokenClaims) -> Result<String, SignError>;
+    fn sign_access_token(&self, alg: SigningAlg, claims: &AccessTokenClaims) -> Result<String, SignError>;
 }

@@ -10,7 +10,7 @@ use rt_domain::authorize::{self, AuthorizeRequest, LoginError, LoginSuccess};
 use rt_domain::claims::{AccessTokenClaims, IdTokenClaims};
 use rt_domain::client::{
     AppType, Client, ExpirationType, GRANT_IMPLICIT, GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN, RefreshTokenPolicy,
-    RotationType, TokenEndpointAuthMethod,
+    RotationType, SigningAlg, TokenEndpointAuthMethod,
 };
 use rt_domain::clock::Timestamp;
 use rt_domain::delegation::{self, DelegationError, DelegationRequest, DelegationScope};
@@ -46,12 +46,12 @@ impl Signer {
 }
 
 impl TokenSigner for Signer {
-    fn sign_id_token(&self, claims: &IdTokenClaims) -> Result<String, SignError> {
+    fn sign_id_token(&self, _: SigningAlg, claims: &IdTokenClaims) -> Result<String, SignError> {
         let mut v = self.id_tokens.lock().unwrap();
         v.push(claims.clone());
         Ok(format!("id-token-{}", v.len()))
     }
-    fn sign_access_token(&self, claims: &AccessTokenClaims) -> Result<String, SignError> {
+    fn sign_access_token(&self, _: SigningAlg, claims: &AccessTokenClaims) -> Result<String, SignError> {
         Ok(format!("access-token-for-{}", claims.sub))
     }
 }
@@ -415,11 +415,11 @@ async fn clients_get_a_secret_only_when_confidential_and_take_their_tokens_with_
         management_scopes: scopes,
         ..clients::ClientSpec::new("Backend", app_type)
     };
-    let web = clients::create(&w.store, &who, spec(AppType::RegularWeb, None), NOW).await.unwrap();
+    let web = clients::create(&w.store, &who, spec(AppType::RegularWeb, None), &SigningAlg::ALL, NOW).await.unwrap();
     let secret = web.secret.as_ref().map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned()).unwrap();
     assert_eq!(web.client.secret_hash, Some(rt_domain::token::SecretHash::of(secret.as_bytes())), "stored as a hash");
     assert_eq!(web.client.token_endpoint_auth_method, TokenEndpointAuthMethod::ClientSecretPost);
-    let native = clients::create(&w.store, &who, spec(AppType::Native, None), NOW).await.unwrap();
+    let native = clients::create(&w.store, &who, spec(AppType::Native, None), &SigningAlg::ALL, NOW).await.unwrap();
     assert!(native.secret.is_none() && native.client.secret_hash.is_none());
     assert_eq!(native.client.token_endpoint_auth_method, TokenEndpointAuthMethod::None);
     let basic = clients::ClientSpec {
@@ -427,17 +427,17 @@ async fn clients_get_a_secret_only_when_confidential_and_take_their_tokens_with_
         ..spec(AppType::Native, None)
     };
     assert!(matches!(
-        clients::create(&w.store, &who, basic, NOW).await,
+        clients::create(&w.store, &who, basic, &SigningAlg::ALL, NOW).await,
         Err(MgmtError::Invalid(Invalid::AuthMethod(TokenEndpointAuthMethod::ClientSecretBasic)))
     ));
     let scoped = spec(AppType::Native, Some(vec!["read:users".into()]));
     assert!(matches!(
-        clients::create(&w.store, &who, scoped, NOW).await,
+        clients::create(&w.store, &who, scoped, &SigningAlg::ALL, NOW).await,
         Err(MgmtError::Invalid(Invalid::ScopesNeedMachineToMachine))
     ));
     let missing = ClientId::generate();
     assert!(matches!(
-        clients::update(&w.store, &who, &missing, clients::ClientPatch::default()).await,
+        clients::update(&w.store, &who, &missing, clients::ClientPatch::default(), &SigningAlg::ALL).await,
         Err(MgmtError::NotFound(Entity::Client))
     ));
 
@@ -447,12 +447,12 @@ async fn clients_get_a_secret_only_when_confidential_and_take_their_tokens_with_
     let rt = |p: clients::RefreshTokenPatch| clients::ClientPatch { refresh_token: Some(p), ..Default::default() };
     let rotate = clients::RefreshTokenPatch { rotation_type: Some(RotationType::Rotating), ..Default::default() };
     assert!(matches!(
-        clients::update(&w.store, &who, id, rt(rotate)).await,
+        clients::update(&w.store, &who, id, rt(rotate), &SigningAlg::ALL).await,
         Err(MgmtError::Invalid(Invalid::RotationNeedsExpiration))
     ));
     let rotating =
         clients::RefreshTokenPatch { expiration_type: Some(ExpirationType::Expiring), leeway: Some(5), ..rotate };
-    clients::update(&w.store, &who, id, rt(rotating)).await.unwrap();
+    clients::update(&w.store, &who, id, rt(rotating), &SigningAlg::ALL).await.unwrap();
     let stored = clients::get(&w.store, &who, id).await.unwrap().refresh_token;
     assert!(stored.rotating() && stored.leeway == 5);
     assert_eq!(stored.token_lifetime, RefreshTokenPolicy::default().token_lifetime, "untouched fields kept");

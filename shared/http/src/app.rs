@@ -2,18 +2,19 @@
 //! request. Each kind of function builds only what it uses (ARCHITECTURE.md, *Capabilities per
 //! function*):
 //!
-//! - [`Base`]: the issuer and the clock (`openid-configuration`, `api-preflight`,
-//!   `dashboard-assets`);
-//! - [`VerifyingKey`]: the public key alone (`jwks`);
+//! - [`Base`]: the issuer and the clock (`api-preflight`, `openapi`, `dashboard-assets`);
+//! - [`Published`]: a [`Base`] and the published public keys (`jwks`,
+//!   `openid-configuration`: the key set and the algorithms it offers);
 //! - [`Worker`]: the table and the clock alone (`sweep-expired`, run on a schedule: it answers
 //!   no request, so it has neither the issuer nor a key);
-//! - [`Api`]: a [`Base`], the store and the public key that verifies access tokens (the
-//!   Management API functions: they never sign, so they never hold the private key);
-//! - [`App`]: an [`Api`], the private signing key and the HMAC keys derived from it
+//! - [`Api`]: a [`Published`], the store (the Management API functions: they verify access
+//!   tokens with the public keys and never sign, so they never hold a private key);
+//! - [`App`]: an [`Api`], the private signing keys and the HMAC keys derived from them
 //!   (`authorize`, `delegation`, `oauth-token`, the dashboard).
 //!
-//! `Base`, `Api` and `App` each contain the one before and dereference to it, so that a
-//! handler reaches `store`, `clock` and `issuer` the same way whatever its kind. The local
+//! `Base`, `Published`, `Api` and `App` each contain the one before and dereference to it, so
+//! that a handler reaches `store`, `clock`, `issuer` and `verifier` the same way whatever its
+//! kind. The local
 //! server and the tests build one [`App`] and hand each HTTP handler the part of it its kind
 //! is given; a [`Worker`] is built on its own (from a store and a clock).
 
@@ -24,7 +25,7 @@ use rt_domain::clock::{Clock, SystemClock};
 use rt_domain::throttle::LoginThrottle;
 use rt_domain::token::RotationKeys;
 use rt_domain::{authorize, delegation};
-use rt_jwt::{SigningKey, VerifyingKey};
+use rt_jwt::{SigningKeys, VerifyingKeys};
 use rt_store::DynamoStore;
 use secrecy::{SecretBox, SecretString};
 
@@ -45,19 +46,25 @@ pub struct Worker {
     pub log_retention_days: u32,
 }
 
-/// A [`Base`] with the table and the public key: what a Management API function has.
-pub struct Api {
+/// A [`Base`] with the published public keys (current, next and previous): what `jwks` and
+/// `openid-configuration` have.
+pub struct Published {
     pub base: Base,
+    /// Verifies the access tokens `oauth-token` and `authorize` signed; the JWKS.
+    pub verifier: VerifyingKeys,
+}
+
+/// A [`Published`] with the table: what a Management API function has.
+pub struct Api {
+    pub published: Published,
     pub store: DynamoStore,
-    /// Verifies the access tokens `oauth-token` signed.
-    pub verifier: VerifyingKey,
 }
 
 /// An [`Api`] with the private signing key: what a function that signs has.
 pub struct App {
     pub api: Api,
     pub config: Config,
-    pub keys: SigningKey,
+    pub keys: SigningKeys,
     /// HMAC key of the login transaction carried by the login form (derived from `keys`).
     pub(crate) tx_key: SecretBox<[u8; 32]>,
     /// HMAC key of dashboard session cookies and their CSRF tokens (derived from `keys`: the
@@ -67,10 +74,17 @@ pub struct App {
     pub(crate) authorize: authorize::Settings,
 }
 
-impl std::ops::Deref for Api {
+impl std::ops::Deref for Published {
     type Target = Base;
     fn deref(&self) -> &Base {
         &self.base
+    }
+}
+
+impl std::ops::Deref for Api {
+    type Target = Published;
+    fn deref(&self) -> &Published {
+        &self.published
     }
 }
 
@@ -93,9 +107,9 @@ pub enum BootError {
 pub trait State: Sized + Send + Sync + 'static {
     fn from_env() -> impl Future<Output = Result<Self, BootError>> + Send;
 
-    /// The `kid` of the key it holds, logged at start (a public key that is not the
-    /// secret's shows as a different `kid`).
-    fn kid(&self) -> Option<&str> {
+    /// The `kid`s of the keys it holds, logged at start (public keys that are not the
+    /// secret's show as different `kid`s).
+    fn kid(&self) -> Option<String> {
         None
     }
 }
@@ -107,14 +121,15 @@ impl State for Base {
     }
 }
 
-impl State for VerifyingKey {
+impl State for Published {
     async fn from_env() -> Result<Self, BootError> {
         let config = JwksConfig::from_env()?;
-        public_key(&config.public_key)
+        let verifier = public_key(&config.public_key)?;
+        Ok(Self { base: Base { issuer: config.issuer, clock: Arc::new(SystemClock) }, verifier })
     }
 
-    fn kid(&self) -> Option<&str> {
-        Some(VerifyingKey::kid(self))
+    fn kid(&self) -> Option<String> {
+        Some(self.verifier.kids())
     }
 }
 
@@ -134,11 +149,12 @@ impl State for Api {
         let config = ApiConfig::from_env()?;
         let verifier = public_key(&config.public_key)?;
         let store = DynamoStore::from_env(config.table_name).await;
-        Ok(Self { base: Base { issuer: config.issuer, clock: Arc::new(SystemClock) }, store, verifier })
+        let base = Base { issuer: config.issuer, clock: Arc::new(SystemClock) };
+        Ok(Self { published: Published { base, verifier }, store })
     }
 
-    fn kid(&self) -> Option<&str> {
-        Some(self.verifier.kid())
+    fn kid(&self) -> Option<String> {
+        Some(self.verifier.kids())
     }
 }
 
@@ -147,22 +163,22 @@ impl State for App {
     async fn from_env() -> Result<Self, BootError> {
         let config = Config::from_env()?;
         let pem = load_key(&config.signing_key).await?;
-        let keys = SigningKey::from_pem(&pem).map_err(|e| BootError::Key(e.to_string()))?;
+        let keys = SigningKeys::from_pem(&pem).map_err(|e| BootError::Key(e.to_string()))?;
         let store = DynamoStore::from_env(config.table_name.clone()).await;
         Ok(Self::new(config, store, keys, Arc::new(SystemClock)))
     }
 
-    fn kid(&self) -> Option<&str> {
-        Some(self.keys.kid())
+    fn kid(&self) -> Option<String> {
+        Some(self.keys.verifying_keys().kids())
     }
 }
 
-fn public_key(text: &str) -> Result<VerifyingKey, BootError> {
-    VerifyingKey::from_public_pem(text).map_err(|e| BootError::Key(format!("{}: {e}", config::SIGNING_PUBLIC_KEY_PEM)))
+fn public_key(text: &str) -> Result<VerifyingKeys, BootError> {
+    VerifyingKeys::from_public_pem(text).map_err(|e| BootError::Key(format!("{}: {e}", config::SIGNING_PUBLIC_KEY_PEM)))
 }
 
 impl App {
-    pub fn new(config: Config, store: DynamoStore, keys: SigningKey, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(config: Config, store: DynamoStore, keys: SigningKeys, clock: Arc<dyn Clock>) -> Self {
         let tx_key = keys.derive_secret("login transaction");
         let session_key = keys.derive_secret("dashboard session");
         let delegation = delegation::Settings {
@@ -182,8 +198,9 @@ impl App {
             // Derived from the signing key: a key rotation must keep it (ARCHITECTURE.md).
             rotation_keys: std::sync::Arc::new(RotationKeys::new(&keys.derive_secret("refresh token rotation"))),
         };
-        let api =
-            Api { base: Base { issuer: config.issuer.clone(), clock }, store, verifier: keys.verifying_key().clone() };
+        let published =
+            Published { base: Base { issuer: config.issuer.clone(), clock }, verifier: keys.verifying_keys().clone() };
+        let api = Api { published, store };
         Self { api, config, keys, tx_key, session_key, delegation, authorize }
     }
 }

@@ -35,7 +35,7 @@ async fn start<S: State>(name: &'static str) -> Result<&'static S, lambda_http::
     match S::from_env().await {
         Ok(state) => {
             let state: &'static S = Box::leak(Box::new(state));
-            tracing::info!(function = name, kid = state.kid().unwrap_or("-"), "started");
+            tracing::info!(function = name, kid = state.kid().as_deref().unwrap_or("-"), "started");
             Ok(state)
         }
         Err(e) => {

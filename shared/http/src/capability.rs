@@ -12,7 +12,7 @@ use crate::config::{ApiConfig, BaseConfig, Config, JwksConfig, WorkerConfig};
 pub enum Kind {
     /// The issuer and the clock ([`crate::app::Base`]).
     Bare,
-    /// The public signing key alone ([`rt_jwt::VerifyingKey`]).
+    /// The issuer and the published public keys ([`crate::app::Published`]).
     Jwks,
     /// The table alone, no issuer, no key ([`crate::app::Worker`]): a function run on a
     /// schedule, not on an HTTP route.
@@ -40,7 +40,7 @@ impl Kind {
         self == Kind::App
     }
 
-    /// Whether it is given the public key (`SIGNING_PUBLIC_KEY_PEM`).
+    /// Whether it is given the public keys (`SIGNING_PUBLIC_KEY_PEM`).
     pub fn reads_public_key(self) -> bool {
         matches!(self, Kind::Jwks | Kind::Api)
     }

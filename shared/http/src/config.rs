@@ -9,14 +9,16 @@ use rt_domain::ratelimit::RatePolicy;
 
 pub const TABLE_NAME: &str = "TABLE_NAME";
 pub const ISSUER: &str = "ISSUER";
-/// The PEM itself (local development and tests).
+/// The key document itself (local development and tests).
 pub const SIGNING_KEY_PEM: &str = "SIGNING_KEY_PEM";
-/// A file holding the PEM (local development: `target/dev/signing-key.pem`).
+/// A file holding the key document (local development: `target/dev/signing-keys.json`).
 pub const SIGNING_KEY_FILE: &str = "SIGNING_KEY_FILE";
-/// A Secrets Manager secret whose `SecretString` is the PEM (AWS).
+/// A Secrets Manager secret whose `SecretString` is the key document (AWS): a PEM private
+/// key or several, or the JSON form with algorithms and rotation states (`rt_jwt::keys`).
 pub const SIGNING_KEY_SECRET_ARN: &str = "SIGNING_KEY_SECRET_ARN";
-/// The RS256 public key (PEM, or its base64 body on one line) of the functions that only
-/// verify tokens or publish the key: `jwks` and the Management API.
+/// The published public keys (a JWK set, PEM public keys, or the base64 body of one RSA key,
+/// on one line) of the functions that only verify tokens or publish the keys: `jwks`,
+/// `openid-configuration` and the Management API.
 pub const SIGNING_PUBLIC_KEY_PEM: &str = "SIGNING_PUBLIC_KEY_PEM";
 pub const EXCHANGE_RATE_LIMIT: &str = "EXCHANGE_RATE_LIMIT";
 pub const EXCHANGE_RATE_WINDOW_SECONDS: &str = "EXCHANGE_RATE_WINDOW_SECONDS";
@@ -72,21 +74,22 @@ impl BaseConfig {
     }
 }
 
-/// What `jwks` reads: the public key, nothing else.
+/// What `jwks` and `openid-configuration` read: the issuer and the public keys, nothing else.
 #[derive(Clone, Debug)]
 pub struct JwksConfig {
+    pub issuer: String,
     pub public_key: String,
 }
 
 impl JwksConfig {
-    pub const VARIABLES: &[&str] = &[SIGNING_PUBLIC_KEY_PEM];
+    pub const VARIABLES: &[&str] = &[ISSUER, SIGNING_PUBLIC_KEY_PEM];
 
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Ok(Self { public_key: required(&get, SIGNING_PUBLIC_KEY_PEM)? })
+        Ok(Self { issuer: issuer(&get)?, public_key: required(&get, SIGNING_PUBLIC_KEY_PEM)? })
     }
 }
 

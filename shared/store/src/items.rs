@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use rt_domain::audit::{Actor, AuditEvent, EventType, LogDay, LogId, Reason, Revocation, Source};
-use rt_domain::client::{AppType, Client, ExpirationType, RefreshTokenPolicy, RotationType, TokenEndpointAuthMethod};
+use rt_domain::client::{
+    AppType, Client, ExpirationType, RefreshTokenPolicy, RotationType, SigningAlg, TokenEndpointAuthMethod,
+};
 use rt_domain::clock::Timestamp;
 use rt_domain::code::{AuthorizationCode, Challenge, Redemption};
 use rt_domain::credential::DeviceCredential;
@@ -90,6 +92,7 @@ pub fn client_to_item(c: &Client) -> Item {
     item.insert(attr::MGMT_SCOPES.into(), list(&c.management_scopes));
     item.insert(attr::LOGOUT_URLS.into(), list(&c.allowed_logout_urls));
     item.insert(attr::TOKEN_AUTH_METHOD.into(), s(c.token_endpoint_auth_method.as_str()));
+    item.insert(attr::SIGNING_ALG.into(), s(c.signing_alg.as_str()));
     let rt = &c.refresh_token;
     item.insert(attr::RT_ROTATION.into(), s(rt.rotation_type.as_str()));
     item.insert(attr::RT_EXPIRATION.into(), s(rt.expiration_type.as_str()));
@@ -171,6 +174,9 @@ pub fn client_from_item(item: &Item) -> Result<Client, StoreError> {
             Some(_) => get_list(item, attr::LOGOUT_URLS)?,
         },
         refresh_token: refresh_token_policy(item)?,
+        signing_alg: added(item, attr::SIGNING_ALG, SigningAlg::default(), |v| {
+            v.as_s().ok().and_then(|s| SigningAlg::parse(s))
+        })?,
         created_at: Timestamp::from_millis(get_i64(item, attr::CREATED_AT)?),
     })
 }

@@ -64,6 +64,8 @@ pub mod attr {
     // defaults (no logout URLs, the method its secret implies, the default refresh-token policy).
     pub const LOGOUT_URLS: &str = "logout_urls";
     pub const TOKEN_AUTH_METHOD: &str = "token_auth_method";
+    /// The client's `jwt_configuration.alg` (absent on items written before it: RS256).
+    pub const SIGNING_ALG: &str = "signing_alg";
     pub const RT_ROTATION: &str = "rt_rotation";
     pub const RT_EXPIRATION: &str = "rt_expiration";
     pub const RT_LEEWAY: &str = "rt_leeway";

@@ -7,7 +7,7 @@ use super::{Conflict, Entity, Invalid, MgmtError, PURGE_BUDGET, Page, Paging, Pr
 use crate::client::{
     AppType, Client, ExpirationType, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_IMPLICIT,
     GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN, ID_TOKEN_LIFETIME_RANGE, REFRESH_TOKEN_LEEWAY_MAX,
-    REFRESH_TOKEN_LIFETIME_RANGE, RefreshTokenPolicy, RotationType, TokenEndpointAuthMethod,
+    REFRESH_TOKEN_LIFETIME_RANGE, RefreshTokenPolicy, RotationType, SigningAlg, TokenEndpointAuthMethod,
 };
 use crate::clock::Timestamp;
 use crate::ids::ClientId;
@@ -41,6 +41,8 @@ pub struct ClientPatch {
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
     /// Merged into the client's policy, field by field, as Auth0 merges `refresh_token`.
     pub refresh_token: Option<RefreshTokenPatch>,
+    /// `jwt_configuration.alg`: one the service has a key for.
+    pub signing_alg: Option<SigningAlg>,
 }
 
 /// The refresh-token settings to change; `None` leaves one as it is.
@@ -86,6 +88,7 @@ pub struct ClientSpec {
     pub allowed_logout_urls: Option<Vec<String>>,
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
     pub refresh_token: Option<RefreshTokenPatch>,
+    pub signing_alg: Option<SigningAlg>,
 }
 
 impl ClientSpec {
@@ -102,6 +105,7 @@ impl ClientSpec {
             allowed_logout_urls: None,
             token_endpoint_auth_method: None,
             refresh_token: None,
+            signing_alg: None,
         }
     }
 }
@@ -171,8 +175,9 @@ pub fn check_refresh_token(p: &RefreshTokenPolicy) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// Applies `patch` to `c`, checking each setting in turn.
-fn apply(c: &mut Client, patch: ClientPatch) -> Result<(), Invalid> {
+/// Applies `patch` to `c`, checking each setting in turn. `configured`: the algorithms the
+/// service has keys for (a client may only ask for one of them).
+fn apply(c: &mut Client, patch: ClientPatch, configured: &[SigningAlg]) -> Result<(), Invalid> {
     if let Some(name) = patch.name {
         if name.trim().is_empty() {
             return Err(Invalid::EmptyName);
@@ -230,6 +235,12 @@ fn apply(c: &mut Client, patch: ClientPatch) -> Result<(), Invalid> {
         check_refresh_token(&merged)?;
         c.refresh_token = merged;
     }
+    if let Some(alg) = patch.signing_alg {
+        if !configured.contains(&alg) {
+            return Err(Invalid::SigningAlgNotConfigured(alg));
+        }
+        c.signing_alg = alg;
+    }
     Ok(())
 }
 
@@ -256,10 +267,12 @@ pub async fn get<S: ClientStore>(store: &S, who: &Principal, id: &ClientId) -> R
 }
 
 /// Creates a client; a confidential one (regular web, machine-to-machine) gets a secret.
+/// `configured`: the signing algorithms the service has keys for.
 pub async fn create<S: ClientStore>(
     store: &S,
     who: &Principal,
     spec: ClientSpec,
+    configured: &[SigningAlg],
     now: Timestamp,
 ) -> Result<CreatedClient, MgmtError> {
     who.require(CREATE)?;
@@ -284,8 +297,9 @@ pub async fn create<S: ClientStore>(
         allowed_logout_urls: spec.allowed_logout_urls,
         token_endpoint_auth_method: spec.token_endpoint_auth_method,
         refresh_token: spec.refresh_token,
+        signing_alg: spec.signing_alg,
     };
-    apply(&mut client, settings)?;
+    apply(&mut client, settings, configured)?;
     if !store.create_client(&client).await? {
         return Err(Conflict::ClientIdTaken.into());
     }
@@ -297,6 +311,7 @@ pub async fn update<S: ClientStore>(
     who: &Principal,
     id: &ClientId,
     patch: ClientPatch,
+    configured: &[SigningAlg],
 ) -> Result<Client, MgmtError> {
     who.require(UPDATE)?;
     if patch.management_scopes.is_some() {
@@ -307,7 +322,7 @@ pub async fn update<S: ClientStore>(
         // Scopes the client keeps need not be held by the caller; scopes it gains must be.
         who.may_grant(scopes.iter().filter(|s| !client.management_scopes.contains(s)))?;
     }
-    apply(&mut client, patch)?;
+    apply(&mut client, patch, configured)?;
     if store.update_client(&client).await? { Ok(client) } else { Err(MgmtError::NotFound(Entity::Client)) }
 }
 
@@ -328,6 +343,22 @@ pub async fn delete<S: ClientStore + CredentialStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_may_only_ask_for_a_configured_signing_algorithm() {
+        let mut c = Client::new(ClientId::generate(), "x", AppType::Spa, Timestamp::from_millis(0));
+        let alg = |a| ClientPatch { signing_alg: Some(a), ..ClientPatch::default() };
+        let configured = [SigningAlg::RS256, SigningAlg::ES256];
+        assert_eq!(apply(&mut c, alg(SigningAlg::ES256), &configured), Ok(()));
+        assert_eq!(c.signing_alg, SigningAlg::ES256);
+        assert_eq!(
+            apply(&mut c, alg(SigningAlg::EdDSA), &configured),
+            Err(Invalid::SigningAlgNotConfigured(SigningAlg::EdDSA))
+        );
+        assert_eq!(c.signing_alg, SigningAlg::ES256, "unchanged when refused");
+        assert_eq!(apply(&mut c, ClientPatch::default(), &configured), Ok(()));
+        assert_eq!(c.signing_alg, SigningAlg::ES256, "kept when not given");
+    }
 
     #[test]
     fn callbacks_and_origins() {
@@ -352,23 +383,26 @@ mod tests {
     #[test]
     fn only_machine_to_machine_clients_hold_management_scopes() {
         let scopes = || ClientPatch { management_scopes: Some(vec!["read:users".into()]), ..Default::default() };
-        assert_eq!(apply(&mut client(AppType::Native), scopes()), Err(Invalid::ScopesNeedMachineToMachine));
+        assert_eq!(
+            apply(&mut client(AppType::Native), scopes(), &SigningAlg::ALL),
+            Err(Invalid::ScopesNeedMachineToMachine)
+        );
         let mut m2m = client(AppType::NonInteractive);
-        assert_eq!(apply(&mut m2m, scopes()), Ok(()));
+        assert_eq!(apply(&mut m2m, scopes(), &SigningAlg::ALL), Ok(()));
         assert_eq!(m2m.management_scopes, ["read:users"]);
         let unknown = ClientPatch { management_scopes: Some(vec!["root".into()]), ..Default::default() };
-        assert_eq!(apply(&mut m2m, unknown), Err(Invalid::UnknownScope("root".into())));
+        assert_eq!(apply(&mut m2m, unknown, &SigningAlg::ALL), Err(Invalid::UnknownScope("root".into())));
     }
 
     #[test]
     fn settings_are_checked_in_turn() {
         let mut c = client(AppType::Spa);
         let p = ClientPatch { name: Some(" ".into()), callbacks: Some(vec!["bad".into()]), ..Default::default() };
-        assert_eq!(apply(&mut c, p), Err(Invalid::EmptyName));
+        assert_eq!(apply(&mut c, p, &SigningAlg::ALL), Err(Invalid::EmptyName));
         let p = ClientPatch { id_token_lifetime_secs: Some(5), ..Default::default() };
-        assert_eq!(apply(&mut c, p), Err(Invalid::IdTokenLifetime));
+        assert_eq!(apply(&mut c, p, &SigningAlg::ALL), Err(Invalid::IdTokenLifetime));
         let p = ClientPatch { grant_types: Some(vec!["password".into()]), ..Default::default() };
-        assert_eq!(apply(&mut c, p), Err(Invalid::GrantType("password".into())));
+        assert_eq!(apply(&mut c, p, &SigningAlg::ALL), Err(Invalid::GrantType("password".into())));
     }
 
     fn rt(p: RefreshTokenPatch) -> ClientPatch {
@@ -387,7 +421,7 @@ mod tests {
             infinite_token_lifetime: Some(false),
             ..Default::default()
         };
-        assert_eq!(apply(&mut c, rt(on)), Ok(()));
+        assert_eq!(apply(&mut c, rt(on), &SigningAlg::ALL), Ok(()));
         let expected = RefreshTokenPolicy {
             rotation_type: RotationType::Rotating,
             expiration_type: ExpirationType::Expiring,
@@ -400,7 +434,7 @@ mod tests {
         assert_eq!(c.refresh_token.absolute_lifetime(), Some(86_400));
         // One field changes; the others stay.
         let off = RefreshTokenPatch { rotation_type: Some(RotationType::NonRotating), ..Default::default() };
-        assert_eq!(apply(&mut c, rt(off)), Ok(()));
+        assert_eq!(apply(&mut c, rt(off), &SigningAlg::ALL), Ok(()));
         assert_eq!(c.refresh_token, RefreshTokenPolicy { rotation_type: RotationType::NonRotating, ..expected });
     }
 
@@ -409,7 +443,7 @@ mod tests {
         let refused = |p: RefreshTokenPatch| {
             let mut c = client(AppType::Native);
             let before = c.refresh_token;
-            let r = apply(&mut c, rt(p));
+            let r = apply(&mut c, rt(p), &SigningAlg::ALL);
             if r.is_err() {
                 assert_eq!(c.refresh_token, before, "a refused policy is not applied");
             } else {
@@ -459,17 +493,17 @@ mod tests {
         let method = |m| ClientPatch { token_endpoint_auth_method: Some(m), ..Default::default() };
         let mut web = client(AppType::RegularWeb);
         assert_eq!(web.token_endpoint_auth_method, TokenEndpointAuthMethod::ClientSecretPost);
-        assert_eq!(apply(&mut web, method(TokenEndpointAuthMethod::ClientSecretBasic)), Ok(()));
+        assert_eq!(apply(&mut web, method(TokenEndpointAuthMethod::ClientSecretBasic), &SigningAlg::ALL), Ok(()));
         assert_eq!(web.token_endpoint_auth_method, TokenEndpointAuthMethod::ClientSecretBasic);
         assert_eq!(
-            apply(&mut web, method(TokenEndpointAuthMethod::None)),
+            apply(&mut web, method(TokenEndpointAuthMethod::None), &SigningAlg::ALL),
             Err(Invalid::AuthMethod(TokenEndpointAuthMethod::None))
         );
         let mut spa = client(AppType::Spa);
         assert_eq!(spa.token_endpoint_auth_method, TokenEndpointAuthMethod::None);
-        assert_eq!(apply(&mut spa, method(TokenEndpointAuthMethod::None)), Ok(()));
+        assert_eq!(apply(&mut spa, method(TokenEndpointAuthMethod::None), &SigningAlg::ALL), Ok(()));
         assert_eq!(
-            apply(&mut spa, method(TokenEndpointAuthMethod::ClientSecretPost)),
+            apply(&mut spa, method(TokenEndpointAuthMethod::ClientSecretPost), &SigningAlg::ALL),
             Err(Invalid::AuthMethod(TokenEndpointAuthMethod::ClientSecretPost))
         );
     }
@@ -481,8 +515,8 @@ mod tests {
             allowed_logout_urls: Some(u.iter().map(|s| (*s).to_owned()).collect()),
             ..Default::default()
         };
-        assert_eq!(apply(&mut c, urls(&["https://app.example.com/bye"])), Ok(()));
+        assert_eq!(apply(&mut c, urls(&["https://app.example.com/bye"]), &SigningAlg::ALL), Ok(()));
         assert_eq!(c.allowed_logout_urls, ["https://app.example.com/bye"]);
-        assert_eq!(apply(&mut c, urls(&["/bye"])), Err(Invalid::LogoutUrl("/bye".into())));
+        assert_eq!(apply(&mut c, urls(&["/bye"]), &SigningAlg::ALL), Err(Invalid::LogoutUrl("/bye".into())));
     }
 }

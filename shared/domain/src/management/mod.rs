@@ -10,7 +10,7 @@ pub mod users;
 
 use std::fmt;
 
-use crate::client::TokenEndpointAuthMethod;
+use crate::client::{SigningAlg, TokenEndpointAuthMethod};
 use crate::ids::ClientId;
 use crate::password::PasswordError;
 use crate::ports::{PageRequest, StoreError};
@@ -151,6 +151,9 @@ pub enum Invalid {
     IdleLifetimeExceedsLifetime,
     #[error("rotating refresh tokens must be expiring")]
     RotationNeedsExpiration,
+    /// A `jwt_configuration.alg` the service has no signing key for (RS256 always has one).
+    #[error("'{}' is not a configured signing algorithm", .0.as_str())]
+    SigningAlgNotConfigured(SigningAlg),
     /// An offset page deeper than [`logs::MAX_PAGE_DEPTH`]: checkpoint paging goes further.
     #[error("pages reach at most 1000 entries deep; use from and take")]
     PageTooDeep,

@@ -1,7 +1,9 @@
 //! `/api/v2/clients`: Auth0's client object and the bodies of `POST` and `PATCH`.
 
 use lambda_http::Request;
-use rt_domain::client::{AppType, Client, ExpirationType, RefreshTokenPolicy, RotationType, TokenEndpointAuthMethod};
+use rt_domain::client::{
+    AppType, Client, ExpirationType, RefreshTokenPolicy, RotationType, SigningAlg, TokenEndpointAuthMethod,
+};
 use rt_domain::clock::Timestamp;
 use rt_domain::ids::ClientId;
 use rt_domain::management::clients::{self, ClientPatch, ClientSpec, RefreshTokenPatch};
@@ -66,7 +68,7 @@ pub fn view(c: &Client) -> Value {
         "allowed_origins": c.web_origins,
         "web_origins": c.web_origins,
         "grant_types": c.grant_types,
-        "jwt_configuration": {"alg": "RS256", "lifetime_in_seconds": c.id_token_lifetime_secs},
+        "jwt_configuration": {"alg": c.signing_alg.as_str(), "lifetime_in_seconds": c.id_token_lifetime_secs},
         "token_endpoint_auth_method": c.token_endpoint_auth_method.as_str(),
         "allowed_logout_urls": c.allowed_logout_urls,
         "refresh_token": refresh_token_view(&c.refresh_token),
@@ -149,11 +151,12 @@ fn settings(o: &Object) -> Result<ClientPatch, ApiError> {
     }
     let grant_types = o.strings("grant_types", 10)?;
     let mut id_token_lifetime_secs = None;
+    let mut signing_alg = None;
     if let Some(j) = o.object("jwt_configuration", &["lifetime_in_seconds", "alg"])? {
-        if let Some(alg) = j.string("alg", 16)?
-            && alg != "RS256"
-        {
-            return Err(payload("only RS256 is supported"));
+        if let Some(alg) = j.string("alg", 16)? {
+            signing_alg = Some(SigningAlg::parse(&alg).ok_or_else(|| {
+                payload("'jwt_configuration.alg' must be RS256, PS256, ES256 or EdDSA (and have a signing key)")
+            })?);
         }
         if let Some(v) = j.get("lifetime_in_seconds") {
             let secs = v.as_u64().and_then(|n| u32::try_from(n).ok());
@@ -176,6 +179,7 @@ fn settings(o: &Object) -> Result<ClientPatch, ApiError> {
         allowed_logout_urls: o.strings("allowed_logout_urls", 100)?,
         token_endpoint_auth_method,
         refresh_token: refresh_token(o)?,
+        signing_alg,
     })
 }
 
@@ -199,6 +203,7 @@ fn client_spec(body: Value) -> Result<ClientSpec, ApiError> {
         allowed_logout_urls: s.allowed_logout_urls,
         token_endpoint_auth_method: s.token_endpoint_auth_method,
         refresh_token: s.refresh_token,
+        signing_alg: s.signing_alg,
         ..ClientSpec::new(name, app_type)
     })
 }
@@ -236,11 +241,12 @@ pub async fn create<S: ClientStore>(
     store: &S,
     who: Principal,
     req: &Request,
+    configured: &[SigningAlg],
     now: Timestamp,
 ) -> Result<Reply, ApiError> {
     let body = json_body(req)?;
     who.require(clients::CREATE)?;
-    let created = clients::create(store, &who, client_spec(body)?, now).await?;
+    let created = clients::create(store, &who, client_spec(body)?, configured, now).await?;
     let mut v = view(&created.client);
     if let (Some(secret), Value::Object(o)) = (&created.secret, &mut v) {
         o.insert("client_secret".into(), secret.expose_secret().into());
@@ -249,11 +255,16 @@ pub async fn create<S: ClientStore>(
 }
 
 /// `PATCH /clients/{id}`
-pub async fn update<S: ClientStore>(store: &S, who: Principal, req: &Request) -> Result<Reply, ApiError> {
+pub async fn update<S: ClientStore>(
+    store: &S,
+    who: Principal,
+    req: &Request,
+    configured: &[SigningAlg],
+) -> Result<Reply, ApiError> {
     let (raw, body) = (path(req, "id")?, json_body(req)?);
     who.require(clients::UPDATE)?;
     let id = parse_id(&raw)?;
-    let client = clients::update(store, &who, &id, client_patch(body)?).await?;
+    let client = clients::update(store, &who, &id, client_patch(body)?, configured).await?;
     Ok(Reply::Json(200, view(&client)))
 }
 
@@ -286,6 +297,16 @@ mod tests {
         assert!(client_spec(json!({"app_type": "native"})).is_err(), "a name is required");
         assert!(client_spec(json!({"name": "x", "app_type": "desktop"})).is_err());
         assert!(client_spec(json!({"name": "x", "jwt_configuration": {"alg": "HS256"}})).is_err());
+        assert!(client_spec(json!({"name": "x", "jwt_configuration": {"alg": "es256"}})).is_err());
+        assert!(client_spec(json!({"name": "x", "jwt_configuration": {"alg": 256}})).is_err());
+        for alg in SigningAlg::ALL {
+            let spec = client_spec(json!({"name": "x", "jwt_configuration": {"alg": alg.as_str()}})).expect("valid");
+            assert_eq!(spec.signing_alg, Some(alg));
+        }
+        assert_eq!(
+            client_patch(json!({"jwt_configuration": {"lifetime_in_seconds": 60}})).expect("ok").signing_alg,
+            None
+        );
         assert!(client_spec(json!({"name": "x", "jwt_configuration": {"lifetime_in_seconds": -1}})).is_err());
         assert!(client_patch(json!({"app_type": "spa"})).is_err(), "the type is for life");
         let both =

@@ -97,6 +97,10 @@ fn invalid(i: &Invalid) -> String {
         Invalid::RotationNeedsExpiration => "Payload validation error: rotating refresh tokens must be expiring \
             ('refresh_token.expiration_type': 'expiring')"
             .into(),
+        Invalid::SigningAlgNotConfigured(a) => format!(
+            "Payload validation error: 'jwt_configuration.alg' {} has no signing key on this service",
+            a.as_str()
+        ),
     }
 }
 

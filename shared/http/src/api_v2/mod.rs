@@ -42,7 +42,8 @@ use crate::response::{json, no_content, preflight, with_cors};
 /// Largest Management API request body.
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// Verifies `Authorization: Bearer <access token>`: RS256 with our key, `iss`, `aud` =
+/// Verifies `Authorization: Bearer <access token>`: the published key its `kid` names, with that
+/// key's algorithm (RS256, PS256, ES256 or EdDSA), `iss`, `aud` =
 /// `{issuer}api/v2/`, `exp`, a client-credentials token of a client that still exists.
 pub async fn principal(app: &Api, req: &Request) -> Result<Principal, ApiError> {
     let Some(h) = request::header(req, "authorization") else {

@@ -97,16 +97,16 @@ pub fn get_client(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
 /// `POST /api/v2/clients`
 pub fn create_client(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
-        let req = &req;
-        call(app, req, |who| clients::create(&app.store, who, req, app.clock.now())).await
+        let (req, algs) = (&req, &app.verifier.algorithms());
+        call(app, req, |who| clients::create(&app.store, who, req, algs, app.clock.now())).await
     })
 }
 
 /// `PATCH /api/v2/clients/{id}`
 pub fn update_client(app: &Api, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
-        let req = &req;
-        call(app, req, |who| clients::update(&app.store, who, req)).await
+        let (req, algs) = (&req, &app.verifier.algorithms());
+        call(app, req, |who| clients::update(&app.store, who, req, algs)).await
     })
 }
 

@@ -6,14 +6,12 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use lambda_http::{Body, Request, Response};
-use rt_jwt::VerifyingKey;
-
-use crate::app::{Api, App, Base, Worker};
+use crate::app::{Api, App, Base, Published, Worker};
 use crate::capability::Action::{
     BatchGetItem, BatchWriteItem, ConditionCheckItem, DeleteItem, GetItem, PutItem, Query, UpdateItem,
 };
 use crate::capability::{Grant, Kind, indexes, table};
+use lambda_http::{Body, Request, Response};
 
 pub mod authorize;
 pub mod dashboard;
@@ -47,7 +45,7 @@ pub type ScheduledFn<S> =
 #[derive(Clone, Copy)]
 pub enum Handler {
     Bare(HandlerFn<Base>),
-    Jwks(HandlerFn<VerifyingKey>),
+    Jwks(HandlerFn<Published>),
     Api(HandlerFn<Api>),
     App(HandlerFn<App>),
     /// Run on a schedule, not on an HTTP route.
@@ -69,8 +67,8 @@ impl Handler {
     /// handler has no route (`rt_devkit::template` refuses one): it answers 405.
     pub async fn call(self, app: &App, req: Request) -> Response<Body> {
         match self {
-            Handler::Bare(h) => h(&app.api.base, req).await,
-            Handler::Jwks(h) => h(&app.api.verifier, req).await,
+            Handler::Bare(h) => h(&app.api.published.base, req).await,
+            Handler::Jwks(h) => h(&app.api.published, req).await,
             Handler::Api(h) => h(&app.api, req).await,
             Handler::App(h) => h(app, req).await,
             Handler::Scheduled(_) => method_not_allowed(),
@@ -148,7 +146,7 @@ pub const FUNCTIONS: &[Function] = &[
         table: &[table(GetItem, &["USER#*", "CLIENT#*"])],
     },
     Function { name: "jwks", handler: Handler::Jwks(jwks::handle), table: &[] },
-    Function { name: "openid-configuration", handler: Handler::Bare(openid_configuration::handle), table: &[] },
+    Function { name: "openid-configuration", handler: Handler::Jwks(openid_configuration::handle), table: &[] },
     Function { name: "openapi", handler: Handler::Bare(openapi::handle), table: &[] },
     Function {
         name: "oauth-token",

@@ -6,10 +6,11 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 use super::BoxFuture;
-use crate::app::Base;
+use crate::app::Published;
 use crate::response::{json, with_header};
 
-pub fn handle(base: &Base, req: Request) -> BoxFuture<'_, Response<Body>> {
+/// Given the issuer and the published keys: it offers the algorithms they sign.
+pub fn handle(base: &Published, req: Request) -> BoxFuture<'_, Response<Body>> {
     Box::pin(async move {
         if req.method() != http::Method::GET {
             return super::method_not_allowed();
@@ -34,7 +35,8 @@ pub fn handle(base: &Base, req: Request) -> BoxFuture<'_, Response<Body>> {
             ],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
+            "id_token_signing_alg_values_supported":
+                base.verifier.algorithms().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
             "claims_supported": ["aud", "auth_time", "email", "email_verified", "exp", "iat", "iss", "name", "nickname", "sub", "updated_at"],
             "request_parameter_supported": false,
