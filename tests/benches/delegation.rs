@@ -16,6 +16,7 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt as _};
 use rt_domain::claims::IdTokenClaims;
+use rt_domain::ids::ClientId;
 use rt_domain::ports::{ClientStore, CredentialStore, UserStore};
 use rt_domain::token::RefreshToken;
 use rt_domain::{Clock, SystemClock};
@@ -35,6 +36,31 @@ fn median(v: &mut [f64]) -> f64 {
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The JSON body of a `/delegation` exchange of `token` by `client`.
+fn delegation_body(client: &ClientId, token: &RefreshToken) -> String {
+    serde_json::json!({
+        "client_id": client.to_string(),
+        "grant_type": rt_tests::GRANT_JWT_BEARER,
+        "refresh_token": token.expose().expose_secret(),
+        "api_type": "app",
+    })
+    .to_string()
+}
+
+/// `POST /delegation` with `body`, as API Gateway hands it over from `source_ip`.
+fn delegation_request(body: &str, source_ip: &str) -> lambda_http::Request {
+    let mut ctx = ApiGatewayV2httpRequestContext::default();
+    ctx.http.source_ip = Some(source_ip.to_owned());
+    ctx.http.method = http::Method::POST;
+    http::Request::builder()
+        .method("POST")
+        .uri("https://auth.example.com/delegation")
+        .header("content-type", "application/json")
+        .body(Body::Text(body.to_owned()))
+        .unwrap()
+        .with_request_context(RequestContext::ApiGatewayV2(ctx))
 }
 
 fn main() {
@@ -66,25 +92,8 @@ async fn bench(runs: usize, calls: usize) {
     for run in 0..runs {
         let token = RefreshToken::generate(&user.id, 0);
         store.issue_credential(&rt_tests::credential(&token, &client.id, "bench", now)).await.unwrap();
-        let body = serde_json::json!({
-            "client_id": client.id.to_string(),
-            "grant_type": rt_tests::GRANT_JWT_BEARER,
-            "refresh_token": token.expose().expose_secret(),
-            "api_type": "app",
-        })
-        .to_string();
-        let request = || {
-            let mut ctx = ApiGatewayV2httpRequestContext::default();
-            ctx.http.source_ip = Some(format!("198.51.100.{}", run + 1));
-            ctx.http.method = http::Method::POST;
-            http::Request::builder()
-                .method("POST")
-                .uri("https://auth.example.com/delegation")
-                .header("content-type", "application/json")
-                .body(Body::Text(body.clone()))
-                .unwrap()
-                .with_request_context(RequestContext::ApiGatewayV2(ctx))
-        };
+        let body = delegation_body(&client.id, &token);
+        let request = || delegation_request(&body, &format!("198.51.100.{}", run + 1));
         // Warm-up: client cache, connection, counter hint.
         assert_eq!(rt_http::handlers::delegation::handle(&app, request()).await.status(), 200);
         let (c0, w0) = (thread_cpu_ns(), Instant::now());
@@ -132,25 +141,8 @@ async fn bench(runs: usize, calls: usize) {
         store.create_client(&alg_client).await.unwrap();
         let token = RefreshToken::generate(&user.id, 0);
         store.issue_credential(&rt_tests::credential(&token, &alg_client.id, "bench", now)).await.unwrap();
-        let body = serde_json::json!({
-            "client_id": alg_client.id.to_string(),
-            "grant_type": rt_tests::GRANT_JWT_BEARER,
-            "refresh_token": token.expose().expose_secret(),
-            "api_type": "app",
-        })
-        .to_string();
-        let request = || {
-            let mut ctx = ApiGatewayV2httpRequestContext::default();
-            ctx.http.source_ip = Some(format!("203.0.113.{}", i + 1));
-            ctx.http.method = http::Method::POST;
-            http::Request::builder()
-                .method("POST")
-                .uri("https://auth.example.com/delegation")
-                .header("content-type", "application/json")
-                .body(Body::Text(body.clone()))
-                .unwrap()
-                .with_request_context(RequestContext::ApiGatewayV2(ctx))
-        };
+        let body = delegation_body(&alg_client.id, &token);
+        let request = || delegation_request(&body, &format!("203.0.113.{}", i + 1));
         let r = rt_http::handlers::delegation::handle(&app, request()).await;
         assert_eq!(r.status(), 200);
         let Body::Text(answer) = r.body() else { panic!("a JSON body") };

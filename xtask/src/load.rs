@@ -170,14 +170,10 @@ fn ensure_wrk() -> Result<()> {
     if Command::new("wrk").arg("-v").output().is_ok() {
         return Ok(());
     }
-    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    if !root {
-        return Err("wrk is missing: the HTTP benchmark drives the server with it (sudo apt-get install wrk)".into());
-    }
-    eprintln!("xtask: apt-get install wrk");
-    run(Command::new("apt-get").args(["update", "-qq"]))?;
-    run(Command::new("apt-get").args(["install", "-y", "-qq", "wrk"]).env("DEBIAN_FRONTEND", "noninteractive"))
-        .map_err(|e| format!("{e}\nthe HTTP benchmark needs wrk (apt-get install wrk)").into())
+    crate::tools::apt_install(
+        "wrk",
+        "wrk is missing: the HTTP benchmark drives the server with it (sudo apt-get install wrk)",
+    )
 }
 
 /// The release server of `cargo xtask dev` on a free port, pinned to [`SERVER_CORE`], over

@@ -92,14 +92,21 @@ pub fn ensure_chromium() -> Result<()> {
     if std::path::Path::new(&path).exists() {
         return Ok(());
     }
-    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    apt_install(
+        "chromium",
+        &format!("{path} is missing: install Debian's chromium (sudo apt-get install chromium) or set CHROMIUM"),
+    )
+}
+
+/// Installs Debian's `package` with apt-get when running as root; otherwise fails with
+/// `missing` (which names the install command).
+pub fn apt_install(package: &str, missing: &str) -> Result<()> {
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
     if !root {
-        return Err(format!(
-            "{path} is missing: install Debian's chromium (sudo apt-get install chromium) or set CHROMIUM"
-        )
-        .into());
+        return Err(missing.into());
     }
-    eprintln!("xtask: apt-get install chromium");
+    eprintln!("xtask: apt-get install {package}");
     run(Command::new("apt-get").args(["update", "-qq"]))?;
-    run(Command::new("apt-get").args(["install", "-y", "-qq", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive"))
+    run(Command::new("apt-get").args(["install", "-y", "-qq", package]).env("DEBIAN_FRONTEND", "noninteractive"))
+        .map_err(|e| format!("{e}\n{missing}").into())
 }
