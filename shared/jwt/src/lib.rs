@@ -8,20 +8,21 @@
 //! public key bundle, or [`SigningKeys::verifying_keys`]) and is all that a function which only
 //! verifies tokens or publishes the JWKS needs: both give the same `kid`s and JWKs.
 //!
-//! `jsonwebtoken::encode` asks its crypto provider for a signer on every call, and the stock
-//! aws-lc provider re-parses the key each time (RSA: 0.56 ms against 0.22 ms for the
-//! signature, TOOLCHAIN.md). We install a provider that hands out a signer around the key
-//! pair parsed once when the [`SigningKeys`] were loaded, and defers to the stock provider
-//! for everything else.
+//! Signing does not go through `jsonwebtoken::encode`: that asks a process-wide crypto provider
+//! for a signer on every call, the stock aws-lc one re-parses and re-validates the key each
+//! time (RSA: 0.56 ms on top of 0.22 ms for the signature, TOOLCHAIN.md), and a provider of our
+//! own only applies if it is installed before anything else in the process touches
+//! `jsonwebtoken` (the benchmark showed it losing that race: RS256 at 1.24 ms instead of
+//! 0.66). Each key pair is parsed once, when the [`SigningKeys`] are loaded, and signs the
+//! compact JWS itself ([`PrivateKey::sign`]: base64url of the header's and the claims' JSON,
+//! joined by a dot, and of the signature; the header is `jsonwebtoken`'s). `jsonwebtoken`
+//! verifies.
 
 pub mod keys;
-
-use std::sync::{Arc, LazyLock, RwLock};
 
 use aws_lc_rs::encoding::AsDer as _;
 use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 use base64::Engine as _;
-use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, aws_lc};
 use jsonwebtoken::jwk::{
     AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters, EllipticCurveKeyType, Jwk,
     JwkSet, KeyAlgorithm, OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse, RSAKeyParameters, RSAKeyType,
@@ -90,63 +91,6 @@ impl Pair {
     }
 }
 
-/// Parsed private keys, by the bytes of their [`EncodingKey`]. A process holds a handful.
-static PARSED: RwLock<Vec<(Vec<u8>, Arc<Pair>)>> = RwLock::new(Vec::new());
-
-static PROVIDER: LazyLock<CryptoProvider> = LazyLock::new(|| CryptoProvider {
-    signer_factory: cached_signer,
-    verifier_factory: aws_lc::DEFAULT_PROVIDER.verifier_factory,
-    key_utils: aws_lc::DEFAULT_PROVIDER.key_utils.clone(),
-});
-
-fn cached_signer(alg: &Algorithm, key: &EncodingKey) -> jsonwebtoken::errors::Result<Box<dyn JwtSigner>> {
-    let found = PARSED
-        .read()
-        .ok()
-        .and_then(|v| v.iter().find(|(der, _)| der.as_slice() == key.as_bytes()).map(|(_, kp)| kp.clone()));
-    if let Some(pair) = found {
-        let ours = match (*alg, pair.as_ref()) {
-            (Algorithm::RS256, Pair::Rsa(_)) => Some(SigningAlg::RS256),
-            (Algorithm::PS256, Pair::Rsa(_)) => Some(SigningAlg::PS256),
-            (Algorithm::ES256, Pair::Ec(_)) => Some(SigningAlg::ES256),
-            (Algorithm::EdDSA, Pair::Ed(_)) => Some(SigningAlg::EdDSA),
-            _ => None,
-        };
-        if let Some(alg) = ours {
-            return Ok(Box::new(Parsed { alg, pair }));
-        }
-    }
-    (aws_lc::DEFAULT_PROVIDER.signer_factory)(alg, key)
-}
-
-/// A signer around a key pair parsed once.
-struct Parsed {
-    alg: SigningAlg,
-    pair: Arc<Pair>,
-}
-
-impl signature::Signer<Vec<u8>> for Parsed {
-    fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        match (self.pair.as_ref(), self.alg) {
-            (Pair::Rsa(kp), alg) => {
-                let padding = if alg == SigningAlg::PS256 { &sig::RSA_PSS_SHA256 } else { &sig::RSA_PKCS1_SHA256 };
-                let mut out = vec![0; kp.public_modulus_len()];
-                kp.sign(padding, &rng, msg, &mut out).map_err(signature::Error::from_source)?;
-                Ok(out)
-            }
-            (Pair::Ec(kp), _) => Ok(kp.sign(&rng, msg).map_err(signature::Error::from_source)?.as_ref().to_vec()),
-            (Pair::Ed(kp), _) => Ok(kp.sign(msg).as_ref().to_vec()),
-        }
-    }
-}
-
-impl JwtSigner for Parsed {
-    fn algorithm(&self) -> Algorithm {
-        jwt_alg(self.alg)
-    }
-}
-
 fn jwt_alg(alg: SigningAlg) -> Algorithm {
     match alg {
         SigningAlg::RS256 => Algorithm::RS256,
@@ -169,11 +113,48 @@ fn our_alg(alg: Algorithm) -> Option<SigningAlg> {
 /// One private key of the document, parsed.
 struct PrivateKey {
     state: KeyState,
-    encoding: EncodingKey,
+    pair: Pair,
     public: PublicKey,
     /// Input of the derived secrets: PKCS#1 DER for RSA (what a single RSA key gave before
     /// the key document), PKCS#8 DER otherwise.
     der: SecretBox<Vec<u8>>,
+}
+
+impl PrivateKey {
+    /// The same key for `jsonwebtoken` (the tests forge tokens with it).
+    #[cfg(test)]
+    fn encoding(&self) -> EncodingKey {
+        let der = self.der.expose_secret();
+        match self.pair {
+            Pair::Rsa(_) => EncodingKey::from_rsa_der(der),
+            Pair::Ec(_) => EncodingKey::from_ec_der(der),
+            Pair::Ed(_) => EncodingKey::from_ed_der(der),
+        }
+    }
+
+    /// The compact JWS of `claims` under `header`, signed by this key with `alg` (which fits
+    /// it: [`SigningKeys::current`] picks the key by algorithm).
+    fn sign<C: Serialize>(&self, alg: SigningAlg, header: &Header, claims: &C) -> Result<String, SignError> {
+        let mut jws = json_part(header)?;
+        jws.push('.');
+        jws.push_str(&json_part(claims)?);
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let failed = |_| SignError(format!("{} signature failed", alg.as_str()));
+        let signature = match (&self.pair, alg) {
+            (Pair::Rsa(kp), SigningAlg::RS256 | SigningAlg::PS256) => {
+                let padding = if alg == SigningAlg::PS256 { &sig::RSA_PSS_SHA256 } else { &sig::RSA_PKCS1_SHA256 };
+                let mut out = vec![0; kp.public_modulus_len()];
+                kp.sign(padding, &rng, jws.as_bytes(), &mut out).map_err(failed)?;
+                out
+            }
+            (Pair::Ec(kp), SigningAlg::ES256) => kp.sign(&rng, jws.as_bytes()).map_err(failed)?.as_ref().to_vec(),
+            (Pair::Ed(kp), SigningAlg::EdDSA) => kp.sign(jws.as_bytes()).as_ref().to_vec(),
+            (pair, _) => return Err(SignError(format!("{} cannot sign {}", pair.type_name(), alg.as_str()))),
+        };
+        jws.push('.');
+        jws.push_str(&b64url(&signature));
+        Ok(jws)
+    }
 }
 
 /// The private keys of a rotation and their published public halves.
@@ -203,12 +184,11 @@ impl SigningKeys {
     /// every algorithm with a published key has a current one (so that the algorithms the
     /// public keys show are the ones signed).
     pub fn from_pem(text: &SecretString) -> Result<Self, KeyError> {
-        let _ = PROVIDER.install_default();
         let doc = KeyDocument::parse(text)?;
         let json = text.expose_secret().trim_start().starts_with('{');
         let mut keys: Vec<PrivateKey> = Vec::with_capacity(doc.keys.len());
         for (i, k) in doc.keys.iter().enumerate() {
-            let (pair, encoding, der) = private_key(&k.pem)?;
+            let (pair, der) = private_key(&k.pem)?;
             let alg = k.alg.unwrap_or_else(|| pair.default_alg());
             if !pair.fits(alg) {
                 return Err(KeyError::Document(format!(
@@ -229,12 +209,12 @@ impl SigningKeys {
                     if json { "" } else { " (use the JSON form to give states)" }
                 )));
             }
-            if let Ok(mut parsed) = PARSED.write()
-                && !parsed.iter().any(|(d, _)| d.as_slice() == encoding.as_bytes())
-            {
-                parsed.push((encoding.as_bytes().to_vec(), Arc::new(pair)));
-            }
-            keys.push(PrivateKey { state: k.state, encoding, public, der: SecretBox::new(Box::new(der)) });
+            keys.push(PrivateKey {
+                state: k.state,
+                pair,
+                public,
+                der: SecretBox::new(Box::new(der)),
+            });
         }
         if !keys.iter().any(|k| k.state == KeyState::Current && k.public.alg == SigningAlg::RS256) {
             return Err(KeyError::Document("no current RS256 key (the default algorithm of every client)".into()));
@@ -306,7 +286,7 @@ impl SigningKeys {
         let key = self.current(alg).ok_or_else(|| SignError(format!("no current {} key", alg.as_str())))?;
         let mut header = Header::new(jwt_alg(alg));
         header.kid = Some(key.public.kid.clone());
-        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|e| SignError(e.to_string()))
+        key.sign(alg, &header, claims)
     }
 
     /// A 32-byte secret derived (HKDF-SHA256) for `purpose` from the designated key
@@ -338,17 +318,17 @@ impl TokenSigner for SigningKeys {
     }
 }
 
-/// The pair, its [`EncodingKey`] and the derivation input of one PEM private key.
-fn private_key(pem: &SecretString) -> Result<(Pair, EncodingKey, Vec<u8>), KeyError> {
+/// The pair and the derivation input of one PEM private key.
+fn private_key(pem: &SecretString) -> Result<(Pair, Vec<u8>), KeyError> {
     let (label, der) = decode_pem(pem.expose_secret()).map_err(KeyError::Parse)?;
     let der = SecretBox::new(Box::new(der));
     let der = der.expose_secret();
-    let rsa = |pkcs1: &[u8]| -> Result<(Pair, EncodingKey, Vec<u8>), KeyError> {
+    let rsa = |pkcs1: &[u8]| -> Result<(Pair, Vec<u8>), KeyError> {
         let pair = RsaKeyPair::from_der(pkcs1).map_err(|e| KeyError::Parse(format!("RSA key: {e}")))?;
         if pair.public_modulus_len() < 256 {
             return Err(KeyError::TooSmall);
         }
-        Ok((Pair::Rsa(pair), EncodingKey::from_rsa_der(pkcs1), pkcs1.to_vec()))
+        Ok((Pair::Rsa(pair), pkcs1.to_vec()))
     };
     match label.as_str() {
         "RSA PRIVATE KEY" => rsa(der),
@@ -357,7 +337,7 @@ fn private_key(pem: &SecretString) -> Result<(Pair, EncodingKey, Vec<u8>), KeyEr
                 .map_err(|_| KeyError::Parse("an EC PRIVATE KEY must be on the P-256 curve".into()))?;
             let pkcs8 = pair.to_pkcs8v1().map_err(|_| KeyError::Parse("cannot encode the EC key".into()))?;
             let pkcs8 = pkcs8.as_ref().to_vec();
-            Ok((Pair::Ec(pair), EncodingKey::from_ec_der(&pkcs8), pkcs8))
+            Ok((Pair::Ec(pair), pkcs8))
         }
         "PRIVATE KEY" => {
             if RsaKeyPair::from_pkcs8(der).is_ok() {
@@ -366,9 +346,9 @@ fn private_key(pem: &SecretString) -> Result<(Pair, EncodingKey, Vec<u8>), KeyEr
                     .map_err(|e| KeyError::Parse(e.to_string()))?;
                 rsa(pkcs1.as_bytes())
             } else if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, der) {
-                Ok((Pair::Ec(pair), EncodingKey::from_ec_der(der), der.to_vec()))
+                Ok((Pair::Ec(pair), der.to_vec()))
             } else if let Ok(pair) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
-                Ok((Pair::Ed(pair), EncodingKey::from_ed_der(der), der.to_vec()))
+                Ok((Pair::Ed(pair), der.to_vec()))
             } else {
                 Err(KeyError::Parse("a PRIVATE KEY must be RSA (2048 bits or more), EC P-256 or Ed25519".into()))
             }
@@ -400,6 +380,11 @@ impl std::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PublicKey").field("alg", &self.alg).field("kid", &self.kid).finish_non_exhaustive()
     }
+}
+
+/// base64url of `value`'s JSON: a part of a compact JWS.
+fn json_part<T: Serialize>(value: &T) -> Result<String, SignError> {
+    serde_json::to_vec(value).map(|json| b64url(&json)).map_err(|e| SignError(format!("cannot serialise the token: {e}")))
 }
 
 fn b64url(b: &[u8]) -> String {
@@ -723,7 +708,7 @@ pub fn generate_pem() -> Result<SecretString, KeyError> {
 
 /// The `kid` of a private key (PEM) used for `alg`: what `derive_from` names.
 pub fn kid_of(pem: &SecretString, alg: SigningAlg) -> Result<String, KeyError> {
-    let (pair, _, _) = private_key(pem)?;
+    let (pair, _) = private_key(pem)?;
     if !pair.fits(alg) {
         return Err(KeyError::Document(format!("{} cannot sign {}", pair.type_name(), alg.as_str())));
     }
@@ -860,12 +845,12 @@ mod tests {
         let mut h = Header::new(Algorithm::RS256);
         h.kid = Some(ec_kid.clone());
         let rsa = keys.keys.iter().find(|k| k.public.kid == rs_kid).expect("rsa");
-        let swapped = jsonwebtoken::encode(&h, &claims(FAR), &rsa.encoding).expect("sign");
+        let swapped = jsonwebtoken::encode(&h, &claims(FAR), &rsa.encoding()).expect("sign");
         assert_eq!(v.verify::<C>(&swapped, "https://t/", "a", 0).err(), Some(VerifyError::Algorithm));
         // PS256 header with the RS256 key's kid: same key type, another algorithm.
         let mut h = Header::new(Algorithm::PS256);
         h.kid = Some(rs_kid.clone());
-        let pss = jsonwebtoken::encode(&h, &claims(FAR), &rsa.encoding).expect("sign");
+        let pss = jsonwebtoken::encode(&h, &claims(FAR), &rsa.encoding()).expect("sign");
         assert_eq!(v.verify::<C>(&pss, "https://t/", "a", 0).err(), Some(VerifyError::Algorithm));
         // A right algorithm and kid, another key's signature.
         let other = SigningKeys::from_pem(&key(SigningAlg::RS256)).expect("other");
@@ -873,11 +858,11 @@ mod tests {
         assert_eq!(v.verify::<C>(&foreign, "https://t/", "a", 0).err(), Some(VerifyError::UnknownKey));
         let mut h = Header::new(Algorithm::RS256);
         h.kid = Some(rs_kid);
-        let forged = jsonwebtoken::encode(&h, &claims(FAR), &other.keys.first().expect("k").encoding).expect("sign");
+        let forged = jsonwebtoken::encode(&h, &claims(FAR), &other.keys.first().expect("k").encoding()).expect("sign");
         assert_eq!(v.verify::<C>(&forged, "https://t/", "a", 0).err(), Some(VerifyError::Signature));
         let mut h = Header::new(Algorithm::RS256);
         h.kid = None;
-        let no_kid = jsonwebtoken::encode(&h, &claims(FAR), &rsa.encoding).expect("sign");
+        let no_kid = jsonwebtoken::encode(&h, &claims(FAR), &rsa.encoding()).expect("sign");
         assert_eq!(v.verify::<C>(&no_kid, "https://t/", "a", 0).err(), Some(VerifyError::UnknownKey));
     }
 
