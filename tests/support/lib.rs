@@ -62,9 +62,12 @@ pub fn dynamodb_endpoint() -> String {
 
 /// Logs warnings and errors only (for tests whose output is a report). Call first.
 pub fn quiet_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,aws_smithy_runtime=error"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let _ = tracing_subscriber::registry()
+        .with(rt_http::bootstrap::log_filter("warn,aws_smithy_runtime=error"))
+        .with(tracing_subscriber::fmt::layer().with_target(false))
+        .try_init();
 }
 
 pub fn template() -> &'static Template {

@@ -6,27 +6,44 @@ use std::convert::Infallible;
 use std::time::{Duration, SystemTime};
 
 use lambda_http::{Body, LambdaEvent, Request, Response, service_fn};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::app::State;
 use crate::handlers::{HandlerFn, Invocation, ScheduledFn};
 
+/// The log filter of `RUST_LOG` (`target=level` directives, comma-separated, as
+/// `info,aws_smithy_runtime=warn`), else `default`. A `Targets` filter, not an `EnvFilter`: the
+/// latter's span and field directives need the `regex` crate in every binary
+/// (ARCHITECTURE.md, "Footprint"), and no function uses them.
+pub fn log_filter(default: &str) -> Targets {
+    std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse().ok())
+        .or_else(|| default.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO))
+}
+
 /// Initialises JSON logs (level from `RUST_LOG`, default `info`).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .without_time() // CloudWatch stamps every line
+    let _ = tracing_subscriber::registry()
+        .with(log_filter("info"))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(false)
+                .without_time(), // CloudWatch stamps every line
+        )
         .try_init();
 }
 
 /// Initialises readable logs for local runs (level from `RUST_LOG`, default `info`).
 pub fn init_tracing_for_humans() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws_smithy_runtime=warn,aws_config=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(log_filter("info,aws_smithy_runtime=warn,aws_config=warn"))
+        .with(tracing_subscriber::fmt::layer().with_target(false))
+        .try_init();
 }
 
 /// The state `S` built from the environment, once, for the life of the process.
@@ -35,6 +52,7 @@ async fn start<S: State>(name: &'static str) -> Result<&'static S, lambda_http::
     match S::from_env().await {
         Ok(state) => {
             let state: &'static S = Box::leak(Box::new(state));
+            state.warm_up().await;
             tracing::info!(function = name, kid = state.kid().as_deref().unwrap_or("-"), "started");
             Ok(state)
         }
