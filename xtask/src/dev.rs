@@ -55,7 +55,7 @@ pub fn signing_keys_path() -> std::path::PathBuf {
 /// current key per algorithm (RS256, PS256, ES256, EdDSA), derived secrets from the RS256
 /// key. The RS256 key of an older checkout (`signing-key.pem`) is kept, and with it the
 /// derived secrets (sessions, rotating refresh tokens).
-fn signing_keys() -> Result<SecretString> {
+pub(crate) fn signing_keys() -> Result<SecretString> {
     let path = signing_keys_path();
     if let Ok(doc) = std::fs::read_to_string(&path) {
         return Ok(SecretString::from(doc));
@@ -121,7 +121,7 @@ async fn serve(args: Args, external: Option<String>) -> Result<()> {
     let store_endpoint = endpoint.clone();
     // Local servers accept any credentials; real ones come from the environment.
     let store = if moto.is_none() && layer.is_none() && std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
-        DynamoStore::from_env(table.clone()).await
+        DynamoStore::from_env(table.clone())
     } else {
         DynamoStore::local(&endpoint, table.clone())
     };

@@ -44,7 +44,7 @@ pub fn main(args: &[String]) -> Result<()> {
     rt.block_on(async {
         // As `cargo xtask dev`: a local server takes any credentials, others those of the environment.
         let store = if external.is_some() && std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
-            DynamoStore::from_env(table.clone()).await
+            DynamoStore::from_env(table.clone())
         } else {
             DynamoStore::local(&endpoint, table.clone())
         };

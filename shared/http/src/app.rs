@@ -112,6 +112,13 @@ pub trait State: Sized + Send + Sync + 'static {
     fn kid(&self) -> Option<String> {
         None
     }
+
+    /// Opens what the first request would otherwise open (the DynamoDB connection), during
+    /// the function's init phase: [`DynamoStore::warm_up`]. Nothing for a function without
+    /// the table.
+    fn warm_up(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 impl State for Base {
@@ -137,10 +144,14 @@ impl State for Worker {
     async fn from_env() -> Result<Self, BootError> {
         let config = WorkerConfig::from_env()?;
         Ok(Self {
-            store: DynamoStore::from_env(config.table_name).await,
+            store: DynamoStore::from_env(config.table_name),
             clock: Arc::new(SystemClock),
             log_retention_days: config.log_retention_days,
         })
+    }
+
+    fn warm_up(&self) -> impl Future<Output = ()> + Send {
+        self.store.warm_up()
     }
 }
 
@@ -148,13 +159,17 @@ impl State for Api {
     async fn from_env() -> Result<Self, BootError> {
         let config = ApiConfig::from_env()?;
         let verifier = public_key(&config.public_key)?;
-        let store = DynamoStore::from_env(config.table_name).await;
+        let store = DynamoStore::from_env(config.table_name);
         let base = Base { issuer: config.issuer, clock: Arc::new(SystemClock) };
         Ok(Self { published: Published { base, verifier }, store })
     }
 
     fn kid(&self) -> Option<String> {
         Some(self.verifier.kids())
+    }
+
+    fn warm_up(&self) -> impl Future<Output = ()> + Send {
+        self.store.warm_up()
     }
 }
 
@@ -164,12 +179,16 @@ impl State for App {
         let config = Config::from_env()?;
         let pem = load_key(&config.signing_key).await?;
         let keys = SigningKeys::from_pem(&pem).map_err(|e| BootError::Key(e.to_string()))?;
-        let store = DynamoStore::from_env(config.table_name.clone()).await;
+        let store = DynamoStore::from_env(config.table_name.clone());
         Ok(Self::new(config, store, keys, Arc::new(SystemClock)))
     }
 
     fn kid(&self) -> Option<String> {
         Some(self.keys.verifying_keys().kids())
+    }
+
+    fn warm_up(&self) -> impl Future<Output = ()> + Send {
+        self.api.store.warm_up()
     }
 }
 
@@ -214,8 +233,10 @@ async fn load_key(source: &KeySource) -> Result<SecretString, BootError> {
             .map(SecretString::from)
             .map_err(|e| BootError::Key(format!("cannot read {path}: {e}"))),
         KeySource::SecretArn(arn) => {
-            let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let sm = aws_sdk_secretsmanager::Client::new(&conf);
+            // The environment's region and credentials alone, as the store's (rt_store::aws_env).
+            let mut conf = aws_sdk_secretsmanager::config::Builder::from(&rt_store::aws_env::sdk_config());
+            conf.set_endpoint_url(rt_store::aws_env::endpoint_url("SECRETS_MANAGER"));
+            let sm = aws_sdk_secretsmanager::Client::from_conf(conf.build());
             let out = sm.get_secret_value().secret_id(arn).send().await.map_err(|e| {
                 BootError::Key(format!(
                     "cannot read secret {arn}: {}",

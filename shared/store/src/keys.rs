@@ -175,6 +175,10 @@ pub struct Key {
     pub sk: &'static str,
 }
 
+/// The key of [`crate::DynamoStore::warm_up`]'s read: no item has it, and no function's policy
+/// in `template.yaml` lets it read it (every `LeadingKeys` condition names a prefix with `#`).
+pub const WARM_UP: &str = "WARM-UP";
+
 pub fn client(id: &ClientId) -> Key {
     Key { pk: format!("CLIENT#{id}"), sk: CLIENT_SK }
 }

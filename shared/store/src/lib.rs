@@ -7,6 +7,7 @@ mod credentials;
 pub mod exchange;
 pub mod items;
 pub mod keys;
+pub mod aws_env;
 mod logs;
 mod query;
 pub mod retry;
@@ -46,6 +47,15 @@ fn retry_config() -> aws_sdk_dynamodb::config::retry::RetryConfig {
         .with_max_backoff(Duration::from_millis(400))
 }
 
+/// What every store's client is configured with: the retries of [`retry_config`], and no
+/// stalled-stream protection (its per-request timers cost CPU on every call; DynamoDB's
+/// answers are small and the attempt timeout bounds a stalled one).
+fn tuned(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
+    builder
+        .retry_config(retry_config())
+        .stalled_stream_protection(aws_sdk_dynamodb::config::StalledStreamProtectionConfig::disabled())
+}
+
 /// How long a client's configuration may be served from the per-process cache. This bounds
 /// how long a changed or deleted client takes to reach every warm function (ARCHITECTURE.md).
 pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(30);
@@ -67,29 +77,30 @@ impl std::fmt::Debug for DynamoStore {
 }
 
 impl DynamoStore {
-    /// Loads the AWS configuration from the environment (region, credentials, and
-    /// `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL` for a local server).
-    pub async fn from_env(table: String) -> Self {
+    /// The store a function builds at start, from its environment alone: the region
+    /// (`AWS_REGION`), the execution role's credentials (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: what Lambda sets) and
+    /// `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL` for another server ([`aws_env`]).
+    /// No profile files, instance metadata or STS: a function never needs them, and leaving
+    /// them out saves size and start-up time (ARCHITECTURE.md, "Footprint").
+    pub fn from_env(table: String) -> Self {
         let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
             .operation_attempt_timeout(Duration::from_secs(5))
             .operation_timeout(Duration::from_secs(12))
             .build();
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .timeout_config(timeouts)
-            .retry_config(retry_config())
-            .load()
-            .await;
-        Self::new(Ddb::new(&conf), table)
+        let mut conf = tuned(aws_sdk_dynamodb::config::Builder::from(&aws_env::sdk_config())).timeout_config(timeouts);
+        conf.set_endpoint_url(aws_env::endpoint_url("DYNAMODB"));
+        let conf = conf.build();
+        Self::new(Ddb::from_conf(conf), table)
     }
 
     /// A store over an explicit endpoint with static test credentials (local servers).
     pub fn local(endpoint: &str, table: String) -> Self {
-        let conf = aws_sdk_dynamodb::Config::builder()
+        let conf = tuned(aws_sdk_dynamodb::Config::builder())
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
             .endpoint_url(endpoint)
             .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "static"))
-            .retry_config(retry_config())
             .timeout_config(
                 aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
                     .operation_attempt_timeout(Duration::from_secs(20))
@@ -97,6 +108,20 @@ impl DynamoStore {
             )
             .build();
         Self::new(Ddb::from_conf(conf), table)
+    }
+
+    /// Opens the connection to DynamoDB (and loads the credentials and signs once) before the
+    /// first request needs it: a function calls this during its init phase, which Lambda runs
+    /// at full CPU and outside any caller's latency. The request is a `GetItem` of a key no
+    /// item has and no function may read: its answer, `AccessDeniedException` from DynamoDB
+    /// (no capacity used) or nothing from a local server, is not used; failures are logged at
+    /// debug and the function starts anyway.
+    pub async fn warm_up(&self) {
+        let key = keys::Key { pk: keys::WARM_UP.to_owned(), sk: keys::WARM_UP };
+        let answer = self.ddb.get_item().table_name(&self.table).set_key(Some(Self::key_map(&key))).send().await;
+        if let Err(e) = answer {
+            tracing::debug!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(e), "warm-up request refused");
+        }
     }
 
     pub fn new(ddb: Ddb, table: String) -> Self {
