@@ -134,11 +134,15 @@ async fn requests_per_refresh() {
     assert_eq!(ops("a member of a revoked family"), ["TransactWriteItems", "PutItem"]);
 
     // A grant without profile claims (the seed's `openid offline_access`): the first plan
-    // guesses spa-js's grant, the refusal corrects it — one more transaction, no read.
+    // guesses spa-js's grant, the refusal corrects it — one more transaction, no read. The
+    // process then remembers what the credential's grant holds: its next refresh is one write.
     let plain = app.obtain_refresh_token("phone").await;
     ops("sign-in");
     let p1 = refresh(&app, &plain).await.json()["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(ops("rotate (openid offline_access)"), ["TransactWriteItems", "TransactWriteItems", "PutItem"]);
+    let p2 = refresh(&app, &p1).await.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(ops("rotate again (the claims remembered)"), ["TransactWriteItems", "PutItem"]);
+    let p1 = p2;
     // Another client presenting it: refused by the same one write (nothing changes).
     let other = rt_devkit::seed::native_client("Other", vec![], vec![], app.now());
     assert!(app.store.create_client(&other).await.unwrap());

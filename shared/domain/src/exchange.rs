@@ -592,7 +592,11 @@ pub async fn run<S: CredentialStore>(store: &S, hints: &Hints, req: &Presented<'
         return Ok(Outcome::Rejected(Rejection::Unknown));
     }
     let key = (req.token.id().to_string(), req.address.to_owned());
-    let mut action = Action::Use(first_plan(req, hints.get(&key)));
+    let mut first = first_plan(req, hints.get(&key));
+    if let Some(claims) = hints.claims(&key.0, req.claims) {
+        first.claims = claims;
+    }
+    let mut action = Action::Use(first);
     // Refusals are bounded by the limit (each one moves the counter or corrects a guess);
     // races by the store's contention budget, which spans every round (`Contention`).
     // A refusal means another request moved this address's counter (or a guess was wrong):
@@ -606,6 +610,7 @@ pub async fn run<S: CredentialStore>(store: &S, hints: &Hints, req: &Presented<'
         let snapshot = match store.write_exchange(&write, &mut contention).await? {
             Written::Done => {
                 if let Action::Use(plan) = &action {
+                    hints.remember_claims(&key.0, &plan.claims);
                     hints.remember(key, counter_after(plan));
                 }
                 return Ok(granted(&action));
@@ -635,12 +640,16 @@ pub async fn run<S: CredentialStore>(store: &S, hints: &Hints, req: &Presented<'
     }
 }
 
-/// Last known rate-limit counter per (credential id, address key) in this process: a guess
-/// that saves a round trip when the same client comes back to the same warm process within a
-/// window. Only a hint — every plan is written on the condition that it holds.
+/// Last known rate-limit counter per (credential id, address key) in this process, and which
+/// of the claims a caller asks about each credential's grant holds: guesses that save a round
+/// trip when the same client comes back to the same warm process (the claims: a refresh grant
+/// of `openid offline_access` otherwise guesses spa-js's `profile email` first and pays a
+/// refused transaction on every refresh). Only hints — every plan is written on the condition
+/// that it holds.
 #[derive(Debug, Default)]
 pub struct Hints {
     map: Mutex<HashMap<(String, String), Counter>>,
+    claims: Mutex<HashMap<String, Vec<(&'static str, bool)>>>,
 }
 
 /// Most hints kept; beyond, the map starts again.
@@ -649,6 +658,26 @@ const HINTS_MAX: usize = 4096;
 impl Hints {
     fn get(&self, key: &(String, String)) -> Option<Counter> {
         self.map.lock().ok().and_then(|m| m.get(key).copied())
+    }
+
+    /// The claims last granted to credential `id` for the same questions as `asked` (same
+    /// claims, same order), if this process has seen them.
+    fn claims(&self, id: &str, asked: &[(&'static str, bool)]) -> Option<Vec<(&'static str, bool)>> {
+        let map = self.claims.lock().ok()?;
+        let known = map.get(id)?;
+        let same = known.len() == asked.len() && known.iter().zip(asked).all(|((a, _), (b, _))| a == b);
+        same.then(|| known.clone())
+    }
+
+    fn remember_claims(&self, id: &str, claims: &[(&'static str, bool)]) {
+        if let Ok(mut m) = self.claims.lock() {
+            if m.len() >= HINTS_MAX {
+                m.clear();
+            }
+            if m.get(id).is_none_or(|known| known.as_slice() != claims) {
+                m.insert(id.to_owned(), claims.to_vec());
+            }
+        }
     }
 
     fn remember(&self, key: (String, String), c: Counter) {
