@@ -2,11 +2,13 @@
 //! `cargo xtask test` — install what is missing, lint, run every test.
 //! `cargo xtask bench` — the hot-path benchmarks, in-process and over HTTP (`--peer`: against
 //! node-oidc-provider).
+//! `cargo xtask footprint` — release build time, binary sizes and cold init of every function.
 //! `cargo xtask sweep` — one run of the scheduled sweep against the local table.
 //! `cargo xtask public-keys` — the public keys of a key document, for `SigningPublicKeyPem`.
 
 mod bench;
 mod dev;
+mod footprint;
 mod load;
 mod peer;
 mod public_keys;
@@ -30,6 +32,10 @@ commands:
                      measure the /delegation hot path in-process against a local DynamoDB,
                      then the server CPU per request over HTTP (release server on core 0,
                      wrk and moto on core 1); --peer adds node-oidc-provider's refresh grant
+  footprint [--no-build] [--runs N]
+                     build every function as deployed (cargo lambda build --release),
+                     timed; print each binary's size and its cold init (exec to the first
+                     Runtime API request, wall and CPU) against a local DynamoDB
   sweep [--budget S] run the scheduled sweep of expired refresh tokens once against the
                      table of `cargo xtask dev` (or AWS_ENDPOINT_URL_DYNAMODB, TABLE_NAME)
   public-keys [FILE] print the public keys of a key document (default: the one of
@@ -50,6 +56,7 @@ fn main() -> ExitCode {
         Some("dev") => dev::main(rest),
         Some("test") => test(rest),
         Some("bench") => bench::main(rest),
+        Some("footprint") => footprint::main(rest),
         Some("sweep") => sweep::main(rest),
         Some("public-keys") => public_keys::main(rest),
         _ => {
