@@ -38,8 +38,14 @@ fn parse(args: &[String]) -> Result<Options> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--no-build" => opts.build = false,
-            "--runs" => opts.runs = it.next().and_then(|v| v.parse().ok()).filter(|n| *n > 0).ok_or("--runs N (N > 0)")?,
-            other => return Err(format!("unknown argument {other}; usage: cargo xtask footprint [--no-build] [--runs N]").into()),
+            "--runs" => {
+                opts.runs = it.next().and_then(|v| v.parse().ok()).filter(|n| *n > 0).ok_or("--runs N (N > 0)")?
+            }
+            other => {
+                return Err(
+                    format!("unknown argument {other}; usage: cargo xtask footprint [--no-build] [--runs N]").into()
+                );
+            }
         }
     }
     Ok(opts)

@@ -30,10 +30,7 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::registry()
         .with(log_filter("info"))
         .with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .with_current_span(false)
-                .without_time(), // CloudWatch stamps every line
+            tracing_subscriber::fmt::layer().json().with_current_span(false).without_time(), // CloudWatch stamps every line
         )
         .try_init();
 }

@@ -209,12 +209,7 @@ impl SigningKeys {
                     if json { "" } else { " (use the JSON form to give states)" }
                 )));
             }
-            keys.push(PrivateKey {
-                state: k.state,
-                pair,
-                public,
-                der: SecretBox::new(Box::new(der)),
-            });
+            keys.push(PrivateKey { state: k.state, pair, public, der: SecretBox::new(Box::new(der)) });
         }
         if !keys.iter().any(|k| k.state == KeyState::Current && k.public.alg == SigningAlg::RS256) {
             return Err(KeyError::Document("no current RS256 key (the default algorithm of every client)".into()));
@@ -384,7 +379,9 @@ impl std::fmt::Debug for PublicKey {
 
 /// base64url of `value`'s JSON: a part of a compact JWS.
 fn json_part<T: Serialize>(value: &T) -> Result<String, SignError> {
-    serde_json::to_vec(value).map(|json| b64url(&json)).map_err(|e| SignError(format!("cannot serialise the token: {e}")))
+    serde_json::to_vec(value)
+        .map(|json| b64url(&json))
+        .map_err(|e| SignError(format!("cannot serialise the token: {e}")))
 }
 
 fn b64url(b: &[u8]) -> String {

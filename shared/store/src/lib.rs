@@ -1,13 +1,13 @@
 //! The DynamoDB adapter: the only crate that names `aws-sdk-dynamodb`. It implements the
 //! storage ports of `rt-domain` over one table whose keys are all in [`keys`].
 
+pub mod aws_env;
 mod codes;
 pub mod counter;
 mod credentials;
 pub mod exchange;
 pub mod items;
 pub mod keys;
-pub mod aws_env;
 mod logs;
 mod query;
 pub mod retry;
