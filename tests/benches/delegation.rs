@@ -23,7 +23,10 @@ use rt_domain::{Clock, SystemClock};
 use secrecy::ExposeSecret;
 
 /// CPU time of the calling thread, in nanoseconds (first field of /proc/thread-self/schedstat).
+/// The kernel brings that sum up to date when the thread is scheduled: the yield does that, so
+/// that a loop with no I/O (a signature alone) is not read as the last tick left it.
 fn thread_cpu_ns() -> u64 {
+    std::thread::yield_now();
     let s = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat (Linux)");
     s.split_whitespace().next().unwrap().parse().unwrap()
 }
