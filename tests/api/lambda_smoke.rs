@@ -176,17 +176,11 @@ async fn the_lambda_binaries_answer_api_gateway_events_through_cargo_lambda() {
     let kinds: BTreeSet<Kind> = rt_http::handlers::FUNCTIONS.iter().map(|f| f.kind()).collect();
     let mut watches = BTreeMap::new();
     for kind in kinds {
-        let mut env: String = ours
+        let mut env: String = rt_devkit::stack::function_env(kind, &ours, &endpoint)
             .iter()
-            .filter(|(name, _)| kind.variables().contains(name))
             // Single quotes: the value is literal (the JWK set has double quotes).
             .map(|(name, value)| format!("{name}='{value}'\n"))
             .collect();
-        if kind.has_table() {
-            env.push_str(&format!(
-                "AWS_ENDPOINT_URL_DYNAMODB={endpoint}\nAWS_REGION=us-east-1\nAWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\n"
-            ));
-        }
         env.push_str("RUST_LOG=warn\n");
         let env_file = dir.join(format!("{kind:?}.env"));
         std::fs::write(&env_file, env).unwrap();

@@ -103,22 +103,7 @@ pub fn main(args: &[String]) -> Result<()> {
     );
     let mut worst = (0.0_f64, "");
     for f in FUNCTIONS {
-        let kind = f.kind();
-        let mut env: Vec<(String, String)> = ours
-            .iter()
-            .filter(|(name, _)| kind.variables().contains(name))
-            .map(|(n, v)| ((*n).to_owned(), v.clone()))
-            .collect();
-        if kind.has_table() {
-            for (n, v) in [
-                ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.as_str()),
-                ("AWS_REGION", "us-east-1"),
-                ("AWS_ACCESS_KEY_ID", "test"),
-                ("AWS_SECRET_ACCESS_KEY", "test"),
-            ] {
-                env.push((n.to_owned(), v.to_owned()));
-            }
-        }
+        let env = stack::function_env(f.kind(), &ours, &endpoint);
         let mut walls = Vec::new();
         let mut cpus = Vec::new();
         for _ in 0..opts.runs {

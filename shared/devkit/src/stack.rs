@@ -42,6 +42,29 @@ fn unreachable_config(e: &str) -> Config {
     panic!("built-in local configuration is invalid: {e}")
 }
 
+/// The environment a function of `kind` is deployed with, for a local run of its binary: of
+/// `ours` (name, value) the variables its kind reads, as `template.yaml` gives them, and for a
+/// function with the table what Lambda would set for the AWS SDK, pointed at the local
+/// `dynamodb` with test credentials.
+pub fn function_env(kind: rt_http::capability::Kind, ours: &[(&str, String)], dynamodb: &str) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = ours
+        .iter()
+        .filter(|(name, _)| kind.variables().contains(name))
+        .map(|(name, value)| ((*name).to_owned(), value.clone()))
+        .collect();
+    if kind.has_table() {
+        for (name, value) in [
+            ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+        ] {
+            env.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    env
+}
+
 /// Creates the table from `template.yaml` (if missing).
 pub async fn create_table(store: &DynamoStore, template: &Template) -> Result<bool, rt_domain::ports::StoreError> {
     store.create_table(&template.table).await

@@ -188,7 +188,7 @@ impl State for App {
     }
 
     fn warm_up(&self) -> impl Future<Output = ()> + Send {
-        self.api.store.warm_up()
+        self.store.warm_up()
     }
 }
 

@@ -132,10 +132,13 @@ impl PrivateKey {
         }
     }
 
-    /// The compact JWS of `claims` under `header`, signed by this key with `alg` (which fits
-    /// it: [`SigningKeys::current`] picks the key by algorithm).
-    fn sign<C: Serialize>(&self, alg: SigningAlg, header: &Header, claims: &C) -> Result<String, SignError> {
-        let mut jws = json_part(header)?;
+    /// The compact JWS of `claims`, signed by this key with its algorithm, its `kid` in the
+    /// header.
+    fn sign<C: Serialize>(&self, claims: &C) -> Result<String, SignError> {
+        let alg = self.public.alg;
+        let mut header = Header::new(jwt_alg(alg));
+        header.kid = Some(self.public.kid.clone());
+        let mut jws = json_part(&header)?;
         jws.push('.');
         jws.push_str(&json_part(claims)?);
         let rng = aws_lc_rs::rand::SystemRandom::new();
@@ -278,10 +281,7 @@ impl SigningKeys {
 
     /// Signs any claim set with the current key of `alg`, its `kid` in the header.
     pub fn sign_with<C: Serialize>(&self, alg: SigningAlg, claims: &C) -> Result<String, SignError> {
-        let key = self.current(alg).ok_or_else(|| SignError(format!("no current {} key", alg.as_str())))?;
-        let mut header = Header::new(jwt_alg(alg));
-        header.kid = Some(key.public.kid.clone());
-        key.sign(alg, &header, claims)
+        self.current(alg).ok_or_else(|| SignError(format!("no current {} key", alg.as_str())))?.sign(claims)
     }
 
     /// A 32-byte secret derived (HKDF-SHA256) for `purpose` from the designated key

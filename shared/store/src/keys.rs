@@ -177,7 +177,11 @@ pub struct Key {
 
 /// The key of [`crate::DynamoStore::warm_up`]'s read: no item has it, and no function's policy
 /// in `template.yaml` lets it read it (every `LeadingKeys` condition names a prefix with `#`).
-pub const WARM_UP: &str = "WARM-UP";
+pub fn warm_up() -> Key {
+    Key { pk: WARM_UP.to_owned(), sk: WARM_UP }
+}
+
+const WARM_UP: &str = "WARM-UP";
 
 pub fn client(id: &ClientId) -> Key {
     Key { pk: format!("CLIENT#{id}"), sk: CLIENT_SK }

@@ -117,9 +117,7 @@ impl DynamoStore {
     /// (no capacity used) or nothing from a local server, is not used; failures are logged at
     /// debug and the function starts anyway.
     pub async fn warm_up(&self) {
-        let key = keys::Key { pk: keys::WARM_UP.to_owned(), sk: keys::WARM_UP };
-        let answer = self.ddb.get_item().table_name(&self.table).set_key(Some(Self::key_map(&key))).send().await;
-        if let Err(e) = answer {
+        if let Err(e) = self.read(&keys::warm_up()).send().await {
             tracing::debug!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(e), "warm-up request refused");
         }
     }
