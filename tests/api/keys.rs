@@ -59,7 +59,9 @@ async fn each_client_signs_with_the_algorithm_the_management_api_gives_it() {
         // Past the 30 s client cache of a warm function.
         app.clock.advance_secs(31);
 
-        // /authorize (implicit, `token id_token`): both tokens in the client's algorithm.
+        // /authorize (implicit, `token id_token`): the id_token in the client's algorithm; the
+        // access token (audience /userinfo, opaque to applications) with the cheapest current
+        // key, EdDSA in this key document.
         let mut params = app.authorize_params(&format!("device-{}", alg.as_str()));
         params.retain(|(k, _)| k != "response_type");
         params.push(("response_type".into(), "token id_token".into()));
@@ -68,7 +70,7 @@ async fn each_client_signs_with_the_algorithm_the_management_api_gives_it() {
         assert_eq!(login.resp.status, 302, "{}", login.resp.body);
         let (id_token, access_token) = (&login.fragment["id_token"], &login.fragment["access_token"]);
         assert_eq!(header(id_token).1, alg.as_str());
-        assert_eq!(header(access_token).1, alg.as_str());
+        assert_eq!(header(access_token), (kid(SigningAlg::EdDSA, 0), "EdDSA".to_owned()));
         assert_eq!(header(id_token).0, kid(alg, 0));
         let claims = app.verify_with_jwks(id_token, app.client.id.as_ref()).await;
         assert_eq!(claims["at_hash"], rt_domain::authorize::at_hash(alg, access_token));

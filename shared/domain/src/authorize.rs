@@ -473,7 +473,8 @@ async fn issue_tokens<S: Store, T: TokenSigner>(
             iat,
             lifetime,
         );
-        Some((signer.sign_access_token(req.client.signing_alg, &claims).map_err(LoginError::Sign)?, lifetime))
+        let alg = signer.userinfo_alg(req.client.signing_alg);
+        Some((signer.sign_access_token(alg, &claims).map_err(LoginError::Sign)?, lifetime))
     } else {
         None
     };

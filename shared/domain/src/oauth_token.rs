@@ -325,7 +325,8 @@ impl Mint<'_> {
             iat,
             lifetime,
         );
-        let access_token = signer.sign_access_token(self.client.signing_alg, &access).map_err(TokenError::Sign)?;
+        let alg = signer.userinfo_alg(self.client.signing_alg);
+        let access_token = signer.sign_access_token(alg, &access).map_err(TokenError::Sign)?;
         let id_token = if self.scope.contains(OPENID) {
             let exp = iat + i64::from(self.client.id_token_lifetime_secs);
             let mut claims =

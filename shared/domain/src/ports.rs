@@ -424,4 +424,13 @@ pub struct SignError(pub String);
 pub trait TokenSigner: Send + Sync {
     fn sign_id_token(&self, alg: SigningAlg, claims: &IdTokenClaims) -> Result<String, SignError>;
     fn sign_access_token(&self, alg: SigningAlg, claims: &AccessTokenClaims) -> Result<String, SignError>;
+
+    /// The algorithm of an access token whose only audience is this service's `/userinfo`
+    /// ([`AccessTokenClaims::for_userinfo`]). Such a token is opaque to applications (Auth0's
+    /// are not even JWTs) and only `/userinfo` verifies it, so a signer may pick its cheapest
+    /// key for it: an RS256 signature is most of an exchange's CPU (ARCHITECTURE.md, *Speed and
+    /// footprint*). By default, the client's algorithm.
+    fn userinfo_alg(&self, client_alg: SigningAlg) -> SigningAlg {
+        client_alg
+    }
 }
