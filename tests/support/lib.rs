@@ -90,18 +90,27 @@ pub fn test_key(alg: rt_jwt::SigningAlg, n: usize) -> SecretString {
 /// A key document (JSON form) of `keys`, `(alg, state, n)` naming [`test_key`]`(alg, n)`; the
 /// derived secrets come from the first.
 pub fn key_document(keys: &[(rt_jwt::SigningAlg, rt_jwt::KeyState, usize)]) -> SecretString {
+    key_document_for_userinfo(keys, None)
+}
+
+/// [`key_document`] with its `userinfo_alg`.
+pub fn key_document_for_userinfo(
+    keys: &[(rt_jwt::SigningAlg, rt_jwt::KeyState, usize)],
+    userinfo_alg: Option<rt_jwt::SigningAlg>,
+) -> SecretString {
     let derive_from = keys.first().map(|(alg, _, n)| rt_jwt::kid_of(&test_key(*alg, *n), *alg).expect("kid"));
     let keys = keys
         .iter()
         .map(|(alg, state, n)| rt_jwt::DocumentKey { alg: Some(*alg), state: *state, pem: test_key(*alg, *n) })
         .collect();
-    rt_jwt::KeyDocument { keys, derive_from }.to_json()
+    rt_jwt::KeyDocument { keys, derive_from, userinfo_alg }.to_json()
 }
 
-/// The tests' key document: one current key per algorithm (RS256, PS256, ES256, EdDSA).
+/// The tests' key document: one current key per algorithm (RS256, PS256, ES256, EdDSA), and
+/// the access tokens for `/userinfo` with EdDSA.
 pub fn signing_pem() -> SecretString {
     use rt_jwt::{KeyState::Current, SigningAlg};
-    key_document(&SigningAlg::ALL.map(|a| (a, Current, 0)))
+    key_document_for_userinfo(&SigningAlg::ALL.map(|a| (a, Current, 0)), Some(SigningAlg::EdDSA))
 }
 
 pub fn unique_table() -> String {

@@ -53,7 +53,8 @@ pub fn signing_keys_path() -> std::path::PathBuf {
 
 /// The key document for local runs, generated once into target/dev (never committed): one
 /// current key per algorithm (RS256, PS256, ES256, EdDSA), derived secrets from the RS256
-/// key. The RS256 key of an older checkout (`signing-key.pem`) is kept, and with it the
+/// key, the access tokens for `/userinfo` with EdDSA (a document written before `userinfo_alg`
+/// existed is read as it is: delete it to get one). The RS256 key of an older checkout (`signing-key.pem`) is kept, and with it the
 /// derived secrets (sessions, rotating refresh tokens).
 pub(crate) fn signing_keys() -> Result<SecretString> {
     let path = signing_keys_path();
@@ -69,7 +70,8 @@ pub(crate) fn signing_keys() -> Result<SecretString> {
     for alg in [SigningAlg::PS256, SigningAlg::ES256, SigningAlg::EdDSA] {
         keys.push(rt_jwt::DocumentKey { alg: Some(alg), state: KeyState::Current, pem: rt_jwt::generate_key(alg)? });
     }
-    let doc = rt_jwt::KeyDocument { keys, derive_from }.to_json();
+    // The access tokens for /userinfo with Ed25519, published with the rest from the start.
+    let doc = rt_jwt::KeyDocument { keys, derive_from, userinfo_alg: Some(SigningAlg::EdDSA) }.to_json();
     std::fs::create_dir_all(paths::dev_dir())?;
     write_private(&path, doc.expose_secret())?;
     Ok(doc)

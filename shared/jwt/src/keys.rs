@@ -65,6 +65,9 @@ pub struct KeyDocument {
     pub keys: Vec<DocumentKey>,
     /// The `kid` of the key whose private half seeds the derived secrets.
     pub derive_from: Option<String>,
+    /// The algorithm of the access tokens for `/userinfo` (`TokenSigner::userinfo_alg`); none:
+    /// each client's own. Named only once its key is published where `/userinfo` verifies.
+    pub userinfo_alg: Option<SigningAlg>,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +76,8 @@ struct WireDocument {
     keys: Vec<WireKey>,
     #[serde(default)]
     derive_from: Option<String>,
+    #[serde(default)]
+    userinfo_alg: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -91,11 +96,11 @@ impl KeyDocument {
         if !text.starts_with('{') {
             let blocks = pem_blocks(text)?;
             let keys = blocks.into_iter().map(|pem| DocumentKey { alg: None, state: KeyState::Current, pem }).collect();
-            return Ok(Self { keys, derive_from: None });
+            return Ok(Self { keys, derive_from: None, userinfo_alg: None });
         }
         let wire: WireDocument = serde_json::from_str(text).map_err(|e| {
             KeyError::Document(format!(
-                "not a key document ({:?} at line {} column {}): expected {{\"keys\": [{{\"alg\", \"state\", \"pem\"}}], \"derive_from\"}}",
+                "not a key document ({:?} at line {} column {}): expected {{\"keys\": [{{\"alg\", \"state\", \"pem\"}}], \"derive_from\", \"userinfo_alg\"}}",
                 e.classify(),
                 e.line(),
                 e.column()
@@ -115,7 +120,14 @@ impl KeyDocument {
             };
             keys.push(DocumentKey { alg: Some(alg), state, pem });
         }
-        Ok(Self { keys, derive_from: wire.derive_from })
+        let userinfo_alg = match wire.userinfo_alg {
+            Some(name) => Some(
+                SigningAlg::parse(&name)
+                    .ok_or_else(|| KeyError::Document("userinfo_alg must be RS256, PS256, ES256 or EdDSA".into()))?,
+            ),
+            None => None,
+        };
+        Ok(Self { keys, derive_from: wire.derive_from, userinfo_alg })
     }
 
     /// The JSON form, for `cargo xtask dev` and the tests (it holds the private keys).
@@ -134,6 +146,9 @@ impl KeyDocument {
         let mut doc = serde_json::json!({ "keys": keys });
         if let (Some(kid), serde_json::Value::Object(o)) = (&self.derive_from, &mut doc) {
             o.insert("derive_from".into(), kid.clone().into());
+        }
+        if let (Some(alg), serde_json::Value::Object(o)) = (self.userinfo_alg, &mut doc) {
+            o.insert("userinfo_alg".into(), alg.as_str().into());
         }
         SecretString::from(serde_json::to_string_pretty(&doc).unwrap_or_default())
     }

@@ -166,6 +166,8 @@ pub struct SigningKeys {
     public: VerifyingKeys,
     /// Index in `keys` of the key that seeds the derived secrets.
     derive_from: usize,
+    /// The document's `userinfo_alg`: a current key of it exists.
+    userinfo: Option<SigningAlg>,
 }
 
 impl std::fmt::Debug for SigningKeys {
@@ -247,7 +249,16 @@ impl SigningKeys {
         let mut published: Vec<&PrivateKey> = keys.iter().filter(|k| k.state.published()).collect();
         published.sort_by_key(|k| (k.state, k.public.alg));
         let public = VerifyingKeys { keys: published.into_iter().map(|k| k.public.clone()).collect() };
-        Ok(Self { keys, public, derive_from })
+        if let Some(alg) = doc.userinfo_alg
+            && !keys.iter().any(|k| k.state == KeyState::Current && k.public.alg == alg)
+        {
+            return Err(KeyError::Document(format!(
+                "userinfo_alg is {} but no {} key is current",
+                alg.as_str(),
+                alg.as_str()
+            )));
+        }
+        Ok(Self { keys, public, derive_from, userinfo: doc.userinfo_alg })
     }
 
     fn current(&self, alg: SigningAlg) -> Option<&PrivateKey> {
@@ -311,16 +322,15 @@ impl TokenSigner for SigningKeys {
     fn sign_access_token(&self, alg: SigningAlg, claims: &AccessTokenClaims) -> Result<String, SignError> {
         self.sign_with(alg, claims)
     }
-    /// The cheapest current key: Ed25519, else P-256, else the client's algorithm (measured per
-    /// signature by `cargo xtask bench`: EdDSA 16 µs, ES256 23 µs, RS256 and PS256 350 µs).
+    /// The document's `userinfo_alg`, else the client's algorithm. Named by the operator, never
+    /// picked from the keys present: a key the signers hold is not yet one `/userinfo` verifies
+    /// with (its public keys are a deploy parameter of their own, README *Signing keys*).
+    /// Measured per signature by `cargo xtask bench`: EdDSA 12–16 µs, ES256 23–25 µs, RS256
+    /// and PS256 350–370 µs.
     fn userinfo_alg(&self, client_alg: SigningAlg) -> SigningAlg {
-        USERINFO_ALGS.into_iter().find(|a| self.current(*a).is_some()).unwrap_or(client_alg)
+        self.userinfo.unwrap_or(client_alg)
     }
 }
-
-/// The algorithms an access token for `/userinfo` is signed with when a current key has one,
-/// cheapest first ([`TokenSigner::userinfo_alg`]).
-const USERINFO_ALGS: [SigningAlg; 2] = [SigningAlg::EdDSA, SigningAlg::ES256];
 
 /// The pair and the derivation input of one PEM private key.
 fn private_key(pem: &SecretString) -> Result<(Pair, Vec<u8>), KeyError> {
@@ -756,6 +766,14 @@ mod tests {
     }
 
     fn doc(keys: &[(SigningAlg, KeyState, &SecretString)], derive_from: Option<String>) -> SecretString {
+        doc_for_userinfo(keys, derive_from, None)
+    }
+
+    fn doc_for_userinfo(
+        keys: &[(SigningAlg, KeyState, &SecretString)],
+        derive_from: Option<String>,
+        userinfo_alg: Option<SigningAlg>,
+    ) -> SecretString {
         KeyDocument {
             keys: keys
                 .iter()
@@ -766,6 +784,7 @@ mod tests {
                 })
                 .collect(),
             derive_from,
+            userinfo_alg,
         }
         .to_json()
     }
@@ -786,40 +805,42 @@ mod tests {
     }
 
     #[test]
-    fn userinfo_tokens_take_the_cheapest_current_key_else_the_clients_algorithm() {
+    fn userinfo_tokens_take_the_documents_userinfo_alg_else_the_clients_algorithm() {
         let (all, _) = all_algs();
         for alg in SigningAlg::ALL {
-            assert_eq!(all.userinfo_alg(alg), SigningAlg::EdDSA);
+            assert_eq!(all.userinfo_alg(alg), alg, "keys present are not enough: the document names it");
         }
-        let rs = key(SigningAlg::RS256);
-        let (es, ps) = (key(SigningAlg::ES256), key(SigningAlg::PS256));
+        let (rs, ed, es) = (key(SigningAlg::RS256), key(SigningAlg::EdDSA), key(SigningAlg::ES256));
         let kid = Some(kid_of(&rs, SigningAlg::RS256).expect("kid"));
-        let with_ec = doc(
-            &[(SigningAlg::RS256, KeyState::Current, &rs), (SigningAlg::ES256, KeyState::Current, &es)],
-            kid.clone(),
+        let entries = [(SigningAlg::RS256, KeyState::Current, &rs), (SigningAlg::EdDSA, KeyState::Current, &ed)];
+        let text = doc_for_userinfo(&entries, kid.clone(), Some(SigningAlg::EdDSA));
+        assert!(text.expose_secret().contains("\"userinfo_alg\": \"EdDSA\""));
+        let named = SigningKeys::from_pem(&text).expect("parse");
+        for alg in [SigningAlg::RS256, SigningAlg::EdDSA] {
+            assert_eq!(named.userinfo_alg(alg), SigningAlg::EdDSA);
+        }
+        let claims = rt_domain::claims::AccessTokenClaims::for_userinfo(
+            "https://t/",
+            "u".into(),
+            "c".into(),
+            "openid".into(),
+            0,
+            FAR,
         );
-        let with_ec = SigningKeys::from_pem(&with_ec).expect("parse");
-        assert_eq!(with_ec.userinfo_alg(SigningAlg::RS256), SigningAlg::ES256);
-        let rsa_only = SigningKeys::from_pem(&rs).expect("parse");
-        assert_eq!(rsa_only.userinfo_alg(SigningAlg::RS256), SigningAlg::RS256);
-        let with_ps =
-            doc(&[(SigningAlg::RS256, KeyState::Current, &rs), (SigningAlg::PS256, KeyState::Current, &ps)], kid);
-        let with_ps = SigningKeys::from_pem(&with_ps).expect("parse");
-        assert_eq!(with_ps.userinfo_alg(SigningAlg::PS256), SigningAlg::PS256, "no cheaper key: the client's own");
-        let t = all
-            .sign_access_token(
-                all.userinfo_alg(SigningAlg::RS256),
-                &rt_domain::claims::AccessTokenClaims::for_userinfo(
-                    "https://t/",
-                    "u".into(),
-                    "c".into(),
-                    "openid".into(),
-                    0,
-                    FAR,
-                ),
-            )
-            .expect("sign");
-        assert_eq!(jsonwebtoken::decode_header(&t).expect("header").alg, jsonwebtoken::Algorithm::EdDSA);
+        let t = named.sign_access_token(named.userinfo_alg(SigningAlg::RS256), &claims).expect("sign");
+        let h = jsonwebtoken::decode_header(&t).expect("header");
+        assert_eq!((h.alg, h.kid.as_deref()), (jsonwebtoken::Algorithm::EdDSA, named.kid_for(SigningAlg::EdDSA)));
+        // Naming an algorithm without a current key stops the function at start.
+        let entries = [(SigningAlg::RS256, KeyState::Current, &rs), (SigningAlg::ES256, KeyState::Current, &es)];
+        let err = SigningKeys::from_pem(&doc_for_userinfo(&entries, kid.clone(), Some(SigningAlg::EdDSA))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            KeyError::Document("userinfo_alg is EdDSA but no EdDSA key is current".into()).to_string()
+        );
+        let bad = SecretString::from(
+            text.expose_secret().replace("\"userinfo_alg\": \"EdDSA\"", "\"userinfo_alg\": \"HS256\""),
+        );
+        assert!(SigningKeys::from_pem(&bad).unwrap_err().to_string().contains("userinfo_alg must be"));
     }
 
     #[test]
