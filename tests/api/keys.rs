@@ -60,8 +60,8 @@ async fn each_client_signs_with_the_algorithm_the_management_api_gives_it() {
         app.clock.advance_secs(31);
 
         // /authorize (implicit, `token id_token`): the id_token in the client's algorithm; the
-        // access token (audience /userinfo, opaque to applications) with the cheapest current
-        // key, EdDSA in this key document.
+        // access token (audience /userinfo, opaque to applications) with the key document's
+        // `userinfo_alg`, EdDSA in the tests' document.
         let mut params = app.authorize_params(&format!("device-{}", alg.as_str()));
         params.retain(|(k, _)| k != "response_type");
         params.push(("response_type".into(), "token id_token".into()));

@@ -54,8 +54,9 @@ pub fn signing_keys_path() -> std::path::PathBuf {
 /// The key document for local runs, generated once into target/dev (never committed): one
 /// current key per algorithm (RS256, PS256, ES256, EdDSA), derived secrets from the RS256
 /// key, the access tokens for `/userinfo` with EdDSA (a document written before `userinfo_alg`
-/// existed is read as it is: delete it to get one). The RS256 key of an older checkout (`signing-key.pem`) is kept, and with it the
-/// derived secrets (sessions, rotating refresh tokens).
+/// existed is read as it is: delete it to get one). The RS256 key of an older checkout
+/// (`signing-key.pem`) is kept, and with it the derived secrets (sessions, rotating refresh
+/// tokens).
 pub(crate) fn signing_keys() -> Result<SecretString> {
     let path = signing_keys_path();
     if let Ok(doc) = std::fs::read_to_string(&path) {

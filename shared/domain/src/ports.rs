@@ -427,9 +427,9 @@ pub trait TokenSigner: Send + Sync {
 
     /// The algorithm of an access token whose only audience is this service's `/userinfo`
     /// ([`AccessTokenClaims::for_userinfo`]). Such a token is opaque to applications (Auth0's
-    /// are not even JWTs) and only `/userinfo` verifies it, so a signer may pick its cheapest
-    /// key for it: an RS256 signature is most of an exchange's CPU (ARCHITECTURE.md, *Speed and
-    /// footprint*). By default, the client's algorithm.
+    /// are not even JWTs) and only `/userinfo` verifies it, so a signer may sign it with a
+    /// cheaper algorithm than the client's: an RS256 signature is most of an exchange's CPU
+    /// (ARCHITECTURE.md, *Speed and footprint*). By default, the client's algorithm.
     fn userinfo_alg(&self, client_alg: SigningAlg) -> SigningAlg {
         client_alg
     }

@@ -108,8 +108,7 @@ impl KeyDocument {
         })?;
         let mut keys = Vec::with_capacity(wire.keys.len());
         for (i, k) in wire.keys.into_iter().enumerate() {
-            let alg = SigningAlg::parse(&k.alg)
-                .ok_or_else(|| KeyError::Document(format!("keys[{i}].alg must be RS256, PS256, ES256 or EdDSA")))?;
+            let alg = alg_named(&k.alg, &format!("keys[{i}].alg"))?;
             let state = KeyState::parse(&k.state).ok_or_else(|| {
                 KeyError::Document(format!("keys[{i}].state must be next, current, previous or retired"))
             })?;
@@ -120,13 +119,7 @@ impl KeyDocument {
             };
             keys.push(DocumentKey { alg: Some(alg), state, pem });
         }
-        let userinfo_alg = match wire.userinfo_alg {
-            Some(name) => Some(
-                SigningAlg::parse(&name)
-                    .ok_or_else(|| KeyError::Document("userinfo_alg must be RS256, PS256, ES256 or EdDSA".into()))?,
-            ),
-            None => None,
-        };
+        let userinfo_alg = wire.userinfo_alg.map(|name| alg_named(&name, "userinfo_alg")).transpose()?;
         Ok(Self { keys, derive_from: wire.derive_from, userinfo_alg })
     }
 
@@ -152,6 +145,11 @@ impl KeyDocument {
         }
         SecretString::from(serde_json::to_string_pretty(&doc).unwrap_or_default())
     }
+}
+
+/// The algorithm a document's `field` names (JOSE's exact names).
+fn alg_named(name: &str, field: &str) -> Result<SigningAlg, KeyError> {
+    SigningAlg::parse(name).ok_or_else(|| KeyError::Document(format!("{field} must be RS256, PS256, ES256 or EdDSA")))
 }
 
 /// Each `-----BEGIN …-----` … `-----END …-----` block of `text`, armor included.

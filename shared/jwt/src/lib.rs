@@ -249,16 +249,14 @@ impl SigningKeys {
         let mut published: Vec<&PrivateKey> = keys.iter().filter(|k| k.state.published()).collect();
         published.sort_by_key(|k| (k.state, k.public.alg));
         let public = VerifyingKeys { keys: published.into_iter().map(|k| k.public.clone()).collect() };
-        if let Some(alg) = doc.userinfo_alg
-            && !keys.iter().any(|k| k.state == KeyState::Current && k.public.alg == alg)
+        let signing = Self { keys, public, derive_from, userinfo: doc.userinfo_alg };
+        if let Some(alg) = signing.userinfo
+            && signing.current(alg).is_none()
         {
-            return Err(KeyError::Document(format!(
-                "userinfo_alg is {} but no {} key is current",
-                alg.as_str(),
-                alg.as_str()
-            )));
+            let alg = alg.as_str();
+            return Err(KeyError::Document(format!("userinfo_alg is {alg} but no {alg} key is current")));
         }
-        Ok(Self { keys, public, derive_from, userinfo: doc.userinfo_alg })
+        Ok(signing)
     }
 
     fn current(&self, alg: SigningAlg) -> Option<&PrivateKey> {
