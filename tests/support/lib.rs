@@ -659,21 +659,7 @@ pub fn credential(
     device: &str,
     created_at: Timestamp,
 ) -> rt_domain::credential::DeviceCredential {
-    rt_domain::credential::DeviceCredential {
-        id: token.id().clone(),
-        client_id: client.clone(),
-        user_id: token.user().clone(),
-        user_rev: token.user_rev(),
-        device_name: rt_domain::ids::DeviceName::parse(device).expect("device"),
-        scope: rt_domain::scope::Scope::parse("openid offline_access").expect("scope"),
-        secret_hash: token.secret_hash(),
-        created_at,
-        created_ip: None,
-        last_used_at: None,
-        last_ip: None,
-        use_count: 0,
-        generation: token.generation(),
-    }
+    rt_devkit::seed::credential(token, client, device, created_at).expect("a valid device name")
 }
 
 /// The `tx` hidden field of a login page.

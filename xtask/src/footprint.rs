@@ -30,10 +30,19 @@ use crate::{Result, run, tools};
 struct Options {
     build: bool,
     runs: usize,
+    /// Warm invocations of each exchange function per algorithm (0: none).
+    invocations: usize,
+    /// Where the `<function>/bootstrap` files are (default: cargo lambda's output).
+    lambda_dir: Option<PathBuf>,
 }
 
+/// The table of the measurements, in the local moto.
+const TABLE: &str = "refresh-tokens";
+
+const USAGE: &str = "usage: cargo xtask footprint [--no-build] [--runs N] [--invocations N] [--lambda-dir DIR]";
+
 fn parse(args: &[String]) -> Result<Options> {
-    let mut opts = Options { build: true, runs: 5 };
+    let mut opts = Options { build: true, runs: 5, invocations: 1000, lambda_dir: None };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -41,11 +50,9 @@ fn parse(args: &[String]) -> Result<Options> {
             "--runs" => {
                 opts.runs = it.next().and_then(|v| v.parse().ok()).filter(|n| *n > 0).ok_or("--runs N (N > 0)")?
             }
-            other => {
-                return Err(
-                    format!("unknown argument {other}; usage: cargo xtask footprint [--no-build] [--runs N]").into()
-                );
-            }
+            "--invocations" => opts.invocations = it.next().and_then(|v| v.parse().ok()).ok_or("--invocations N")?,
+            "--lambda-dir" => opts.lambda_dir = Some(it.next().ok_or("--lambda-dir DIR")?.into()),
+            other => return Err(format!("unknown argument {other}; {USAGE}").into()),
         }
     }
     Ok(opts)
@@ -68,7 +75,7 @@ pub fn main(args: &[String]) -> Result<()> {
         run(&mut cmd)?;
         println!("release build of {} functions: {:.0} s wall", names.len(), started.elapsed().as_secs_f64());
     }
-    let lambda_dir = target_dir().join("lambda");
+    let lambda_dir = opts.lambda_dir.clone().unwrap_or_else(|| target_dir().join("lambda"));
     let bootstrap = |name: &str| lambda_dir.join(name).join("bootstrap");
     for name in &names {
         if !bootstrap(name).exists() {
@@ -78,7 +85,7 @@ pub fn main(args: &[String]) -> Result<()> {
 
     let moto = Moto::start()?;
     let endpoint = moto.endpoint();
-    let table = "refresh-tokens".to_owned();
+    let table = TABLE.to_owned();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let store = DynamoStore::local(&endpoint, table.clone());
@@ -94,6 +101,8 @@ pub fn main(args: &[String]) -> Result<()> {
         (config::TABLE_NAME, table),
         (config::SIGNING_KEY_FILE, crate::dev::signing_keys_path().display().to_string()),
         (config::SIGNING_PUBLIC_KEY_PEM, public),
+        // Every invocation of the exchange measurement is the same token from the same address.
+        (config::EXCHANGE_RATE_LIMIT, "1000000000".to_owned()),
     ];
 
     let api = RuntimeApi::start()?;
@@ -119,6 +128,25 @@ pub fn main(args: &[String]) -> Result<()> {
         println!("{:<26} {size:>9.2} {med:>14.1} {max:>14.1} {:>13.1}", f.name, median(&mut cpus));
     }
     println!("slowest cold init (median of {}): {} at {:.1} ms", opts.runs, worst.1, worst.0);
+
+    if opts.invocations > 0 {
+        println!(
+            "\nwarm invocations through the Runtime API ({} per row after one warm-up, one at a time; CPU of the whole process)",
+            opts.invocations
+        );
+        println!("  {:<12} {:<6} {:>10} {:>10}", "function", "alg", "CPU µs", "wall ms");
+        let env = |name: &str| {
+            FUNCTIONS
+                .iter()
+                .find(|f| f.name == name)
+                .map(|f| stack::function_env(f.kind(), &ours, &endpoint))
+                .unwrap_or_default()
+        };
+        rt.block_on(async {
+            let store = DynamoStore::local(&endpoint, TABLE.to_owned());
+            crate::invoke::exchanges(&lambda_dir, &store, &env, opts.invocations, &dir).await
+        })?;
+    }
     drop(moto);
     Ok(())
 }

@@ -458,7 +458,7 @@ fn measure(server: &Server, t: &Target, connections: u32, secs: u32, script: &Pa
 }
 
 /// utime + stime of process `pid`, every thread included, in clock ticks.
-fn cpu_ticks(pid: u32) -> Result<u64> {
+pub fn cpu_ticks(pid: u32) -> Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // After the command name (which may hold spaces, closed by the last ')'): field 3 onwards.
     let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, f)| f).unwrap_or_default().split_whitespace().collect();
@@ -467,7 +467,7 @@ fn cpu_ticks(pid: u32) -> Result<u64> {
     Ok(tick(11)? + tick(12)?)
 }
 
-fn clock_ticks_per_sec() -> f64 {
+pub fn clock_ticks_per_sec() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()

@@ -9,6 +9,7 @@
 mod bench;
 mod dev;
 mod footprint;
+mod invoke;
 mod load;
 mod peer;
 mod public_keys;

@@ -6,11 +6,13 @@ use rt_domain::client::{
     GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN, RefreshTokenPolicy, RotationType,
 };
 use rt_domain::clock::Timestamp;
-use rt_domain::ids::{ClientId, Email, UserId};
+use rt_domain::credential::DeviceCredential;
+use rt_domain::ids::{ClientId, DeviceName, Email, UserId};
 use rt_domain::password::PasswordHash;
 use rt_domain::ports::{ClientStore, CreateUser, Freshness, StoreError, UserStore};
 use rt_domain::random;
-use rt_domain::token::SecretHash;
+use rt_domain::scope::Scope;
+use rt_domain::token::{RefreshToken, SecretHash};
 use rt_domain::user::User;
 use rt_store::DynamoStore;
 use secrecy::SecretString;
@@ -115,6 +117,32 @@ pub fn management_client(name: &str, secret: &str, now: Timestamp) -> Client {
         ..Client::new(ClientId::generate(), name, AppType::NonInteractive, now)
     }
     .with_secret(SecretHash::of(secret.as_bytes()))
+}
+
+/// The record an issue of `token` to `client` on `device` stores (scope `openid
+/// offline_access`, never used): for the benchmarks and tests, which issue tokens without a
+/// sign-in.
+pub fn credential(
+    token: &RefreshToken,
+    client: &ClientId,
+    device: &str,
+    created_at: Timestamp,
+) -> Result<DeviceCredential, SeedError> {
+    Ok(DeviceCredential {
+        id: token.id().clone(),
+        client_id: client.clone(),
+        user_id: token.user().clone(),
+        user_rev: token.user_rev(),
+        device_name: DeviceName::parse(device).map_err(|e| SeedError::Invalid(format!("device {device:?}: {e}")))?,
+        scope: Scope::parse("openid offline_access").map_err(|e| SeedError::Invalid(e.to_string()))?,
+        secret_hash: token.secret_hash(),
+        created_at,
+        created_ip: None,
+        last_used_at: None,
+        last_ip: None,
+        use_count: 0,
+        generation: token.generation(),
+    })
 }
 
 pub fn user(email: &str, password: &str, name: &str, admin: bool, now: Timestamp) -> Result<User, SeedError> {
