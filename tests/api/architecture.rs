@@ -147,6 +147,11 @@ fn function_binaries_are_wiring_only() {
         let http = rt_http::handlers::by_name(&f).is_none_or(|h| h.kind().serves_http());
         let start = if http { "rt_http::bootstrap::run(" } else { "rt_http::bootstrap::run_scheduled(" };
         assert!(main.contains(start), "functions/{f} starts through the shared bootstrap ({start}…)");
+        // One invocation at a time per sandbox: one thread (ARCHITECTURE.md, "Runtime").
+        assert!(
+            main.contains("#[tokio::main(flavor = \"current_thread\")]"),
+            "functions/{f} runs on tokio's current-thread runtime"
+        );
     }
 }
 

@@ -32,17 +32,19 @@ struct Options {
     runs: usize,
     /// Warm invocations of each exchange function per algorithm (0: none).
     invocations: usize,
-    /// Where the `<function>/bootstrap` files are (default: cargo lambda's output).
-    lambda_dir: Option<PathBuf>,
+    /// Where the `<function>/bootstrap` files are (default: cargo lambda's output). A second
+    /// one is measured beside the first, row by row (warm invocations only).
+    lambda_dirs: Vec<PathBuf>,
 }
 
 /// The table of the measurements, in the local moto.
 const TABLE: &str = "refresh-tokens";
 
-const USAGE: &str = "usage: cargo xtask footprint [--no-build] [--runs N] [--invocations N] [--lambda-dir DIR]";
+const USAGE: &str =
+    "usage: cargo xtask footprint [--no-build] [--runs N] [--invocations N] [--lambda-dir DIR [--lambda-dir DIR]]";
 
 fn parse(args: &[String]) -> Result<Options> {
-    let mut opts = Options { build: true, runs: 5, invocations: 1000, lambda_dir: None };
+    let mut opts = Options { build: true, runs: 5, invocations: 1000, lambda_dirs: vec![] };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -51,7 +53,12 @@ fn parse(args: &[String]) -> Result<Options> {
                 opts.runs = it.next().and_then(|v| v.parse().ok()).filter(|n| *n > 0).ok_or("--runs N (N > 0)")?
             }
             "--invocations" => opts.invocations = it.next().and_then(|v| v.parse().ok()).ok_or("--invocations N")?,
-            "--lambda-dir" => opts.lambda_dir = Some(it.next().ok_or("--lambda-dir DIR")?.into()),
+            "--lambda-dir" => {
+                if opts.lambda_dirs.len() == 2 {
+                    return Err(format!("at most two --lambda-dir; {USAGE}").into());
+                }
+                opts.lambda_dirs.push(it.next().ok_or("--lambda-dir DIR")?.into());
+            }
             other => return Err(format!("unknown argument {other}; {USAGE}").into()),
         }
     }
@@ -59,7 +66,7 @@ fn parse(args: &[String]) -> Result<Options> {
 }
 
 pub fn main(args: &[String]) -> Result<()> {
-    let opts = parse(args)?;
+    let mut opts = parse(args)?;
     let mut reqs = tools::dev_requirements();
     reqs.push(format!("cargo-lambda=={CARGO_LAMBDA_VERSION}"));
     tools::ensure(&reqs)?;
@@ -75,7 +82,10 @@ pub fn main(args: &[String]) -> Result<()> {
         run(&mut cmd)?;
         println!("release build of {} functions: {:.0} s wall", names.len(), started.elapsed().as_secs_f64());
     }
-    let lambda_dir = opts.lambda_dir.clone().unwrap_or_else(|| target_dir().join("lambda"));
+    if opts.lambda_dirs.is_empty() {
+        opts.lambda_dirs.push(target_dir().join("lambda"));
+    }
+    let lambda_dir = opts.lambda_dirs.first().cloned().unwrap_or_default();
     let bootstrap = |name: &str| lambda_dir.join(name).join("bootstrap");
     for name in &names {
         if !bootstrap(name).exists() {
@@ -134,7 +144,9 @@ pub fn main(args: &[String]) -> Result<()> {
             "\nwarm invocations through the Runtime API ({} per row after one warm-up, one at a time; CPU of the whole process)",
             opts.invocations
         );
-        println!("  {:<12} {:<6} {:>10} {:>10}", "function", "alg", "CPU µs", "wall ms");
+        for (i, d) in opts.lambda_dirs.iter().enumerate() {
+            println!("  build {}: {}", i + 1, d.display());
+        }
         let env = |name: &str| {
             FUNCTIONS
                 .iter()
@@ -144,7 +156,7 @@ pub fn main(args: &[String]) -> Result<()> {
         };
         rt.block_on(async {
             let store = DynamoStore::local(&endpoint, TABLE.to_owned());
-            crate::invoke::exchanges(&lambda_dir, &store, &env, opts.invocations, &dir).await
+            crate::invoke::exchanges(&opts.lambda_dirs, &store, &env, opts.invocations, &dir).await
         })?;
     }
     drop(moto);

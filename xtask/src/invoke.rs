@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -166,15 +166,22 @@ impl Drop for Sandbox {
 /// For each algorithm, a client of it and one refresh token (issued straight into the table),
 /// then `delegation` and `oauth-token` (the refresh grant) invoked `n` times each; prints a row
 /// per (function, algorithm).
-/// `env` gives a function's environment (its kind's variables).
+/// `env` gives a function's environment (its kind's variables). With two builds in
+/// `lambda_dirs`, each row measures both in turn (a paired comparison: the machine's drift
+/// reaches both alike).
 pub async fn exchanges(
-    lambda_dir: &Path,
+    lambda_dirs: &[PathBuf],
     store: &DynamoStore,
     env: &dyn Fn(&str) -> Vec<(String, String)>,
     n: usize,
     dir: &Path,
 ) -> Result<()> {
     let now = SystemClock.now();
+    let mut header = format!("  {:<12} {:<6}", "function", "alg");
+    for i in 1..=lambda_dirs.len() {
+        header.push_str(&format!(" {:>10} {:>10}", format!("CPU µs ({i})"), format!("wall ms ({i})")));
+    }
+    println!("{header}");
     let user = seed::user("invoke@example.com", "Invoke-pass-1", "Invoke", false, now)?;
     store.create_user(&user).await?;
     for alg in SigningAlg::ALL {
@@ -201,8 +208,12 @@ pub async fn exchanges(
             ("oauth-token", "/oauth/token", "application/x-www-form-urlencoded", refresh),
         ] {
             let event = event(path, content_type, &body)?;
-            let (cpu_us, wall_ms) = measure(lambda_dir, function, &env(function), event, n, dir).await?;
-            println!("  {function:<12} {:<6} {cpu_us:>10.1} {wall_ms:>10.2}", alg.as_str());
+            let mut row = format!("  {function:<12} {:<6}", alg.as_str());
+            for lambda_dir in lambda_dirs {
+                let (cpu_us, wall_ms) = measure(lambda_dir, function, &env(function), event.clone(), n, dir).await?;
+                row.push_str(&format!(" {cpu_us:>10.0} {wall_ms:>10.2}"));
+            }
+            println!("{row}");
         }
     }
     Ok(())

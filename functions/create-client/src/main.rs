@@ -1,6 +1,6 @@
 //! `create-client` Lambda function: wiring only (see `rt_http::handlers::management::create_client`).
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), rt_http::Error> {
     rt_http::bootstrap::run("create-client", rt_http::handlers::management::create_client).await
 }

@@ -1,6 +1,6 @@
 //! `delete-user` Lambda function: wiring only (see `rt_http::handlers::management::delete_user`).
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), rt_http::Error> {
     rt_http::bootstrap::run("delete-user", rt_http::handlers::management::delete_user).await
 }

@@ -1,6 +1,6 @@
 //! `get-client` Lambda function: wiring only (see `rt_http::handlers::management::get_client`).
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), rt_http::Error> {
     rt_http::bootstrap::run("get-client", rt_http::handlers::management::get_client).await
 }

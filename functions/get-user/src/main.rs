@@ -1,6 +1,6 @@
 //! `get-user` Lambda function: wiring only (see `rt_http::handlers::management::get_user`).
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), rt_http::Error> {
     rt_http::bootstrap::run("get-user", rt_http::handlers::management::get_user).await
 }

@@ -1,6 +1,6 @@
 //! `update-user` Lambda function: wiring only (see `rt_http::handlers::management::update_user`).
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), rt_http::Error> {
     rt_http::bootstrap::run("update-user", rt_http::handlers::management::update_user).await
 }

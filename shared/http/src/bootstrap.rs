@@ -61,7 +61,9 @@ async fn start<S: State>(name: &'static str) -> Result<&'static S, lambda_http::
 }
 
 /// Runs `handler` as a Lambda function, with the state `S` it is given built from the
-/// environment. Returns only if the runtime fails to start.
+/// environment. Returns only if the runtime fails to start. The functions call it from tokio's
+/// current-thread runtime: a sandbox runs one invocation at a time, and a second worker only
+/// adds wake-ups across threads (ARCHITECTURE.md, "Runtime").
 pub async fn run<S: State>(name: &'static str, handler: HandlerFn<S>) -> Result<(), lambda_http::Error> {
     let state = start::<S>(name).await?;
     lambda_http::run(service_fn(move |req: Request| async move {
