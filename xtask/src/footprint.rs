@@ -209,18 +209,7 @@ impl RuntimeApi {
         while self.requests.try_recv().is_ok() {}
         let log = dir.join(format!("{name}.log"));
         let started = Instant::now();
-        let child = Command::new(exe)
-            .env_clear()
-            .envs(env.iter().map(|(n, v)| (n.as_str(), v.as_str())))
-            .env("AWS_LAMBDA_RUNTIME_API", &self.addr)
-            .env("AWS_LAMBDA_FUNCTION_NAME", name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log)?)
-            .stderr(Stdio::null())
-            .spawn()?;
-        let mut child = Stopped(child);
+        let mut child = spawn_bootstrap(exe, name, env, &self.addr, &log)?;
         let (at, line) = self
             .requests
             .recv_timeout(Duration::from_secs(20))
@@ -235,8 +224,32 @@ impl RuntimeApi {
     }
 }
 
+/// Starts a function's `bootstrap` as Lambda does: a clean environment of `env`, the Runtime
+/// API at `runtime_api`, its output into `log`.
+pub fn spawn_bootstrap(
+    exe: &Path,
+    name: &str,
+    env: &[(String, String)],
+    runtime_api: &str,
+    log: &Path,
+) -> Result<Stopped> {
+    let child = Command::new(exe)
+        .env_clear()
+        .envs(env.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(log)?)
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    Ok(Stopped(child))
+}
+
 /// A child killed when dropped (an error midway leaves no function running).
-struct Stopped(Child);
+pub struct Stopped(pub Child);
 
 impl Drop for Stopped {
     fn drop(&mut self) {

@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -153,16 +152,6 @@ fn event(path: &str, content_type: &str, body: &str) -> Result<Bytes> {
     Ok(Bytes::from(serde_json::to_vec(&e)?))
 }
 
-/// A running bootstrap, killed when dropped.
-struct Sandbox(Child);
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// For each algorithm, a client of it and one refresh token (issued straight into the table),
 /// then `delegation` and `oauth-token` (the refresh grant) invoked `n` times each; prints a row
 /// per (function, algorithm).
@@ -230,19 +219,7 @@ async fn measure(
     let api = RuntimeApi::start(function).await?;
     let exe = lambda_dir.join(function).join("bootstrap");
     let log = dir.join(format!("{function}-invoke.log"));
-    let child = Command::new(&exe)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", function)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log)?)
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
-    let sandbox = Sandbox(child);
+    let sandbox = crate::footprint::spawn_bootstrap(&exe, function, env, &api.addr.to_string(), &log)?;
     let pid = sandbox.0.id();
     let check = |i: usize, answer: serde_json::Value| -> Result<()> {
         match answer.get("statusCode").and_then(serde_json::Value::as_u64) {
