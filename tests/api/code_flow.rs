@@ -353,3 +353,39 @@ async fn requests_per_code_redemption() {
     // audit event (`seacft`), one PutItem after the transaction.
     assert_eq!(ops, ["GetItem", "GetItem", "TransactWriteItems", "PutItem"]);
 }
+
+/// `client_credentials` holds a machine client to its registered method as the other grants
+/// do: a secret sent the other way is `invalid_client`, like a wrong one.
+#[tokio::test]
+async fn machine_clients_authenticate_as_they_registered() {
+    let app = TestApp::spawn().await;
+    let audience = format!("{}api/v2/", app.issuer());
+    let grant = [("grant_type", "client_credentials"), ("audience", audience.as_str())];
+    let (post, post_secret) = app.m2m_client(&["read:users"]).await;
+    assert_eq!(post.token_endpoint_auth_method, TokenEndpointAuthMethod::ClientSecretPost);
+    let basic_secret = "machine-secret-0123456789";
+    let mut basic = seed::management_client("Basic M2M", basic_secret, app.now());
+    basic.management_scopes = vec!["read:users".into()];
+    basic.token_endpoint_auth_method = TokenEndpointAuthMethod::ClientSecretBasic;
+    assert!(app.store.create_client(&basic).await.unwrap());
+
+    let refused = |r: &Resp| (r.status, r.json()["error"].as_str().map(str::to_owned));
+    let invalid_client = (401, Some("invalid_client".to_owned()));
+    fn in_body<'a>(id: &'a str, secret: &'a str) -> [(&'a str, &'a str); 2] {
+        [("client_id", id), ("client_secret", secret)]
+    }
+    let (post_id, basic_id) = (post.id.to_string(), basic.id.to_string());
+    let (post_id, post_secret, basic_id) = (post_id.as_str(), post_secret.as_str(), basic_id.as_str());
+
+    let r = token_form(&app, &[&grant[..], &in_body(post_id, post_secret)[..]].concat(), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = token_form(&app, &grant, Some((post_id, post_secret))).await;
+    assert_eq!(refused(&r), invalid_client, "registered for post, sent in Basic");
+
+    let r = token_form(&app, &[&grant[..], &in_body(basic_id, basic_secret)[..]].concat(), None).await;
+    assert_eq!(refused(&r), invalid_client, "registered for Basic, sent in the body");
+    let r = token_form(&app, &grant, Some((basic_id, basic_secret))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = token_form(&app, &grant, Some((basic_id, "wrong"))).await;
+    assert_eq!(refused(&r), invalid_client, "a wrong secret");
+}

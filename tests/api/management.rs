@@ -3,6 +3,7 @@
 use base64::Engine as _;
 use reqwest::Method;
 use rt_domain::management::SCOPES;
+use rt_domain::ports::ClientStore as _;
 use rt_tests::{INVALID_RT, TestApp, jwt_claims};
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
@@ -70,8 +71,14 @@ async fn client_credentials_grant() {
     assert_eq!(claims["azp"], cid);
     assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 86400);
 
-    // client_secret_basic, form (as node-auth0 v4/v7 send it), with a narrower scope.
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{cid}:{secret}"));
+    // client_secret_basic, form, with a narrower scope: a client registered for Basic (node-auth0
+    // sends its secret in the body; a client is held to the method it registered).
+    let basic_secret = "basic-m2m-secret-0123456789";
+    let mut basic_client = rt_devkit::seed::management_client("Basic M2M", basic_secret, app.now());
+    basic_client.management_scopes = vec!["read:users".into(), "read:clients".into()];
+    basic_client.token_endpoint_auth_method = rt_domain::client::TokenEndpointAuthMethod::ClientSecretBasic;
+    assert!(app.store.create_client(&basic_client).await.unwrap());
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{basic_secret}", basic_client.id));
     let r = app
         .http
         .post(format!("{}/oauth/token", app.base))

@@ -88,15 +88,12 @@ pub async fn client_credentials<S: ClientStore, T: TokenSigner>(
     p: ClientCredentialsRequest<'_>,
     now: Timestamp,
 ) -> Result<Issued, TokenError> {
-    use secrecy::ExposeSecret as _;
-    let id = ClientId::parse(&auth.client_id).map_err(|_| TokenError::InvalidClient)?;
-    let client = store.get_client(&id, Freshness::Cached).await?;
-    // Same answer for an unknown client and a wrong secret; the comparison is constant-time.
-    let presented = auth.client_secret.as_ref().map(|s| SecretHash::of(s.expose_secret().as_bytes()));
-    let client = match (client, presented) {
-        (Some(c), Some(p)) if c.secret_hash.as_ref().is_some_and(|h| h.ct_eq(&p)) => c,
-        _ => return Err(TokenError::InvalidClient),
-    };
+    // Authenticated as it registered (secret in the body or in Basic, never the other), and
+    // only by a secret: a public client gets no Management API token, whatever its grants.
+    let client = authenticated_client(store, auth).await?;
+    if client.secret_hash.is_none() {
+        return Err(TokenError::InvalidClient);
+    }
     if !client.allows_grant(GRANT_CLIENT_CREDENTIALS) {
         return Err(TokenError::UnauthorizedClient(GRANT_CLIENT_CREDENTIALS));
     }
