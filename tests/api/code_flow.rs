@@ -363,11 +363,8 @@ async fn machine_clients_authenticate_as_they_registered() {
     let grant = [("grant_type", "client_credentials"), ("audience", audience.as_str())];
     let (post, post_secret) = app.m2m_client(&["read:users"]).await;
     assert_eq!(post.token_endpoint_auth_method, TokenEndpointAuthMethod::ClientSecretPost);
-    let basic_secret = "machine-secret-0123456789";
-    let mut basic = seed::management_client("Basic M2M", basic_secret, app.now());
-    basic.management_scopes = vec!["read:users".into()];
-    basic.token_endpoint_auth_method = TokenEndpointAuthMethod::ClientSecretBasic;
-    assert!(app.store.create_client(&basic).await.unwrap());
+    let (basic, basic_secret) =
+        app.m2m_client_authenticating(&["read:users"], TokenEndpointAuthMethod::ClientSecretBasic).await;
 
     let refused = |r: &Resp| (r.status, r.json()["error"].as_str().map(str::to_owned));
     let invalid_client = (401, Some("invalid_client".to_owned()));
@@ -375,7 +372,8 @@ async fn machine_clients_authenticate_as_they_registered() {
         [("client_id", id), ("client_secret", secret)]
     }
     let (post_id, basic_id) = (post.id.to_string(), basic.id.to_string());
-    let (post_id, post_secret, basic_id) = (post_id.as_str(), post_secret.as_str(), basic_id.as_str());
+    let (post_id, post_secret, basic_id, basic_secret) =
+        (post_id.as_str(), post_secret.as_str(), basic_id.as_str(), basic_secret.as_str());
 
     let r = token_form(&app, &[&grant[..], &in_body(post_id, post_secret)[..]].concat(), None).await;
     assert_eq!(r.status, 200, "{}", r.body);

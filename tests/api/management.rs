@@ -3,7 +3,6 @@
 use base64::Engine as _;
 use reqwest::Method;
 use rt_domain::management::SCOPES;
-use rt_domain::ports::ClientStore as _;
 use rt_tests::{INVALID_RT, TestApp, jwt_claims};
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
@@ -73,11 +72,12 @@ async fn client_credentials_grant() {
 
     // client_secret_basic, form, with a narrower scope: a client registered for Basic (node-auth0
     // sends its secret in the body; a client is held to the method it registered).
-    let basic_secret = "basic-m2m-secret-0123456789";
-    let mut basic_client = rt_devkit::seed::management_client("Basic M2M", basic_secret, app.now());
-    basic_client.management_scopes = vec!["read:users".into(), "read:clients".into()];
-    basic_client.token_endpoint_auth_method = rt_domain::client::TokenEndpointAuthMethod::ClientSecretBasic;
-    assert!(app.store.create_client(&basic_client).await.unwrap());
+    let (basic_client, basic_secret) = app
+        .m2m_client_authenticating(
+            &["read:users", "read:clients"],
+            rt_domain::client::TokenEndpointAuthMethod::ClientSecretBasic,
+        )
+        .await;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{basic_secret}", basic_client.id));
     let r = app
         .http

@@ -269,8 +269,18 @@ impl TestApp {
 
     /// A machine-to-machine client with these Management API scopes; returns it and its secret.
     pub async fn m2m_client(&self, scopes: &[&str]) -> (Client, String) {
+        self.m2m_client_authenticating(scopes, rt_domain::client::TokenEndpointAuthMethod::ClientSecretPost).await
+    }
+
+    /// [`Self::m2m_client`] registered for `method` (`client_secret_post` or `_basic`).
+    pub async fn m2m_client_authenticating(
+        &self,
+        scopes: &[&str],
+        method: rt_domain::client::TokenEndpointAuthMethod,
+    ) -> (Client, String) {
         let secret = rt_domain::random::alphanumeric(64);
         let mut c = seed::management_client("Test M2M", &secret, self.now());
+        c.token_endpoint_auth_method = method;
         c.management_scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
         c.web_origins = vec!["https://admin.example.com".into()];
         assert!(self.store.create_client(&c).await.expect("client"));

@@ -96,9 +96,9 @@ pub fn main(args: &[String]) -> Result<()> {
     let moto = Moto::start()?;
     let endpoint = moto.endpoint();
     let table = TABLE.to_owned();
+    let store = DynamoStore::local(&endpoint, table.clone());
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let store = DynamoStore::local(&endpoint, table.clone());
         stack::create_table(&store, &Template::load()?).await?;
         Ok::<(), Box<dyn std::error::Error>>(())
     })?;
@@ -154,10 +154,7 @@ pub fn main(args: &[String]) -> Result<()> {
                 .map(|f| stack::function_env(f.kind(), &ours, &endpoint))
                 .unwrap_or_default()
         };
-        rt.block_on(async {
-            let store = DynamoStore::local(&endpoint, TABLE.to_owned());
-            crate::invoke::exchanges(&opts.lambda_dirs, &store, &env, opts.invocations, &dir).await
-        })?;
+        rt.block_on(crate::invoke::exchanges(&opts.lambda_dirs, &store, &env, opts.invocations, &dir))?;
     }
     drop(moto);
     Ok(())
